@@ -1,0 +1,61 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+# pip warns about every unreachable mirror path; keep the real messages.
+QUIET := sed -e "/is ignored/d"
+SITE := $(VENV)/lib/python3.11/site-packages
+
+.PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test clean
+
+help:
+	@echo "make run          start Triton + the API on the embedded store, print a dev API key"
+	@echo "make test         install what is needed, start real servers, run the whole suite"
+	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
+	@echo "make lint         ruff"
+
+venv: $(STAMP)
+
+# Order matters: torch first (the CPU wheel), else a dependency pulls a multi-GB CUDA build.
+$(STAMP): requirements/*.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools 2>&1 | $(QUIET)
+	$(PIP) install -q torch==2.13.0 2>&1 | $(QUIET)
+	$(PIP) install -q -r requirements/dev.txt 2>&1 | $(QUIET)
+	@# The wheel that ships a complete tritonserver; its declared deps are not needed to run the binary.
+	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0 2>&1 | $(QUIET) -e "/dependency/d" -e "/requires/d"
+	$(PIP) install -q --no-deps -e . 2>&1 | $(QUIET)
+	@# torchaudio's PyPI build links CUDA; XTTS only uses its pure-Python parts.
+	rm -f $(SITE)/torchaudio/lib/*.so
+	$(PY) -c "import torch, TTS.tts.models.xtts, tritonclient.grpc, fastapi; assert torch.__version__.startswith('2.13.0')"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Postgres and Redis servers for the integration tests (Debian packages).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
+		echo "installing postgresql and redis-server"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql redis-server >/dev/null; \
+	fi
+
+run: venv
+	$(VENV)/bin/tts-gateway up
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv system-deps lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench-quick: venv
+	$(VENV)/bin/tts-gateway bench quick
+
+clean:
+	rm -rf $(VENV) .cache var .tools

@@ -1,0 +1,1 @@
+"""Engine code served by the Triton models; importable and testable without Triton."""
