@@ -21,6 +21,12 @@ TINY_MODEL_ARGS = {
     "gpt_n_heads": 4,
     "decoder_input_dim": 128,
     "gpt_max_audio_tokens": 64,
+    # As in the released XTTS-v2 config (XttsConfig's defaults describe v1): a 1024-code DVAE
+    # vocabulary plus start/stop, and the perceiver that turns the reference into 32 latents.
+    "gpt_num_audio_tokens": 1026,
+    "gpt_start_audio_token": 1024,
+    "gpt_stop_audio_token": 1025,
+    "gpt_use_perceiver_resampler": True,
 }
 
 # Characters the tiny tokenizer learns; anything else becomes [UNK], as with a real vocabulary.
@@ -66,8 +72,34 @@ def write_tiny_vocab(path: Path, vocab_size: int = 400) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False))
 
 
-def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
-    """Write model.pth, config.json and vocab.json of a random tiny XTTS into out_dir."""
+TINY_SPEAKERS = ("Test Speaker A", "Test Speaker B")
+
+
+def _synthetic_reference(seed: int, seconds: float = 4.0, sample_rate: int = 22050) -> torch.Tensor:
+    """A seeded voiced-like signal (harmonics of a gliding pitch plus noise), [1, samples]."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    f0 = 110.0 + 60.0 * torch.rand(1, generator=generator) + 20.0 * torch.sin(2 * torch.pi * 0.5 * t)
+    phase = 2 * torch.pi * torch.cumsum(f0 / sample_rate, dim=0)
+    wave = sum(torch.sin(k * phase) / k for k in range(1, 8))
+    wave = wave + 0.05 * torch.randn(t.shape, generator=generator)
+    return (0.5 * wave / wave.abs().max()).unsqueeze(0)
+
+
+def write_tiny_speakers(path: Path, model, names: tuple[str, ...] = TINY_SPEAKERS, seed: int = 0) -> None:
+    """speakers_xtts.pth with 'studio' voices conditioned on synthetic references through the model itself."""
+    speakers = {}
+    for index, name in enumerate(names):
+        audio = _synthetic_reference(seed + index)
+        speakers[name] = {
+            "gpt_cond_latent": model.get_gpt_cond_latents(audio, 22050).clone(),
+            "speaker_embedding": model.get_speaker_embedding(audio, 22050).clone(),
+        }
+    torch.save(speakers, path)
+
+
+def build_tiny_checkpoint(out_dir: Path, seed: int = 0, with_speakers: bool = False) -> Path:
+    """Write model.pth, config.json and vocab.json (and speakers_xtts.pth if asked) of a random tiny XTTS."""
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.models.xtts import Xtts
 
@@ -87,6 +119,9 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
         if not k.startswith("gpt.gpt_inference.") and k != "gpt.gpt.wte.weight"
     }
     torch.save({"model": state}, out_dir / "model.pth")
+    if with_speakers:
+        model.eval()
+        write_tiny_speakers(out_dir / "speakers_xtts.pth", model, seed=seed)
     config.model_args.tokenizer_file = ""
     config.save_json(str(out_dir / "config.json"))
     return out_dir
