@@ -1,0 +1,75 @@
+"""Static checks of the Dockerfiles and .dockerignore (no Docker engine here)."""
+
+from __future__ import annotations
+
+import re
+
+from .helpers import REPO
+
+CONTROL_PLANE = (REPO / "docker" / "control-plane.Dockerfile").read_text()
+TRITON = (REPO / "docker" / "triton.Dockerfile").read_text()
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            out.append((op.upper(), rest.strip()))
+    return out
+
+
+def _args(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(r"^ARG (\w+)=(\S*)", text, re.M)}
+
+
+def _last_stage(text: str) -> list[tuple[str, str]]:
+    instrs = _instructions(text)
+    last_from = max(i for i, (op, _) in enumerate(instrs) if op == "FROM")
+    return instrs[last_from:]
+
+
+def test_control_plane_image() -> None:
+    args = _args(CONTROL_PLANE)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", args["PYTHON_IMAGE"])
+    froms = [rest for op, rest in _instructions(CONTROL_PLANE) if op == "FROM"]
+    assert len(froms) >= 2, "multi-stage build expected"
+    final = _last_stage(CONTROL_PLANE)
+    ops = dict(final)
+    assert ops["USER"].split(":")[0] not in {"0", "root"}
+    assert ops["EXPOSE"] == "8790"
+    assert "/health" in ops["HEALTHCHECK"]
+    assert ops["CMD"] == '["tts-gateway", "serve"]'
+    assert "COPY --from=build /opt/venv /opt/venv" in CONTROL_PLANE
+    assert "requirements/control-plane.txt" in CONTROL_PLANE
+
+
+def test_triton_image() -> None:
+    args = _args(TRITON)
+    assert args["TRITON_IMAGE"] == "nvcr.io/nvidia/tritonserver:24.10-py3"
+    assert args["TRITON_REPO_TAG"] == "r24.10"
+    final = dict(_last_stage(TRITON))
+    assert final["USER"] not in {"root", "0"}
+    assert "8000" in final["EXPOSE"] and "8001" in final["EXPOSE"] and "8002" in final["EXPOSE"]
+    assert "/v2/health/ready" in final["HEALTHCHECK"]
+    assert "XTTS_MODEL_PATH=/models/xtts" in TRITON
+    assert "requirements/engine.txt" in TRITON
+    assert "COPY model_repository model_repository" in TRITON
+    for op, rest in _instructions(TRITON):
+        if op == "COPY":
+            assert not re.search(r"\.(pth|pt|onnx|safetensors)\b|/models\b", rest), (
+                f"weights must not be baked in: {rest}"
+            )
+
+
+def test_dockerignore_keeps_weights_and_local_state_out() -> None:
+    patterns = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for required in (".venv", ".cache", "var", ".git", ".tools", "**/*.pth", "**/*.onnx", "**/*.safetensors", ".env"):
+        assert required in patterns, required
+    assert "model_repository" not in patterns
