@@ -1,0 +1,115 @@
+"""`tts-gateway up`: the whole service on one machine, for a laptop or a first look.
+
+Triton (XTTS + piper) on the model repository, the API on the embedded store (SQLite, in-process
+limits and cache, unless DATABASE_URL / REDIS_URL say otherwise), a dev tenant and its API key.
+XTTS serves XTTS_MODEL_PATH when set, else tiny random test weights built once (and flagged as
+such by /health and /v1/engines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from control_plane.settings import REPO_ROOT, Settings, get_settings
+
+log = logging.getLogger("tts_gateway.devstack")
+
+TINY_ARTIFACT = REPO_ROOT / ".cache" / "models" / "xtts-tiny"
+DEV_TENANT = "dev"
+
+
+def ensure_xtts_artifact(settings: Settings) -> Path:
+    """The artifact Triton serves: the configured export, or the tiny test weights (built on first use)."""
+    if settings.xtts_model_path:
+        path = Path(settings.xtts_model_path)
+        if not (path / "manifest.json").is_file():
+            raise SystemExit(f"XTTS_MODEL_PATH={path} is not an exported artifact (no manifest.json); "
+                             "run `tts-gateway export xtts --checkpoint DIR --output DIR` first")
+        return path
+    if not (TINY_ARTIFACT / "manifest.json").is_file():
+        from export.xtts import export_tiny
+
+        print("building the tiny XTTS test model (random weights, once) ...", flush=True)
+        export_tiny(TINY_ARTIFACT)
+    return TINY_ARTIFACT
+
+
+def _secret_file(path: Path, make: callable) -> str:
+    """A dev secret kept across runs in TTS_DATA_DIR, readable by the owner only."""
+    if path.is_file():
+        return path.read_text().strip()
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+async def ensure_dev_tenant(settings: Settings) -> str:
+    """Create the dev tenant once and keep its key in TTS_DATA_DIR/dev-api-key; return the key."""
+    from control_plane.services.tenants import ensure_dev_tenant as ensure
+
+    key_file = settings.tts_data_dir / "dev-api-key"
+    return await ensure(settings, DEV_TENANT, key_file)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tts-gateway up", description=__doc__)
+    parser.add_argument("--no-triton", action="store_true", help="use a Triton that is already running")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    settings.tts_data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.tts_admin_token:
+        token = _secret_file(settings.tts_data_dir / "dev-admin-token", lambda: "adm_" + secrets.token_urlsafe(24))
+        os.environ["TTS_ADMIN_TOKEN"] = token
+    artifact = ensure_xtts_artifact(settings)
+    os.environ["XTTS_MODEL_PATH"] = str(artifact)
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    from control_plane.migrate import migrate
+
+    asyncio.run(migrate(settings))
+    api_key = asyncio.run(ensure_dev_tenant(settings))
+
+    server = None
+    if not args.no_triton:
+        from control_plane.triton_server import TritonServer
+
+        server = TritonServer.from_settings(settings)
+        print("starting Triton (xtts, xtts_condition, piper) ...", flush=True)
+        server.start()
+        server.wait_ready(timeout=300)
+    try:
+        test = " (tiny TEST weights: noise, not speech)" if artifact == TINY_ARTIFACT else ""
+        base = f"http://localhost:{settings.tts_port}"
+        print(
+            "\nTTS Gateway is up.\n"
+            f"  API          {base}   (docs: {base}/docs)\n"
+            f"  Triton       {settings.triton_http_url} (gRPC {settings.triton_grpc_url})\n"
+            f"  XTTS model   {artifact}{test}\n"
+            f"  dev API key  {api_key}\n"
+            f"  admin token  {os.environ['TTS_ADMIN_TOKEN']}\n\n"
+            f"  curl -s {base}/v1/synthesize -H 'Authorization: Bearer {api_key}' "
+            "-H 'Content-Type: application/json' "
+            "-d '{\"text\": \"Hello from TTS Gateway.\"}' -o hello.wav\n",
+            flush=True,
+        )
+        from control_plane.server import main as serve
+
+        return serve([])
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
