@@ -1,0 +1,1 @@
+"""Adapters to the outside world: store, limits, cache, Triton."""

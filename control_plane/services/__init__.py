@@ -1,0 +1,1 @@
+"""The work behind the routers: tenants, voices, SSML, synthesis, audio."""
