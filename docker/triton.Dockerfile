@@ -43,6 +43,7 @@ RUN git clone --depth 1 --branch ${TRITON_REPO_TAG} https://github.com/triton-in
           -DTRITON_CORE_REPO_TAG=${TRITON_REPO_TAG} \
           -DPYTHON_EXECUTABLE=/usr/bin/python3.11 \
           -DPython3_EXECUTABLE=/usr/bin/python3.11 \
+          -DPython_EXECUTABLE=/usr/bin/python3.11 \
           -DCMAKE_BUILD_TYPE=Release .. \
  && make -j"$(nproc)" triton-python-backend-stub \
  && install -D -m 0755 triton_python_backend_stub /out/triton_python_backend_stub
@@ -65,7 +66,6 @@ RUN apt-get update \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
       python3.11 python3.11-venv libpython3.11 libsndfile1 ffmpeg curl \
- && apt-get purge -y software-properties-common gpg-agent && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
 
 # The Python 3.11 stub replaces the 3.10 one shipped with the image.
@@ -91,17 +91,20 @@ COPY export export
 COPY schema schema
 COPY model_repository model_repository
 RUN /opt/engine/bin/pip install --no-deps . \
- && find model_repository -name '__pycache__' -prune -exec rm -rf {} +
+ && find model_repository -name '__pycache__' -prune -exec rm -rf {} + \
+ && mkdir -p /usr/local/lib/python3.11/dist-packages \
+ && echo "import site; site.addsitedir('/opt/engine/lib/python3.11/site-packages')" \
+      > /usr/local/lib/python3.11/dist-packages/tts-engine.pth
 
 # Non-root: NGC images ship the `triton-server` user (uid 1000); create it when absent.
 RUN (id -u triton-server >/dev/null 2>&1 || useradd --create-home --uid 1000 triton-server) \
  && mkdir -p /models /home/triton-server/.cache \
  && chown -R triton-server /models /home/triton-server
 
-# The stub embeds Python 3.11 and inherits this environment: the engine venv comes first on the
-# module path, the project sources next.
+# The stub embeds the system Python 3.11; tts-engine.pth adds the engine venv (with its own .pth
+# files) as a site directory, and PYTHONPATH puts the project sources first.
 ENV PATH=/opt/engine/bin:/opt/tritonserver/bin:$PATH \
-    PYTHONPATH=/opt/tts-gateway:/opt/engine/lib/python3.11/site-packages \
+    PYTHONPATH=/opt/tts-gateway \
     PYTHONUNBUFFERED=1 \
     TRITON_MODEL_REPOSITORY=/opt/tts-gateway/model_repository \
     XTTS_MODEL_PATH=/models/xtts \
