@@ -54,6 +54,11 @@ lint: venv
 test: venv system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Chart, manifests and compose file, validated offline (helm, kubectl, kubernetes-validate, compose).
+deploy-check: venv
+	scripts/install-deploy-tools.sh --python $(PY)
+	$(PY) -m pytest tests/deploy -q -p no:cacheprovider
+
 bench-quick: venv
 	$(VENV)/bin/tts-gateway bench quick
 
