@@ -1,0 +1,146 @@
+"""The synthesis plan: what SSML and plain text both become.
+
+A plan is an ordered list of segments; each is one engine call (one sentence or a piece of one
+within the language's length limit) with its prosody and the exact silences around it. The plan's
+canonical JSON is part of the cache key, so two requests that say the same thing share audio.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from tts_engine.xtts.languages import CHAR_LIMITS
+
+DEFAULT_CHAR_LIMIT = 250
+# Rough speaking rate for estimates (characters per second at speed 1.0).
+CHARS_PER_SECOND = 14.0
+SILENT_DB = -120.0  # volume "silent": below this the segment is rendered as zeros
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？])")
+_SOFT_BREAK = re.compile(r"(?<=[,:，、])\s+")
+_WS = re.compile(r"\s+")
+
+
+@dataclass
+class Segment:
+    text: str
+    voice_id: str | None = None  # None: the request's voice
+    language: str = "en"
+    speed: float = 1.0
+    pitch: float = 1.0
+    volume_db: float = 0.0
+    silence_before_ms: float = 0.0
+    silence_after_ms: float = 0.0
+    marks: list[tuple[str, int]] = field(default_factory=list)  # (name, character offset in text)
+
+
+@dataclass
+class Plan:
+    segments: list[Segment]
+
+    @property
+    def billed_characters(self) -> int:
+        return sum(len(s.text) for s in self.segments)
+
+    @property
+    def voice_ids(self) -> set[str]:
+        return {s.voice_id for s in self.segments if s.voice_id}
+
+    def estimated_duration_s(self) -> float:
+        total = 0.0
+        for s in self.segments:
+            total += (s.silence_before_ms + s.silence_after_ms) / 1000.0
+            if s.text:
+                total += len(s.text) / (CHARS_PER_SECOND * max(s.speed, 0.1))
+        return round(total, 3)
+
+    def canonical_json(self) -> str:
+        return json.dumps([asdict(s) for s in self.segments], sort_keys=True, separators=(",", ":"))
+
+
+def normalise_space(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def char_limit(language: str) -> int:
+    return CHAR_LIMITS.get(language.split("-")[0].lower(), DEFAULT_CHAR_LIMIT)
+
+
+def split_text(text: str, limit: int) -> list[tuple[int, str]]:
+    """Sentences (then clauses, then words) no longer than `limit`, with their offsets in `text`."""
+    pieces: list[tuple[int, str]] = []
+    for start, sentence in _split_keep_offsets(text, _SENTENCE_END):
+        if len(sentence) <= limit:
+            pieces.append((start, sentence))
+            continue
+        for cstart, clause in _pack(_split_keep_offsets(sentence, _SOFT_BREAK), limit):
+            if len(clause) <= limit:
+                pieces.append((start + cstart, clause))
+                continue
+            words = [(m.start(), m.group()) for m in re.finditer(r"\S+", clause)]
+            for wstart, chunk in _pack(words, limit):
+                pieces.append((start + cstart + wstart, chunk))
+    return pieces
+
+
+def _split_keep_offsets(text: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            out.append((pos, text[pos : m.start()]))
+        pos = m.end()
+    if pos < len(text):
+        out.append((pos, text[pos:]))
+    return [(o, t) for o, t in out if t.strip()]
+
+
+def _pack(parts: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
+    """Greedily join consecutive parts (with one space) while they fit; a single long word is cut."""
+    out: list[tuple[int, str]] = []
+    cur_start, cur = 0, ""
+    for start, part in parts:
+        if cur and len(cur) + 1 + len(part) <= limit:
+            cur += " " + part
+            continue
+        if cur:
+            out.append((cur_start, cur))
+        while len(part) > limit:
+            out.append((start, part[:limit]))
+            start, part = start + limit, part[limit:]
+        cur_start, cur = start, part
+    if cur:
+        out.append((cur_start, cur))
+    return out
+
+
+def split_segment(seg: Segment) -> list[Segment]:
+    """One planned run of text → segments within the language's length limit; marks follow their text."""
+    if not seg.text:
+        return [seg]
+    pieces = split_text(seg.text, char_limit(seg.language))
+    if len(pieces) <= 1:
+        return [seg]
+    out: list[Segment] = []
+    for i, (start, piece) in enumerate(pieces):
+        end = pieces[i + 1][0] if i + 1 < len(pieces) else len(seg.text) + 1
+        marks = [(n, max(0, min(len(piece), off - start))) for n, off in seg.marks if start <= off < end or (
+            i == 0 and off < start)]
+        out.append(
+            Segment(
+                text=piece, voice_id=seg.voice_id, language=seg.language, speed=seg.speed, pitch=seg.pitch,
+                volume_db=seg.volume_db, marks=marks,
+                silence_before_ms=seg.silence_before_ms if i == 0 else 0.0,
+                silence_after_ms=seg.silence_after_ms if i == len(pieces) - 1 else 0.0,
+            )
+        )
+    return out
+
+
+def plan_text(text: str, *, language: str, voice_id: str | None = None, speed: float = 1.0, pitch: float = 1.0,
+              volume_db: float = 0.0) -> Plan:
+    base = Segment(text=normalise_space(text), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
+                   volume_db=volume_db)
+    return Plan(split_segment(base) if base.text else [])
