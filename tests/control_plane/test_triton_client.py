@@ -1,0 +1,112 @@
+"""The Triton adapter against a real server: piper streams, readiness, model info, cancellation, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from control_plane.adapters.triton import TritonClient, TritonError, TritonUnavailable, parse_model_info
+from control_plane.settings import Settings
+
+
+def _client(handle) -> TritonClient:
+    return TritonClient(Settings(triton_grpc_url=handle.grpc_url, triton_http_url=handle.http_url,
+                                 triton_metrics_url=handle.metrics_url, triton_request_timeout_s=60))
+
+
+async def _gauge(client: TritonClient, name: str, model: str, **labels: str) -> float:
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(client.settings.triton_metrics_url)).text
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            wanted = {"model": model, **labels}
+            if s.name == name and all(s.labels.get(k) == v for k, v in wanted.items()):
+                return s.value
+    return 0.0
+
+
+async def test_piper_streams_one_chunk_per_sentence(triton_piper):
+    client = _client(triton_piper)
+    try:
+        chunks = [c async for c in client.stream_piper("Hello there. This is the second sentence.")]
+    finally:
+        await client.close()
+    assert len(chunks) == 2
+    assert all(c.sample_rate == 22050 and c.samples.dtype == np.float32 for c in chunks)
+    total = sum(c.samples.size for c in chunks) / 22050
+    assert 1.0 < total < 8.0
+    assert max(float(np.abs(c.samples).max()) for c in chunks) > 0.05
+
+
+async def test_readiness_and_model_info(triton_piper):
+    client = _client(triton_piper)
+    try:
+        assert await client.model_ready("piper")
+        assert not await client.model_ready("no_such_model")
+        info = await client.model_info()
+    finally:
+        await client.close()
+    assert info["piper"].test_weights is False
+    assert info["piper"].model_version
+
+
+async def test_stream_error_is_mapped(triton_piper):
+    client = _client(triton_piper)
+    try:
+        with pytest.raises(TritonError):
+            async for _ in client.stream_piper("   "):
+                pass
+        with pytest.raises(TritonUnavailable):
+            async for _ in client._stream("no_such_model", [], ""):
+                pass
+    finally:
+        await client.close()
+
+
+async def test_unreachable_triton_is_unavailable():
+    client = TritonClient(Settings(triton_grpc_url="127.0.0.1:9", triton_http_url="http://127.0.0.1:9",
+                                   triton_metrics_url="http://127.0.0.1:9/metrics", triton_request_timeout_s=5))
+    try:
+        assert not await client.model_ready("piper")
+        assert await client.model_info() == {}
+        with pytest.raises(TritonUnavailable):
+            async for _ in client.stream_piper("Hello."):
+                pass
+    finally:
+        await client.close()
+
+
+async def test_leaving_the_stream_early_cancels_the_request(triton_piper):
+    client = _client(triton_piper)
+    text = " ".join(f"This is sentence number {i} of a long text." for i in range(40))
+    try:
+        cancelled_before = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
+        stream = client.stream_piper(text)
+        first = await stream.__anext__()
+        assert first.samples.size
+        await stream.aclose()  # what a disconnecting HTTP client does to the generator
+        for _ in range(100):
+            if await _gauge(client, "tts_requests_total", "piper", outcome="cancelled") > cancelled_before:
+                break
+            await asyncio.sleep(0.1)
+        assert await _gauge(client, "tts_requests_total", "piper", outcome="cancelled") == cancelled_before + 1
+        assert await _gauge(client, "tts_active_streams", "piper") == 0
+    finally:
+        await client.close()
+
+
+def test_parse_model_info():
+    text = (
+        "# HELP tts_model_info Loaded model\n# TYPE tts_model_info gauge\n"
+        'tts_model_info{model="xtts",model_version="abc123",test_weights="true"} 1\n'
+        'tts_model_info{model="piper",model_version="1.8",test_weights="false"} 1\n'
+        'nv_inference_count{model="xtts",version="1"} 3\n'
+    )
+    info = parse_model_info(text)
+    assert info["xtts"].model_version == "abc123" and info["xtts"].test_weights
+    assert info["piper"].test_weights is False
