@@ -63,25 +63,29 @@ class SamplingRows:
         self.host_top_k[dst] = self.host_top_k[src]
 
     def choose(self, logits: torch.Tensor, n: int) -> torch.Tensor:
-        """Tokens [n] for rows 0..n-1 from their logits [n, V] (float32); updates the seen-id mask."""
-        scores = logits.float()
-        seen = self.seen[:n]
-        penalty = self.penalty[:n, None]
-        penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
-        scores = torch.where(seen, penalised, scores)
+        """Tokens [n] for rows 0..n-1 from their logits [n, V]; updates the seen-id mask and step counters."""
+        scores = self.penalise(logits, n)
         tokens = scores.argmax(dim=-1)
         if any(self.host_sample[:n]):
-            tokens = torch.where(self.sample[:n], self._sample(scores, n), tokens)
+            tokens = torch.where(self.sample[:n], self.draw(self.warp(scores, n), n), tokens)
         rows = torch.arange(n, device=self.device)
         self.seen[rows, tokens] = True
         self.step[:n] += 1
         return tokens
 
-    def _sample(self, scores: torch.Tensor, n: int) -> torch.Tensor:
+    def penalise(self, logits: torch.Tensor, n: int) -> torch.Tensor:
+        """Repetition penalty over the ids each row has seen (float32 result)."""
+        scores = logits.float()
+        penalty = self.penalty[:n, None]
+        penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+        return torch.where(self.seen[:n], penalised, scores)
+
+    def warp(self, scores: torch.Tensor, n: int) -> torch.Tensor:
+        """Temperature, top-k, top-p per row; removed ids get -inf."""
         scores = scores / self.temperature[:n, None]
         # top-k: drop everything below the k-th largest score of the row (ties kept, as transformers does).
-        k_max = max(self.host_top_k[:n])
         if any(k < self.vocab for k in self.host_top_k[:n]):
+            k_max = max(self.host_top_k[:n])
             top = torch.topk(scores, k_max, dim=-1).values
             kth = top.gather(1, (self.top_k[:n, None] - 1).clamp(max=k_max - 1))
             scores = scores.masked_fill(scores < kth, float("-inf"))
@@ -91,10 +95,14 @@ class SamplingRows:
         drop_sorted = cumulative <= self.top_p_cut[:n, None]
         drop_sorted[:, -1] = False
         drop = drop_sorted.scatter(1, order, drop_sorted)
-        scores = scores.masked_fill(drop, float("-inf"))
-        probs = scores.softmax(dim=-1)
-        cdf = probs.cumsum(dim=-1)
-        u = self.uniforms[:n].gather(1, self.step[:n, None].clamp(max=self.uniforms.shape[1] - 1))  # [n, 1]
-        target = torch.minimum(u * cdf[:, -1:], cdf[:, -1:] * (1.0 - 1e-6))
+        return scores.masked_fill(drop, float("-inf"))
+
+    def draw(self, scores: torch.Tensor, n: int) -> torch.Tensor:
+        """Inverse-CDF draw from softmax(scores) with each row's next stored uniform."""
+        cdf = scores.softmax(dim=-1).cumsum(dim=-1)
+        step = self.step[:n, None].clamp(max=self.uniforms.shape[1] - 1)
+        u = self.uniforms[:n].gather(1, step)
+        total = cdf[:, -1:]
+        target = torch.minimum(u * total, total * (1.0 - 1e-6))
         picked = torch.searchsorted(cdf, target, right=True).squeeze(1)
         return picked.clamp(max=self.vocab - 1)

@@ -28,9 +28,9 @@ def _wrap(sentence: str, limit: int) -> list[str]:
     return textwrap.wrap(sentence, width=limit, break_long_words=True, break_on_hyphens=False) or [sentence[:limit]]
 
 
-def split_text(text: str, language: str) -> list[str]:
-    """Segments of at most CHAR_LIMITS[language] characters, in order, packing short sentences together."""
-    limit = CHAR_LIMITS[language]
+def split_text(text: str, language: str, limit: int | None = None) -> list[str]:
+    """Segments of at most `limit` (default CHAR_LIMITS[language]) characters, in order, short sentences packed."""
+    limit = limit or CHAR_LIMITS[language]
     if len(text.strip()) <= limit:
         return [text.strip()] if text.strip() else []  # as the reference without splitting: text untouched
     joiner = "" if language in _NO_SPACE_LANGUAGES else " "
