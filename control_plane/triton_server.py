@@ -279,6 +279,29 @@ class TritonServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def _repository_call(self, path: str, timeout: float) -> None:
+        request = urllib.request.Request(f"{self.http_url}/v2/repository/{path}", data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                return
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise TritonError(f"{path} failed: {detail}; log tail:\n{self.log_tail()}") from error
+
+    def load_model(self, name: str, timeout: float = 300.0) -> None:
+        """Load (or reload) a model of the repository; returns once it is ready, raises with the log tail."""
+        self._repository_call(f"models/{name}/load", timeout)
+
+    def unload_model(self, name: str, timeout: float = 60.0) -> None:
+        self._repository_call(f"models/{name}/unload", timeout)
+
+    def model_ready(self, name: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/v2/models/{name}/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
     def wait_ready(self, timeout: float = 120.0) -> TritonServer:
         """Poll /v2/health/ready; raise TritonError with the log tail if the server exits or times out."""
         if self.process is None:
