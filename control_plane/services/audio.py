@@ -60,6 +60,9 @@ _SNDFILE: dict[str, tuple[str, str]] = {
     "vorbis": ("OGG", "VORBIS"),
     "flac": ("FLAC", "PCM_16"),
 }
+# MP3 is constant-bitrate: a streamed MP3 cannot carry the Xing/Info frame count LAME patches in on close, and
+# decoders estimate a VBR stream's length from its first frame.
+_SNDFILE_OPTIONS: dict[str, dict[str, Any]] = {"mp3": {"bitrate_mode": "CONSTANT", "compression_level": 0.5}}
 # libsndfile's MP3 encoder takes the MPEG-1/2/2.5 rates only.
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
@@ -335,7 +338,8 @@ class StreamEncoder:
         if fmt in _SNDFILE:
             container, subtype = _SNDFILE[fmt]
             self._sink = _StreamSink()
-            self._sf = sf.SoundFile(self._sink, "w", samplerate=rate, channels=1, format=container, subtype=subtype)
+            self._sf = sf.SoundFile(self._sink, "w", samplerate=rate, channels=1, format=container, subtype=subtype,
+                                    **_SNDFILE_OPTIONS.get(fmt, {}))
 
     def encode(self, x: np.ndarray) -> bytes:
         head = b""
@@ -377,7 +381,9 @@ def encode(x: np.ndarray, rate: int, fmt: str) -> bytes:
     if fmt in _SNDFILE:
         container, subtype = _SNDFILE[fmt]
         buf = io.BytesIO()
-        sf.write(buf, x.astype(np.float32, copy=False), rate, format=container, subtype=subtype)
+        with sf.SoundFile(buf, "w", samplerate=rate, channels=1, format=container, subtype=subtype,
+                          **_SNDFILE_OPTIONS.get(fmt, {})) as f:
+            f.write(x.astype(np.float32, copy=False))
         return buf.getvalue()
     return _encode_raw(fmt, x)
 
