@@ -1,0 +1,245 @@
+"""`python -m bench` / `tts-gateway bench`: run a benchmark stage and record it under bench/results/<name>/.
+
+Stages: engine (in-process engine vs the reference across concurrency), length (cost against
+utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
+gateway (HTTP streaming through the control plane vs calling Triton directly), quick (the key
+ratios in under 5 minutes on a 2-core CPU), all (every stage, then plots), plot (PNGs of a folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import StageUnavailable
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _add_model_args(p: argparse.ArgumentParser, default_model: str = "tiny") -> None:
+    p.add_argument("--model", choices=["tiny", "medium", "full"], default=default_model,
+                   help="architecture size, random seeded weights (full = XTTS-v2, 467 M params)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0, help="weight seed")
+    p.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/STAGE-MODEL-DEVICE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    p = sub.add_parser("engine", help="in-process engine vs reference across concurrency")
+    _add_model_args(p)
+    p.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
+    p.add_argument("--tokens", type=int, default=64, help="audio tokens per request (21.53 = 1 s)")
+    p.add_argument("--rounds", type=int, default=1, help="requests per client at each level")
+    p.add_argument("--reference-max-concurrency", type=int, default=16,
+                   help="skip the reference above this (it serves one stream at a time: its throughput is flat)")
+    p.add_argument("--max-batch-size", type=int, default=None, help="engine rows (default: the largest concurrency)")
+
+    p = sub.add_parser("length", help="cost against utterance length, streaming vs not, ours vs reference")
+    _add_model_args(p)
+    p.add_argument("--seconds", type=_floats, default=[5, 15, 30, 60])
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--reference-max-seconds", type=float, default=30)
+    p.add_argument("--no-reference", action="store_true")
+
+    p = sub.add_parser("triton", help="streams over gRPC through a real Triton vs the engine in process")
+    _add_model_args(p)
+    p.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16])
+    p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=1)
+
+    p = sub.add_parser("gateway", help="HTTP streaming through the control plane vs calling Triton directly")
+    _add_model_args(p)
+    p.add_argument("--requests", type=int, default=30, help="sequential requests per path (latency)")
+    p.add_argument("--tokens", type=int, default=32)
+    p.add_argument("--cached-seconds", type=float, default=5.0, help="how long to hammer a cached response")
+
+    p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
+    _add_model_args(p)
+    p.add_argument("--skip-gateway", action="store_true")
+
+    p = sub.add_parser("all", help="every stage, then the plots")
+    _add_model_args(p)
+    p.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
+    p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--seconds", type=_floats, default=[5, 15, 30, 60])
+
+    p = sub.add_parser("plot", help="PNG plots of a results folder")
+    p.add_argument("folder", type=Path)
+    return parser
+
+
+def _out_dir(args: argparse.Namespace, stage: str) -> Path:
+    if args.out is not None:
+        return args.out
+    device = args.device.replace(":", "")
+    return RESULTS_DIR / f"{stage}-{args.model}-{device}"
+
+
+def _setup_torch(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda asked but torch sees no CUDA device")
+
+
+def _model(args: argparse.Namespace, max_audio_tokens: int):
+    from bench.models import build_model
+
+    t = time.perf_counter()
+    bm = build_model(args.model, max_audio_tokens=max_audio_tokens, device=args.device, dtype=args.dtype,
+                     seed=args.seed)
+    print(f"model {args.model}: {bm.params / 1e6:.1f} M params on {args.device} {args.dtype} "
+          f"({time.perf_counter() - t:.1f}s to build)", flush=True)
+    return bm
+
+
+def _record(out: Path, stage: str, args: argparse.Namespace, argv: list[str], result: dict[str, Any], md: str) -> None:
+    from bench.results import machine_info, write_results
+
+    info = machine_info(args.device)
+    info["command"] = "python -m bench " + " ".join(argv)
+    payload = {"machine": info, **result}
+    header = (f"_{info['date']} · {info['cpu']} · {info['cores']} cores · torch {info['torch']} · device "
+              f"{info.get('gpu', info['device'])} · commit {info['git_commit']}_\n\n`{info['command']}`\n\n")
+    title, _, body = md.partition("\n\n")
+    write_results(out, stage, payload, f"{title}\n\n{header}{body}")
+    print(f"results: {out}/results.json, {out}/summary.md", flush=True)
+
+
+def cmd_engine(args, argv) -> int:
+    from bench.engine_stage import engine_markdown, run_engine_stage
+
+    _setup_torch(args)
+    bm = _model(args, max_audio_tokens=max(args.tokens, 64))
+    result = run_engine_stage(
+        bm, concurrency=args.concurrency, tokens=args.tokens, rounds=args.rounds,
+        reference_max_concurrency=args.reference_max_concurrency,
+        max_batch_size=args.max_batch_size or max(args.concurrency),
+    )
+    _record(_out_dir(args, "engine"), "engine", args, argv, result, engine_markdown(result))
+    return 0 if not _problems(result) else 1
+
+
+def cmd_length(args, argv) -> int:
+    from bench.length_stage import length_markdown, run_length_stage
+    from bench.workload import tokens_for_seconds
+
+    _setup_torch(args)
+    bm = _model(args, max_audio_tokens=tokens_for_seconds(max(args.seconds)) + 8)
+    result = run_length_stage(bm, seconds=args.seconds, repeats=args.repeats,
+                              reference_max_seconds=args.reference_max_seconds,
+                              include_reference=not args.no_reference)
+    _record(_out_dir(args, "length"), "length", args, argv, result, length_markdown(result))
+    return 0 if not _problems(result) else 1
+
+
+def cmd_triton(args, argv) -> int:
+    from bench.triton_stage import run_triton_stage, triton_markdown
+
+    _setup_torch(args)
+    result = run_triton_stage(args)
+    _record(_out_dir(args, "triton"), "triton", args, argv, result, triton_markdown(result))
+    return 0 if not _problems(result) else 1
+
+
+def cmd_gateway(args, argv) -> int:
+    from bench.gateway_stage import gateway_markdown, run_gateway_stage
+
+    _setup_torch(args)
+    result = run_gateway_stage(args)
+    _record(_out_dir(args, "gateway"), "gateway", args, argv, result, gateway_markdown(result))
+    return 0 if not _problems(result) else 1
+
+
+def cmd_quick(args, argv) -> int:
+    from bench.quick import run_quick
+
+    _setup_torch(args)
+    return run_quick(args, argv, _model, _record, _out_dir(args, "quick"))
+
+
+def cmd_all(args, argv) -> int:
+    out = _out_dir(args, "all")
+    rc = 0
+    common = ["--model", args.model, "--device", args.device, "--dtype", args.dtype, "--out", str(out)]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    conc = ",".join(map(str, args.concurrency))
+    secs = ",".join(f"{s:g}" for s in args.seconds)
+    runs = [
+        ["engine", *common, "--concurrency", conc, "--tokens", str(args.tokens)],
+        ["length", *common, "--seconds", secs],
+        ["triton", *common, "--tokens", str(args.tokens)],
+        ["gateway", *common],
+    ]
+    for stage_argv in runs:
+        print(f"== {stage_argv[0]}", flush=True)
+        try:
+            rc |= main(stage_argv)
+        except StageUnavailable as exc:
+            print(f"   skipped: {exc}", flush=True)
+    rc |= main(["plot", str(out)])
+    return rc
+
+
+def cmd_plot(args, argv) -> int:
+    from bench.plots import plot_folder
+
+    for path in plot_folder(args.folder):
+        print(f"wrote {path}")
+    return 0
+
+
+def _problems(result: Any) -> list[str]:
+    """Every 'problems' list anywhere in a result (wrong token counts, failed requests)."""
+    found: list[str] = []
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if key == "problems" and isinstance(value, list):
+                found += value
+            else:
+                found += _problems(value)
+    elif isinstance(result, list):
+        for value in result:
+            found += _problems(value)
+    if found and result is not None and isinstance(result, dict) and "levels" in result:
+        for p in found[:10]:
+            print(f"PROBLEM: {p}", file=sys.stderr)
+    return found
+
+
+COMMANDS = {
+    "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
+    "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.stage](args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`bench engine`: our engine against the reference at rising concurrency, same weights, same requests, same run."""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from bench.driver import run_concurrent, verify_tokens
+from bench.engine_side import EngineSide, average_batch, tokens_between
+from bench.metrics import summarise
+from bench.models import BenchModel
+from bench.reference import ReferenceServer
+from bench.results import md_table
+from bench.workload import make_requests
+
+DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
+
+
+def _warm_up(side, bm: BenchModel) -> None:
+    # First calls pay for lazy initialisation (allocator, kernels): keep them out of the numbers.
+    run_concurrent(side, make_requests(1, 8, seed=99), 1)
+
+
+def run_level(side, concurrency: int, tokens: int, rounds: int, seed: int) -> dict[str, Any]:
+    requests = make_requests(concurrency * rounds, tokens, seed=seed)
+    before = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
+    gc.collect()
+    records, wall = run_concurrent(side, requests, concurrency)
+    after = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
+    problems = verify_tokens(records)
+    extra = {"concurrency": concurrency, "problems": problems}
+    if before is not None:
+        extra["avg_batch"] = average_batch(before, after)
+        counted = tokens_between(before, after)
+        asked = sum(r.tokens for r in requests)
+        extra["engine_tokens"] = counted
+        if counted != asked:
+            problems.append(f"engine generated {counted} tokens in this run, {asked} were asked")
+    return summarise(records, wall, extra)
+
+
+def run_engine_stage(
+    bm: BenchModel,
+    *,
+    concurrency: list[int],
+    tokens: int,
+    rounds: int = 1,
+    reference_max_concurrency: int = 16,
+    max_batch_size: int = 64,
+    seed: int = 1234,
+    log=print,
+) -> dict[str, Any]:
+    """Both sides at each concurrency level (reference first, then ours, on the same request list)."""
+    reference = ReferenceServer(bm)
+    engine = EngineSide(bm, max_batch_size=max_batch_size)
+    try:
+        _warm_up(reference, bm)
+        _warm_up(engine, bm)
+        levels = []
+        for c in concurrency:
+            level: dict[str, Any] = {"concurrency": c}
+            if c <= reference_max_concurrency:
+                t = time.perf_counter()
+                level["reference"] = run_level(reference, c, tokens, rounds, seed)
+                log(f"  c={c:<3} reference {_line(level['reference'])} ({time.perf_counter() - t:.1f}s)")
+            else:
+                level["reference"] = None
+            t = time.perf_counter()
+            level["engine"] = run_level(engine, c, tokens, rounds, seed)
+            log(f"  c={c:<3} engine    {_line(level['engine'])} ({time.perf_counter() - t:.1f}s)")
+            ref, ours = level["reference"], level["engine"]
+            if ref and ref["audio_s_per_wall_s"] and ours["audio_s_per_wall_s"]:
+                level["throughput_ratio"] = round(ours["audio_s_per_wall_s"] / ref["audio_s_per_wall_s"], 3)
+            levels.append(level)
+    finally:
+        engine.close()
+    return {
+        "model": bm.describe(),
+        "tokens_per_request": tokens,
+        "rounds": rounds,
+        "reference_max_concurrency": reference_max_concurrency,
+        "max_batch_size": max_batch_size,
+        "levels": levels,
+    }
+
+
+def _line(s: dict[str, Any]) -> str:
+    avg = f" batch {s['avg_batch']}" if s.get("avg_batch") is not None else ""
+    bad = f" PROBLEMS {len(s['problems'])}" if s.get("problems") else ""
+    return (
+        f"{s['audio_s_per_wall_s']} audio-s/s, ttfa p50 {s['ttfa_p50_ms']} ms p95 {s['ttfa_p95_ms']} ms, "
+        f"rtf p50 {s['rtf_p50']}{avg}{bad}"
+    )
+
+
+def engine_markdown(result: dict[str, Any], title: str = "Engine vs reference (in process)") -> str:
+    m = result["model"]
+    rows = []
+    for level in result["levels"]:
+        ref, ours = level["reference"] or {}, level["engine"]
+        rows.append([
+            level["concurrency"],
+            ref.get("audio_s_per_wall_s"), ours["audio_s_per_wall_s"], level.get("throughput_ratio"),
+            ref.get("ttfa_p50_ms"), ours["ttfa_p50_ms"], ref.get("ttfa_p95_ms"), ours["ttfa_p95_ms"],
+            ref.get("rtf_p50"), ours["rtf_p50"], ours.get("avg_batch"), ours["tokens_per_s"],
+        ])
+    table = md_table(
+        ["conc.", "ref audio-s/s", "ours audio-s/s", "ours/ref", "ref TTFA p50 ms", "ours TTFA p50 ms",
+         "ref TTFA p95 ms", "ours TTFA p95 ms", "ref RTF p50", "ours RTF p50", "ours avg batch", "ours tokens/s"],
+        rows,
+    )
+    return (
+        f"## {title}\n\nModel `{m['name']}` ({m['params'] / 1e6:.1f} M params, "
+        f"GPT {m['gpt_layers']}x{m['gpt_model_dim']}, "
+        f"{m['device']} {m['dtype']}), {result['tokens_per_request']} tokens per request "
+        f"({result['tokens_per_request'] / 21.53:.2f} s of audio), {result['rounds']} request(s) per client.\n\n{table}"
+    )
