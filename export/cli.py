@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         path = _export_xtts(args)
-    except ExportError as exc:
+    except (ExportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,10 @@ def export_hifigan_onnx(decoder: torch.nn.Module, latent_dim: int, out_path: Pat
     example = (torch.randn(1, 24, latent_dim), torch.randn(1, decoder.waveform_decoder.cond_layer.in_channels, 1))
     batch, frames = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("frames", min=1)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # Both inputs share the batch axis (the exporter notes it), and torch.export's pytree deprecation.
+            warnings.filterwarnings("ignore", message=r"# The axis name")
+            warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
             program = torch.onnx.export(
                 wrapper,
                 example,

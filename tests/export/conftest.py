@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny XTTS-v2 checkpoint, its export (with the ONNX vocoder) and the loaded artifact."""
+"""Export fixtures: the tiny XTTS-v2 checkpoint, the session's tiny artifact (with ONNX vocoder), loaded offline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from export_helpers import no_network
 
 from export.tiny import build_tiny_checkpoint
-from export.xtts import export_xtts
 from tts_engine.xtts.artifact import XttsArtifact, load_artifact
 
 
@@ -18,8 +17,9 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_artifact(tiny_checkpoint, tmp_path_factory) -> Path:
-    return export_xtts(tiny_checkpoint, tmp_path_factory.mktemp("artifacts") / "xtts", test_weights=True)
+def tiny_artifact(tiny_xtts_artifact) -> Path:
+    """The session's export_tiny artifact (tests/conftest.py): seed 0, so the same weights as tiny_checkpoint."""
+    return tiny_xtts_artifact
 
 
 @pytest.fixture(scope="session")

@@ -33,12 +33,19 @@ def test_cli_reports_a_missing_checkpoint(tmp_path, capsys):
     assert main(["xtts", "--tiny", "--accept-license", "--output", str(tmp_path / "xtts")]) == 2
 
 
-def test_cli_exports_the_tiny_model(tmp_path, capsys):
-    out = tmp_path / "xtts-tiny"
-    assert main(["xtts", "--tiny", "--no-onnx", "--seed", "3", "--output", str(out)]) == 0
+def test_cli_exports_a_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "xtts"
+    assert main(["xtts", "--checkpoint", str(tiny_checkpoint), "--no-onnx", "--output", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["test_weights"] is True and manifest["source"]["kind"] == "tiny"
-    assert manifest["source"]["seed"] == 3
+    assert manifest["test_weights"] is False and manifest["source"]["kind"] == "checkpoint"
     assert manifest["vocoder"] == {"onnx": None} and len(manifest["speakers"]) == 2
-    assert main(["xtts", "--tiny", "--no-onnx", "--output", str(out)]) == 1  # exists, no --overwrite
+    assert main(["xtts", "--checkpoint", str(tiny_checkpoint), "--output", str(out)]) == 1  # exists
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_tiny_goes_to_export_tiny(tmp_path, capsys):
+    # export_tiny itself runs once per session (tests/conftest.py); here only the dispatch and its refusal.
+    (tmp_path / "xtts").mkdir()
+    assert main(["xtts", "--tiny", "--seed", "3", "--output", str(tmp_path / "xtts")]) == 1
+    assert "already exists" in capsys.readouterr().err

@@ -43,7 +43,7 @@ def test_manifest_describes_the_files_and_the_model(tiny_artifact):
     assert manifest["speakers"] == list(TINY_SPEAKERS)
     assert manifest["vocoder"]["onnx"] == "hifigan.onnx"
     assert manifest["vocoder"]["verified"]["max_abs_diff"] < 1e-3
-    assert manifest["source"]["kind"] == "checkpoint" and manifest["source"]["layout"] == "plain"
+    assert manifest["source"]["kind"] == "tiny" and manifest["source"]["layout"] == "plain"
 
 
 def test_model_file_is_normalised(tiny_artifact):
@@ -89,7 +89,8 @@ def test_release_style_checkpoint_exports_the_same_weights(tiny_checkpoint, tiny
     before = sha256(release / "model.pth")
     out = export_xtts(release, tmp_path / "out", onnx=False)
     manifest = manifest_of(out)
-    # Byte-identical weights file, so the same model_version as the plain checkpoint's export.
+    # Byte-identical weights file, so the same model_version as the plain checkpoint's export
+    # (the same seed-0 tiny weights; the key order and storage layout are canonical).
     assert manifest["model_version"] == manifest_of(tiny_artifact)["model_version"]
     assert manifest["source"]["layout"] == "trainer"
     assert manifest["vocoder"] == {"onnx": None} and manifest["speakers"] == []

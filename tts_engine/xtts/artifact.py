@@ -96,7 +96,11 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
             raise ArtifactError(f"{manifest_path}: files does not list {name}")
     if MODEL_FILE in files and files[MODEL_FILE]["sha256"][:12] != manifest["model_version"]:
         raise ArtifactError(f"{manifest_path}: model_version does not match the sha256 of {MODEL_FILE}")
-    onnx_name = (manifest["vocoder"] or {}).get("onnx")
+    if not isinstance(manifest["vocoder"], dict) or not isinstance(manifest["languages"], list) or not isinstance(
+        manifest["speakers"], list
+    ):
+        raise ArtifactError(f"{manifest_path}: vocoder must be an object, languages and speakers lists")
+    onnx_name = manifest["vocoder"].get("onnx")
     if onnx_name is not None and onnx_name not in files:
         raise ArtifactError(f"{manifest_path}: vocoder.onnx names {onnx_name}, which files does not list")
     return manifest
