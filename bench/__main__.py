@@ -33,7 +33,9 @@ def _add_model_args(p: argparse.ArgumentParser, default_model: str = "tiny") -> 
                    help="architecture size, random seeded weights (full = XTTS-v2, 467 M params)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default 1 on cpu: a shared 2-core box is oversubscribed by 2; "
+                        "torch's choice on cuda)")
     p.add_argument("--seed", type=int, default=0, help="weight seed")
     p.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/STAGE-MODEL-DEVICE)")
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
     p.add_argument("--tokens", type=int, default=64, help="audio tokens per request (21.53 = 1 s)")
     p.add_argument("--rounds", type=int, default=1, help="requests per client at each level")
+    p.add_argument("--repeats", type=int, default=1, help="alternating passes per side at each level, pooled")
     p.add_argument("--reference-max-concurrency", type=int, default=16,
                    help="skip the reference above this (it serves one stream at a time: its throughput is flat)")
     p.add_argument("--max-batch-size", type=int, default=None, help="engine rows (default: the largest concurrency)")
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16])
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2, help="alternating passes per side at each level, pooled")
 
     p = sub.add_parser("gateway", help="HTTP streaming through the control plane vs calling Triton directly")
     _add_model_args(p)
@@ -96,6 +100,8 @@ def _out_dir(args: argparse.Namespace, stage: str) -> Path:
 def _setup_torch(args: argparse.Namespace) -> None:
     import torch
 
+    if args.threads is None and args.device == "cpu":
+        args.threads = 1
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -134,7 +140,7 @@ def cmd_engine(args, argv) -> int:
     result = run_engine_stage(
         bm, concurrency=args.concurrency, tokens=args.tokens, rounds=args.rounds,
         reference_max_concurrency=args.reference_max_concurrency,
-        max_batch_size=args.max_batch_size or max(args.concurrency),
+        max_batch_size=args.max_batch_size or max(args.concurrency), repeats=args.repeats,
     )
     _record(_out_dir(args, "engine"), "engine", args, argv, result, engine_markdown(result))
     return 0 if not _problems(result) else 1

@@ -23,21 +23,42 @@ def _warm_up(side, bm: BenchModel) -> None:
 
 
 def run_level(side, concurrency: int, tokens: int, rounds: int, seed: int) -> dict[str, Any]:
+    return run_paired_level({"side": side}, concurrency, tokens, rounds, seed)["side"]
+
+
+def run_paired_level(
+    sides: dict[str, Any], concurrency: int, tokens: int, rounds: int, seed: int, repeats: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Each side streams the same request list `repeats` times, sides alternating order between repeats
+    (the machine's background load falls on both alike); records are pooled per side."""
     requests = make_requests(concurrency * rounds, tokens, seed=seed)
-    before = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
-    gc.collect()
-    records, wall = run_concurrent(side, requests, concurrency)
-    after = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
-    problems = verify_tokens(records)
-    extra = {"concurrency": concurrency, "problems": problems}
-    if before is not None:
-        extra["avg_batch"] = average_batch(before, after)
-        counted = tokens_between(before, after)
-        asked = sum(r.tokens for r in requests)
-        extra["engine_tokens"] = counted
-        if counted != asked:
-            problems.append(f"engine generated {counted} tokens in this run, {asked} were asked")
-    return summarise(records, wall, extra)
+    pooled: dict[str, tuple[list, float, list[str], dict | None, dict | None]] = {}
+    names = list(sides)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            side = sides[name]
+            before = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
+            gc.collect()
+            records, wall = run_concurrent(side, requests, concurrency)
+            after = side.stats_snapshot() if hasattr(side, "stats_snapshot") else None
+            problems = verify_tokens(records)
+            if before is not None:
+                counted, asked = tokens_between(before, after), sum(q.tokens for q in requests)
+                if counted != asked:
+                    problems.append(f"engine generated {counted} tokens in one pass, {asked} were asked")
+            old = pooled.get(name)
+            if old is None:
+                pooled[name] = (records, wall, problems, before, after)
+            else:
+                pooled[name] = (old[0] + records, old[1] + wall, old[2] + problems, old[3], after)
+    out = {}
+    for name, (records, wall, problems, before, after) in pooled.items():
+        extra: dict[str, Any] = {"concurrency": concurrency, "repeats": repeats, "problems": problems}
+        if before is not None:
+            extra["avg_batch"] = average_batch(before, after)
+            extra["engine_tokens"] = tokens_between(before, after)
+        out[name] = summarise(records, wall, extra)
+    return out
 
 
 def run_engine_stage(
@@ -49,6 +70,7 @@ def run_engine_stage(
     reference_max_concurrency: int = 16,
     max_batch_size: int = 64,
     seed: int = 1234,
+    repeats: int = 1,
     log=print,
 ) -> dict[str, Any]:
     """Both sides at each concurrency level (reference first, then ours, on the same request list)."""
@@ -59,16 +81,13 @@ def run_engine_stage(
         _warm_up(engine, bm)
         levels = []
         for c in concurrency:
-            level: dict[str, Any] = {"concurrency": c}
-            if c <= reference_max_concurrency:
-                t = time.perf_counter()
-                level["reference"] = run_level(reference, c, tokens, rounds, seed)
-                log(f"  c={c:<3} reference {_line(level['reference'])} ({time.perf_counter() - t:.1f}s)")
-            else:
-                level["reference"] = None
+            level: dict[str, Any] = {"concurrency": c, "reference": None}
+            sides = {"reference": reference, "engine": engine} if c <= reference_max_concurrency else {"engine": engine}
             t = time.perf_counter()
-            level["engine"] = run_level(engine, c, tokens, rounds, seed)
-            log(f"  c={c:<3} engine    {_line(level['engine'])} ({time.perf_counter() - t:.1f}s)")
+            level.update(run_paired_level(sides, c, tokens, rounds, seed, repeats))
+            for name in sides:
+                log(f"  c={c:<3} {name:<9} {_line(level[name])}")
+            log(f"        ({time.perf_counter() - t:.1f}s)")
             ref, ours = level["reference"], level["engine"]
             if ref and ref["audio_s_per_wall_s"] and ours["audio_s_per_wall_s"]:
                 level["throughput_ratio"] = round(ours["audio_s_per_wall_s"] / ref["audio_s_per_wall_s"], 3)
@@ -79,6 +98,7 @@ def run_engine_stage(
         "model": bm.describe(),
         "tokens_per_request": tokens,
         "rounds": rounds,
+        "repeats": repeats,
         "reference_max_concurrency": reference_max_concurrency,
         "max_batch_size": max_batch_size,
         "levels": levels,
@@ -114,5 +134,6 @@ def engine_markdown(result: dict[str, Any], title: str = "Engine vs reference (i
         f"## {title}\n\nModel `{m['name']}` ({m['params'] / 1e6:.1f} M params, "
         f"GPT {m['gpt_layers']}x{m['gpt_model_dim']}, "
         f"{m['device']} {m['dtype']}), {result['tokens_per_request']} tokens per request "
-        f"({result['tokens_per_request'] / 21.53:.2f} s of audio), {result['rounds']} request(s) per client.\n\n{table}"
+        f"({result['tokens_per_request'] / 21.53:.2f} s of audio), {result['rounds']} request(s) per client, "
+        f"{result.get('repeats', 1)} alternating pass(es) per side pooled.\n\n{table}"
     )
