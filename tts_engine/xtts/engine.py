@@ -172,6 +172,7 @@ class XttsEngine:
         self.rate_ratio = hifi.output_sample_rate / hifi.input_sample_rate
         self.stream_timeout = stream_timeout
         self.stats = EngineStats()
+        self.stats.gauges = lambda: (len(self.batcher.rows), len(self._pending))
         self._lock = threading.Condition()
         self._pending: deque[Job] = deque()
         self._cancelled: set[int] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -62,6 +63,8 @@ class EngineStats:
         self.step_seconds = Histogram(STEP_BUCKETS)
         self.time_to_first_chunk = Histogram(LATENCY_BUCKETS)
         self._recent: list[tuple[float, int]] = []  # (time, tokens) of recent steps for tokens/s
+        # Live (active, queued) counts, read at snapshot time; the engine installs it.
+        self.gauges: Callable[[], tuple[int, int]] | None = None
 
     def record_step(self, batch: int, seconds: float) -> None:
         now = time.monotonic()
@@ -94,6 +97,8 @@ class EngineStats:
 
     def snapshot(self) -> dict:
         tps = self.tokens_per_second()
+        if self.gauges is not None:
+            self.active_requests, self.queued_requests = self.gauges()
         with self._lock:
             return {
                 "decode_steps": self.decode_steps,
