@@ -10,6 +10,8 @@ within that segment's real duration.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -33,6 +35,7 @@ from tts_engine.xtts.languages import XTTS_LANGUAGES, normalise_language
 NATIVE_RATES = {"piper": 22050, "xtts": 24000}
 PIPER_LANGUAGES = ("en",)
 MAX_TEXT_CHARS = 5000
+_END = object()  # end of one segment's audio in its queue
 
 
 @dataclass
@@ -197,22 +200,39 @@ class Rendering:
         return x
 
     async def pcm(self) -> AsyncIterator[np.ndarray | MarkEvent]:
-        """Float32 chunks at the output rate, and mark events once their time is known."""
+        """Float32 chunks at the output rate, and mark events once their time is known.
+
+        The next segment's Triton request starts while the current one plays out (one segment of
+        lookahead), so sentence boundaries add no round trip; leaving early cancels both.
+        """
         p = self.prepared
         rate = p.rate
+        segments = p.plan.segments
+        feeds: dict[int, tuple[asyncio.Queue[Any], asyncio.Task[None]]] = {}
+
+        def start(i: int) -> None:
+            if i < len(segments) and segments[i].text and i not in feeds:
+                queue: asyncio.Queue[Any] = asyncio.Queue()
+                feeds[i] = (queue, asyncio.create_task(self._feed(segments[i], queue)))
+
         try:
-            for seg in p.plan.segments:
+            start(0)
+            for i, seg in enumerate(segments):
+                start(i + 1)
                 if seg.silence_before_ms:
                     yield self._emit(A.silence(seg.silence_before_ms, rate))
-                start = self.stats.samples
+                begin = self.stats.samples
                 if seg.text:
-                    async for chunk in self._segment_audio(seg):
-                        if chunk.size:
-                            yield self._emit(chunk)
-                length = self.stats.samples - start
+                    queue = feeds[i][0]
+                    while (item := await queue.get()) is not _END:
+                        if isinstance(item, BaseException):
+                            raise item
+                        if item.size:
+                            yield self._emit(item)
+                length = self.stats.samples - begin
                 for name, offset in seg.marks:
                     frac = offset / len(seg.text) if seg.text else 0.0
-                    mark = MarkEvent(name, round((start + frac * length) / rate, 4))
+                    mark = MarkEvent(name, round((begin + frac * length) / rate, 4))
                     self.stats.marks.append(mark)
                     yield mark
                 if seg.silence_after_ms:
@@ -224,6 +244,23 @@ class Rendering:
             raise ApiError(504, "engine_timeout", "the synthesis engine did not answer in time") from None
         except TritonError as exc:
             raise ApiError(502, "engine_error", f"synthesis failed: {exc}") from None
+        finally:
+            for _, task in feeds.values():
+                task.cancel()  # closes the task's Triton stream: Triton cancels the request
+            for _, task in feeds.values():
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _feed(self, seg: Any, queue: asyncio.Queue[Any]) -> None:
+        try:
+            async for chunk in self._segment_audio(seg):
+                queue.put_nowait(chunk)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            queue.put_nowait(exc)
+            return
+        queue.put_nowait(_END)
 
     async def _segment_audio(self, seg: Any) -> AsyncIterator[np.ndarray]:
         p = self.prepared
