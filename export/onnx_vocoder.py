@@ -69,7 +69,7 @@ def export_hifigan_onnx(decoder: torch.nn.Module, latent_dim: int, out_path: Pat
     """Write the decoder as ONNX with dynamic batch and time axes: latents [B, T, D], g [B, 512, 1] -> wav [B, 1, S]."""
     wrapper = HifiganForOnnx(decoder).eval()
     example = (torch.randn(1, 24, latent_dim), torch.randn(1, decoder.waveform_decoder.cond_layer.in_channels, 1))
-    # Up to 64 rows per call (windows of several streams); any number of frames.
+    # Both axes stay symbolic in the ONNX graph (the batch bound only constrains tracing).
     batch, frames = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("frames", min=1)
     try:
         with torch.no_grad(), warnings.catch_warnings():
