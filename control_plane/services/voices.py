@@ -71,6 +71,8 @@ def decode_reference(data: bytes) -> ReferenceAudio:
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError):
+        if data[:4] in (b"RIFF", b"fLaC", b"OggS") or data[:3] == b"ID3":
+            raise ApiError(422, "invalid_audio", "the audio could not be decoded (truncated or corrupt file)") from None
         raise ApiError(415, "unsupported_audio", "the file is not WAV, MP3, OGG or FLAC audio") from None
     fmt = ACCEPTED_FORMATS.get(info.format)
     if fmt is None:
