@@ -490,6 +490,7 @@ class XttsEngine:
             job = self._make_job(request.text, request.language, request.gpt_cond_latent, request.params)
             job.context = _RequestState(stream=None, speaker=torch.zeros(0), submitted=time.monotonic(), collect=[])
             jobs.append((request.arrival_step, job))
+            self.stats.add("requests_submitted")  # every request ends as completed/failed: keep in-flight exact
         waiting = sorted(jobs, key=lambda item: item[0])
         step = 0
         while waiting or self.batcher.rows:
