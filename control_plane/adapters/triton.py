@@ -83,6 +83,11 @@ def _map_rpc_error(exc: BaseException) -> TritonError:
         return TritonError(exc.details() or code.name)
     if isinstance(exc, InferenceServerException):
         msg = exc.message() or str(exc)
+        status = str(exc.status() or "")
+        if status.endswith(("UNAVAILABLE", "RESOURCE_EXHAUSTED")):
+            return TritonUnavailable(f"Triton unavailable ({status.split('.')[-1]})")
+        if status.endswith("DEADLINE_EXCEEDED"):
+            return TritonTimeout("Triton did not finish within the request timeout")
         if "unavailable" in msg.lower() or "not ready" in msg.lower() or "unknown model" in msg.lower():
             return TritonUnavailable(msg)
         return TritonError(msg)
