@@ -2,7 +2,8 @@
 
 Stages: engine (in-process engine vs the reference across concurrency), length (cost against
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
-gateway (HTTP streaming through the control plane vs calling Triton directly), quick (the key
+gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
+the engine loop's time goes), quick (the key
 ratios in under 5 minutes on a 2-core CPU), all (every stage, then plots), plot (PNGs of a folder).
 """
 
@@ -74,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=30, help="sequential requests per path (latency)")
     p.add_argument("--tokens", type=int, default=32)
     p.add_argument("--cached-seconds", type=float, default=5.0, help="how long to hammer a cached response")
+
+    p = sub.add_parser("profile", help="where the engine loop's time goes at one concurrency")
+    _add_model_args(p)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--tokens", type=int, default=64)
 
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
@@ -177,6 +183,16 @@ def cmd_gateway(args, argv) -> int:
     return 0 if not _problems(result) else 1
 
 
+def cmd_profile(args, argv) -> int:
+    from bench.profile_stage import profile_markdown, run_profile_stage
+
+    _setup_torch(args)
+    bm = _model(args, max_audio_tokens=max(args.tokens, 64))
+    result = run_profile_stage(bm, concurrency=args.concurrency, tokens=args.tokens)
+    _record(_out_dir(args, "profile"), "profile", args, argv, result, profile_markdown(result))
+    return 0
+
+
 def cmd_quick(args, argv) -> int:
     from bench.quick import run_quick
 
@@ -195,6 +211,7 @@ def cmd_all(args, argv) -> int:
     runs = [
         ["engine", *common, "--concurrency", conc, "--tokens", str(args.tokens)],
         ["length", *common, "--seconds", secs],
+        ["profile", *common, "--tokens", str(args.tokens)],
         ["triton", *common, "--tokens", str(args.tokens)],
         ["gateway", *common],
     ]
@@ -236,7 +253,7 @@ def _problems(result: Any) -> list[str]:
 
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
-    "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot,
+    "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot,
 }
 
 

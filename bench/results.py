@@ -79,7 +79,7 @@ def write_results(out_dir: str | Path, stage: str, payload: dict[str, Any], mark
     summaries = data.setdefault("_markdown", {})
     summaries[stage] = markdown
     path.write_text(json.dumps(data, indent=2) + "\n")
-    order = ["quick", "engine", "length", "triton", "gateway"]
+    order = ["quick", "engine", "length", "profile", "triton", "gateway"]
     parts = [summaries[s] for s in order if s in summaries] + [
         summaries[s] for s in summaries if s not in order
     ]
