@@ -224,3 +224,29 @@ async def test_failed_conditioning_stores_nothing(triton_server, tmp_path, speec
             assert all(v["builtin"] for v in (await c.get("/v1/voices")).json()["voices"])
 
 
+
+
+async def test_disconnect_during_xtts_stream_stops_work(gateway, speech, triton_server):
+    from gateway_helpers import triton_counter
+
+    x, rate = speech
+    _, key = await gateway.tenant()
+    metrics = triton_server.metrics_url
+    async with gateway.client(key) as c:
+        vid = (await _upload(c, _wav(x, rate), "streamer")).json()["voice_id"]
+        before = await triton_counter(metrics, "tts_requests_total", model="xtts")
+        text = " ".join(f"Sentence {i} goes on." for i in range(30))
+        async with c.stream("POST", "/v1/synthesize/stream", json={"text": text, "voice_id": vid,
+                                                                   "format": "pcm"}) as r:
+            assert r.status_code == 200
+            async for _ in r.aiter_raw():
+                break
+    for _ in range(50):
+        await asyncio.sleep(0.2)
+        if await triton_counter(metrics, "tts_active_streams", model="xtts") == 0:
+            break
+    assert await triton_counter(metrics, "tts_active_streams", model="xtts") == 0
+    finished = await triton_counter(metrics, "tts_requests_total", model="xtts")
+    assert 1 <= finished - before <= 4  # not the 30 sentences the text would take
+    await asyncio.sleep(1.0)
+    assert await triton_counter(metrics, "tts_requests_total", model="xtts") == finished
