@@ -250,3 +250,11 @@ async def test_disconnect_during_xtts_stream_stops_work(gateway, speech, triton_
     assert 1 <= finished - before <= 4  # not the 30 sentences the text would take
     await asyncio.sleep(1.0)
     assert await triton_counter(metrics, "tts_requests_total", model="xtts") == finished
+
+
+async def test_engines_flag_the_tiny_xtts_as_test_weights(gateway):
+    _, key = await gateway.tenant()
+    async with gateway.client(key) as c:
+        engines = {e["name"]: e for e in (await c.get("/v1/engines")).json()["engines"]}
+    assert engines["xtts"]["ready"] and engines["xtts"]["conditioning_ready"]
+    assert engines["xtts"]["test_weights"] is True and engines["xtts"]["model_version"]
