@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
 
+    # --- Audio cache (synthesis) ---
+    audio_cache_ttl_s: int = Field(86400, description="Seconds a synthesised result stays in the audio cache.")
+    audio_cache_max_bytes: int = Field(
+        256 * 1024 * 1024, description="Total size of the in-process audio cache (Redis: bounded by its maxmemory)."
+    )
+    audio_cache_max_entry_bytes: int = Field(
+        16 * 1024 * 1024, description="Results larger than this are not cached."
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

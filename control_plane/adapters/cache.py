@@ -150,9 +150,9 @@ def tenant_prefix(tenant_id: str) -> str:
 
 
 def build_cache(settings: Settings, redis: Any | None) -> AudioCache:
-    ttl = float(getattr(settings, "audio_cache_ttl_s", 86400))
-    max_bytes = int(getattr(settings, "audio_cache_max_bytes", 256 * 1024 * 1024))
-    max_entry = int(getattr(settings, "audio_cache_max_entry_bytes", 16 * 1024 * 1024))
+    ttl = float(settings.audio_cache_ttl_s)
+    max_bytes = int(settings.audio_cache_max_bytes)
+    max_entry = int(settings.audio_cache_max_entry_bytes)
     if redis is not None:
         return RedisAudioCache(redis, ttl_s=ttl, max_entry_bytes=max_entry)
     return MemoryAudioCache(max_bytes=max_bytes, ttl_s=ttl, max_entry_bytes=max_entry)
