@@ -1,4 +1,10 @@
-"""Export XTTS's HiFi-GAN decoder (GPT latents -> 24 kHz waveform) to ONNX, and check it against torch."""
+"""Export XTTS's HiFi-GAN generator (vocoder frames -> 24 kHz waveform) to ONNX, and check it against torch.
+
+Only the generator is exported, not the whole HifiDecoder: the engine computes the generator's input
+frames itself (the decoder's linear interpolations of the GPT latents, see tts_engine.xtts.vocoding)
+so that it can vocode windows of frames while the latents are still being generated. The same graph
+also serves whole-utterance vocoding: the runtime applies the interpolations in torch first.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
 from export.errors import ExportError
@@ -18,9 +23,10 @@ from export.errors import ExportError
 log = logging.getLogger(__name__)
 
 OPSET = 18  # verified with onnxruntime 1.32 (CPU); the torch.export-based exporter's default range
-INPUT_NAMES = ("latents", "g")
+INPUT_NAMES = ("frames", "g")
 OUTPUT_NAME = "wav"
-VERIFY_LENGTHS = (20, 100)
+HOP = 256  # samples per frame (upsample rates 8*8*2*2)
+VERIFY_SHAPES = ((1, 48), (2, 100))  # (batch, frames): a streaming window and a longer batched one
 MAX_ABS_DIFF = 1e-3
 
 
@@ -44,31 +50,31 @@ def _without_weight_norm(generator: torch.nn.Module) -> torch.nn.Module:
     return plain
 
 
-class HifiganForOnnx(torch.nn.Module):
-    """HifiDecoder.forward without its squeezes, which drop the batch axis when B == 1 and trace badly.
+class GeneratorForOnnx(torch.nn.Module):
+    """HiFi-GAN's generator with g as a required input: frames [B, D, F], g [B, 512, 1] -> wav [B, 1, F*256]."""
 
-    latents [B, T, D] -> upsample in time to the 22.05 kHz hop grid, then to 24 kHz -> HiFi-GAN -> wav [B, 1, S].
-    """
-
-    def __init__(self, decoder: torch.nn.Module):
+    def __init__(self, generator: torch.nn.Module):
         super().__init__()
-        # A private copy with weight norm folded into plain weights: the graph then holds constants
-        # instead of recomputing every normalised kernel on each call. The speaker encoder stays behind.
-        self.generator = _without_weight_norm(decoder.waveform_decoder)
-        self.mel_scale = decoder.ar_mel_length_compression / decoder.output_hop_length
-        self.rate_scale = decoder.output_sample_rate / decoder.input_sample_rate
+        # Weight norm folded into plain weights: the graph then holds constants instead of
+        # recomputing every normalised kernel on each call.
+        self.generator = _without_weight_norm(generator)
 
-    def forward(self, latents: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        z = F.interpolate(latents.transpose(1, 2), scale_factor=[self.mel_scale], mode="linear")
-        if self.rate_scale != 1.0:
-            z = F.interpolate(z, scale_factor=[self.rate_scale], mode="linear")
-        return self.generator(z, g=g)
+    def forward(self, frames: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return self.generator(frames, g=g)
 
 
-def export_hifigan_onnx(decoder: torch.nn.Module, latent_dim: int, out_path: Path, opset: int = OPSET) -> None:
-    """Write the decoder as ONNX with dynamic batch and time axes: latents [B, T, D], g [B, 512, 1] -> wav [B, 1, S]."""
-    wrapper = HifiganForOnnx(decoder).eval()
-    example = (torch.randn(1, 24, latent_dim), torch.randn(1, decoder.waveform_decoder.cond_layer.in_channels, 1))
+def frame_dim(generator: torch.nn.Module) -> int:
+    return int(generator.conv_pre.in_channels)
+
+
+def speaker_dim(generator: torch.nn.Module) -> int:
+    return int(generator.cond_layer.in_channels)
+
+
+def export_generator_onnx(generator: torch.nn.Module, out_path: Path, opset: int = OPSET) -> None:
+    """Write the generator as ONNX with dynamic batch and frame axes."""
+    wrapper = GeneratorForOnnx(generator).eval()
+    example = (torch.randn(1, frame_dim(generator), 48), torch.randn(1, speaker_dim(generator), 1))
     # Both axes stay symbolic in the ONNX graph (the batch bound only constrains tracing).
     batch, frames = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("frames", min=1)
     try:
@@ -82,64 +88,62 @@ def export_hifigan_onnx(decoder: torch.nn.Module, latent_dim: int, out_path: Pat
                 dynamo=True,
                 input_names=list(INPUT_NAMES),
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes={"latents": {0: batch, 1: frames}, "g": {0: batch}},
+                dynamic_shapes={"frames": {0: batch, 2: frames}, "g": {0: batch}},
                 opset_version=opset,
                 optimize=True,
                 verbose=False,
             )
             program.save(str(out_path))
     except Exception as exc:
-        raise OnnxExportError(f"exporting the HiFi-GAN vocoder to ONNX failed: {exc}") from exc
+        raise OnnxExportError(f"exporting the HiFi-GAN generator to ONNX failed: {exc}") from exc
 
 
-def verify_hifigan_onnx(
-    decoder: torch.nn.Module, onnx_path: Path, latent_dim: int, lengths: tuple[int, ...] = VERIFY_LENGTHS, seed: int = 0
+def verify_generator_onnx(
+    generator: torch.nn.Module, onnx_path: Path, shapes: tuple[tuple[int, int], ...] = VERIFY_SHAPES, seed: int = 0
 ) -> float:
-    """Max abs difference between the torch decoder and the ONNX graph on seeded random latents."""
+    """Max abs difference between the torch generator and the ONNX graph on seeded random frames."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    generator = torch.Generator().manual_seed(seed)
-    g_dim = decoder.waveform_decoder.cond_layer.in_channels
+    rng = torch.Generator().manual_seed(seed)
     worst = 0.0
-    for frames in lengths:
-        latents = torch.randn(1, frames, latent_dim, generator=generator)
-        g = torch.randn(1, g_dim, 1, generator=generator)
+    for batch, n_frames in shapes:
+        frames = torch.randn(batch, frame_dim(generator), n_frames, generator=rng)
+        g = torch.randn(batch, speaker_dim(generator), 1, generator=rng)
         with torch.inference_mode():
-            expected = decoder(latents, g=g)
-        got = session.run([OUTPUT_NAME], {"latents": latents.numpy(), "g": g.numpy()})[0]
-        if tuple(got.shape) != tuple(expected.shape):
+            expected = generator(frames, g=g)
+        got = session.run([OUTPUT_NAME], {"frames": frames.numpy(), "g": g.numpy()})[0]
+        if tuple(got.shape) != tuple(expected.shape) or got.shape[-1] != n_frames * HOP:
             raise OnnxExportError(
-                f"ONNX vocoder output shape {got.shape} != torch {tuple(expected.shape)} at T={frames}"
+                f"ONNX generator output shape {got.shape} != torch {tuple(expected.shape)} at B={batch}, F={n_frames}"
             )
         worst = max(worst, (torch.from_numpy(got) - expected).abs().max().item())
     return worst
 
 
-def export_and_verify(
-    decoder: torch.nn.Module, latent_dim: int, out_path: Path, tolerance: float = MAX_ABS_DIFF
-) -> dict[str, Any]:
-    """Export, check agreement with torch, and return the manifest's `vocoder` record."""
+def export_and_verify(decoder: torch.nn.Module, out_path: Path, tolerance: float = MAX_ABS_DIFF) -> dict[str, Any]:
+    """Export the HifiDecoder's generator, check agreement with torch, and return the manifest's `vocoder` record."""
     import onnxruntime as ort
 
     started = time.perf_counter()
-    decoder.eval()
-    g_dim = decoder.waveform_decoder.cond_layer.in_channels
-    export_hifigan_onnx(decoder, latent_dim, out_path)
-    max_abs_diff = verify_hifigan_onnx(decoder, out_path, latent_dim)
+    generator = decoder.waveform_decoder.eval()
+    export_generator_onnx(generator, out_path)
+    max_abs_diff = verify_generator_onnx(generator, out_path)
     if max_abs_diff > tolerance:
-        raise OnnxExportError(f"ONNX vocoder disagrees with torch: max abs diff {max_abs_diff:.3g} > {tolerance:g}")
+        raise OnnxExportError(f"ONNX generator disagrees with torch: max abs diff {max_abs_diff:.3g} > {tolerance:g}")
     log.info("exported %s in %.1f s (max abs diff vs torch %.2g)", out_path.name, time.perf_counter() - started,
              max_abs_diff)
     return {
         "onnx": out_path.name,
+        "level": "frames",  # the generator only; the latents -> frames interpolation runs outside the graph
         "opset": OPSET,
-        "inputs": {"latents": ["batch", "frames", latent_dim], "g": ["batch", g_dim, 1]},
-        "output": {"wav": ["batch", 1, "samples"]},
+        "inputs": {"frames": ["batch", frame_dim(generator), "frames"], "g": ["batch", speaker_dim(generator), 1]},
+        "output": {"wav": ["batch", 1, f"frames*{HOP}"]},
+        "hop": HOP,
         "verified": {
             "max_abs_diff": max_abs_diff,
             "tolerance": tolerance,
-            "lengths": list(VERIFY_LENGTHS),
+            "shapes": [list(shape) for shape in VERIFY_SHAPES],
             "onnxruntime": ort.__version__,
         },
     }

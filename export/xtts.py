@@ -223,7 +223,7 @@ def export_xtts(
         if onnx:
             from export.onnx_vocoder import export_and_verify
 
-            vocoder = export_and_verify(model.hifigan_decoder, args.decoder_input_dim, tmp / ONNX_VOCODER_FILE)
+            vocoder = export_and_verify(model.hifigan_decoder, tmp / ONNX_VOCODER_FILE)
 
         files = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}

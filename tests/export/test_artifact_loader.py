@@ -71,8 +71,8 @@ def test_inconsistent_manifest(tiny_artifact, tmp_path, change, message):
 
 def test_missing_file(tiny_artifact, tmp_path):
     artifact = link_artifact(tiny_artifact, tmp_path / "a")
-    (artifact / "hifigan.onnx").unlink()
-    with pytest.raises(ArtifactError, match="hifigan.onnx is listed in the manifest but missing"):
+    (artifact / "hifigan_frames.onnx").unlink()
+    with pytest.raises(ArtifactError, match="hifigan_frames.onnx is listed in the manifest but missing"):
         load_artifact(artifact)
 
 

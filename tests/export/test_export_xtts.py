@@ -27,7 +27,7 @@ def manifest_of(path: Path) -> dict:
 def test_manifest_describes_the_files_and_the_model(tiny_artifact):
     manifest = manifest_of(tiny_artifact)
     on_disk = sorted(p.name for p in tiny_artifact.iterdir() if p.name != "manifest.json")
-    assert on_disk == ["config.json", "hifigan.onnx", "model.pth", "speakers_xtts.pth", "vocab.json"]
+    assert on_disk == ["config.json", "hifigan_frames.onnx", "model.pth", "speakers_xtts.pth", "vocab.json"]
     assert sorted(manifest["files"]) == on_disk
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": sha256(tiny_artifact / name), "bytes": (tiny_artifact / name).stat().st_size}
@@ -41,8 +41,11 @@ def test_manifest_describes_the_files_and_the_model(tiny_artifact):
     assert manifest["languages"] == list(XTTS_LANGUAGES)
     assert manifest["sample_rate"] == 24000 and manifest["speaker_embedding_dim"] == 512
     assert manifest["speakers"] == list(TINY_SPEAKERS)
-    assert manifest["vocoder"]["onnx"] == "hifigan.onnx"
-    assert manifest["vocoder"]["verified"]["max_abs_diff"] < 1e-3
+    vocoder = manifest["vocoder"]
+    assert vocoder["onnx"] == "hifigan_frames.onnx" and vocoder["level"] == "frames" and vocoder["hop"] == 256
+    assert vocoder["inputs"] == {"frames": ["batch", 128, "frames"], "g": ["batch", 512, 1]}
+    assert vocoder["output"] == {"wav": ["batch", 1, "frames*256"]}
+    assert vocoder["verified"]["max_abs_diff"] < 1e-4 and vocoder["verified"]["tolerance"] == 1e-3
     assert manifest["source"]["kind"] == "tiny" and manifest["source"]["layout"] == "plain"
 
 

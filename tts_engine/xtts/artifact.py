@@ -1,7 +1,8 @@
 """The served XTTS-v2 artifact: its manifest contract and the loader the engine and Triton use.
 
 An artifact is a folder written by `export.xtts.export_xtts`: manifest.json, model.pth
-({"model": state_dict}), config.json, vocab.json, optional speakers_xtts.pth and hifigan.onnx.
+({"model": state_dict}), config.json, vocab.json, optional speakers_xtts.pth and optional
+hifigan_frames.onnx (HiFi-GAN's generator: vocoder frames -> wav; see tts_engine.xtts.onnx_vocoder).
 Everything is read from that folder; nothing is ever fetched from a model hub at run time.
 """
 
@@ -25,7 +26,7 @@ MODEL_FILE = "model.pth"
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 SPEAKERS_FILE = "speakers_xtts.pth"
-ONNX_VOCODER_FILE = "hifigan.onnx"
+ONNX_VOCODER_FILE = "hifigan_frames.onnx"  # the HiFi-GAN generator (frames -> wav)
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE)
 MANIFEST_KEYS = (
     "format_version", "model", "model_version", "test_weights", "created_at", "source", "languages",
