@@ -180,12 +180,22 @@ class XttsEngine:
         self._running = False
 
     @classmethod
-    def from_artifact(cls, path, device: str | torch.device = "auto", **kwargs) -> XttsEngine:
-        """Load a served artifact (see tts_engine.xtts.artifact) and build the engine on it."""
+    def from_artifact(
+        cls, path, device: str | torch.device = "auto", vocoder_backend: str | None = None, **kwargs
+    ) -> XttsEngine:
+        """Load a served artifact (see tts_engine.xtts.artifact) and build the engine on it.
+
+        The vocoder is the torch HiFi-GAN or the artifact's ONNX generator: `vocoder_backend` "torch",
+        "onnx" or "auto" (time both on this device, keep the faster); None reads XTTS_VOCODER_BACKEND,
+        else "auto". An explicit `vocoder=` keyword bypasses the choice.
+        """
         from tts_engine.xtts.artifact import load_artifact
+        from tts_engine.xtts.onnx_vocoder import select_vocoder
 
         resolved = resolve_device(device)
         artifact = load_artifact(path, device=str(resolved))
+        if kwargs.get("vocoder") is None:
+            kwargs["vocoder"] = select_vocoder(artifact, resolved, vocoder_backend)
         engine = cls(artifact.model, device=resolved, **kwargs)
         engine.manifest = artifact.manifest
         return engine
