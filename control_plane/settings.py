@@ -62,6 +62,20 @@ class Settings(BaseSettings):
         16 * 1024 * 1024, description="Results larger than this are not cached."
     )
 
+    # --- Tenants, keys and the store's roles (control plane: tenancy) ---
+    api_key_pepper: str = Field(
+        "", description="Server-side secret mixed into API-key hashes (HMAC-SHA256), the same on every replica; "
+        "changing it invalidates every issued key. Empty = a built-in constant (keys are 256-bit random).",
+    )
+    database_app_role: str = Field(
+        "tts_app", description="Postgres role tenant-scoped transactions switch to (row-level security applies); "
+        "empty = use the connecting role as is.",
+    )
+    database_admin_role: str = Field(
+        "tts_admin", description="Postgres role for tenant and key management (tenants, api_keys only); "
+        "empty = use the connecting role as is.",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

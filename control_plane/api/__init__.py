@@ -1,0 +1,20 @@
+"""The routers, one module per resource; `create_app` includes every router in ROUTERS."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from control_plane.api import admin, engines, health, openai, ssml, stream, synthesis, tenant, voices, ws
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    admin.router,
+    tenant.router,
+    synthesis.router,
+    stream.router,
+    ws.router,
+    openai.router,
+    voices.router,
+    ssml.router,
+    engines.router,
+]

@@ -1,0 +1,109 @@
+"""Admin API (/admin/v1, bearer TTS_ADMIN_TOKEN; 404 when the token is not configured):
+tenants with their limits, API keys (shown once), rotation with a grace period, revocation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.api.deps import get_services, require_admin
+from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
+from control_plane.state import AppState
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class LimitFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(None, ge=1, le=1_000_000, description="Default 100")
+    requests_per_hour: int | None = Field(None, ge=1, le=100_000_000, description="Default 5,000")
+    requests_per_day: int | None = Field(None, ge=1, le=1_000_000_000, description="Default 50,000")
+    max_concurrent_streams: int | None = Field(None, ge=1, le=10_000, description="Default 10")
+    monthly_characters: int | None = Field(None, ge=0, le=10**12, description="Default 1,000,000")
+    max_voices: int | None = Field(None, ge=0, le=100_000, description="Default 10")
+
+
+class TenantCreate(LimitFields):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")
+
+
+class Limits(BaseModel):
+    requests_per_minute: int
+    requests_per_hour: int
+    requests_per_day: int
+    max_concurrent_streams: int
+    monthly_characters: int
+    max_voices: int
+
+
+class Tenant(BaseModel):
+    tenant_id: str
+    name: str
+    status: str
+    limits: Limits
+    created_at: str | None
+    updated_at: str | None
+
+
+class TenantWithKey(Tenant):
+    api_key: str = Field(description="Shown once: only its hash is stored")
+
+
+class TenantList(BaseModel):
+    tenants: list[Tenant]
+
+
+class RotateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS,
+                               description="How long the keys valid now keep working; 0 = refused at once")
+
+
+class RotatedKey(BaseModel):
+    tenant_id: str
+    api_key: str = Field(description="Shown once: only its hash is stored")
+    previous_keys_valid_until: datetime | None
+
+
+@router.post("/tenants", status_code=201, response_model=TenantWithKey, summary="Create a tenant and its first key")
+async def create_tenant(body: TenantCreate, services: AppState = Depends(get_services)) -> TenantWithKey:
+    limits = body.model_dump(exclude={"name"}, exclude_none=True)
+    row, key = await services.tenants.create(body.name, **limits)
+    return TenantWithKey(**tenant_view(row), api_key=key)
+
+
+@router.get("/tenants", response_model=TenantList, summary="All tenants")
+async def list_tenants(services: AppState = Depends(get_services)) -> TenantList:
+    return TenantList(tenants=[Tenant(**tenant_view(r)) for r in await services.tenants.list()])
+
+
+@router.get("/tenants/{tenant_id}", response_model=Tenant, summary="One tenant")
+async def get_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+    return Tenant(**tenant_view(await services.tenants.get(tenant_id)))
+
+
+@router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits")
+async def update_tenant(tenant_id: str, body: LimitFields, services: AppState = Depends(get_services)) -> Tenant:
+    row = await services.tenants.update(tenant_id, **body.model_dump(exclude_none=True))
+    return Tenant(**tenant_view(row))
+
+
+@router.post("/tenants/{tenant_id}/keys/rotate", response_model=RotatedKey, summary="Issue a new key")
+async def rotate_key(tenant_id: str, body: RotateBody | None = None,
+                     services: AppState = Depends(get_services)) -> RotatedKey:
+    key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody()).grace_seconds)
+    return RotatedKey(tenant_id=tenant_id, api_key=key, previous_keys_valid_until=until)
+
+
+@router.post("/tenants/{tenant_id}/revoke", response_model=Tenant, summary="Revoke a tenant and all its keys")
+async def revoke_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+    return Tenant(**tenant_view(await services.tenants.revoke(tenant_id)))
+
+
+@router.delete("/tenants/{tenant_id}", response_model=Tenant, summary="Revoke a tenant (same as POST .../revoke)")
+async def delete_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+    return Tenant(**tenant_view(await services.tenants.revoke(tenant_id)))

@@ -1,0 +1,76 @@
+"""Dependencies every router uses: the app's services, the calling tenant, rate limits, admin auth."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from control_plane.errors import ApiError
+from control_plane.services.keys import tokens_equal
+from control_plane.services.tenants import TenantContext
+from control_plane.state import AppState
+
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="tts-gateway"'}
+
+
+def get_services(request: HTTPConnection) -> AppState:
+    return request.app.state.services
+
+
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+def bearer(conn: HTTPConnection) -> str:
+    auth = conn.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _refuse_guessing(services: AppState, conn: HTTPConnection) -> None:
+    wait = await services.limiter.auth_blocked(client_address(conn))
+    if wait is not None:
+        raise ApiError(429, "too_many_auth_failures", "too many failed authentication attempts; retry later",
+                       headers={"Retry-After": str(wait)})
+
+
+async def authenticate_key(services: AppState, key: str, conn: HTTPConnection) -> TenantContext:
+    """The tenant of an API key; 401 JSON for a missing or invalid key, 429 for an address that keeps
+    presenting invalid ones. Also used by the WebSocket endpoint."""
+    await _refuse_guessing(services, conn)
+    if not key:
+        raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>", headers=UNAUTHORIZED)
+    tenant = await services.tenants.authenticate(key)
+    if tenant is None:
+        await services.limiter.auth_failed(client_address(conn))
+        raise ApiError(401, "unauthorized", "invalid, expired or revoked API key", headers=UNAUTHORIZED)
+    conn.state.tenant_id = tenant.tenant_id
+    return tenant
+
+
+async def get_tenant(request: Request, services: AppState = Depends(get_services)) -> TenantContext:
+    return await authenticate_key(services, bearer(request), request)
+
+
+async def rate_limited(request: Request, tenant: TenantContext = Depends(get_tenant),
+                       services: AppState = Depends(get_services)) -> TenantContext:
+    """Count the request against the tenant's minute/hour/day windows. The X-RateLimit-* headers are
+    added to the response by the request middleware (streamed and error responses included)."""
+    try:
+        state = await services.limiter.hit(tenant)
+    except ApiError as exc:
+        request.state.rate_limit_headers = {k: v for k, v in exc.headers.items() if k.startswith("X-RateLimit")}
+        raise
+    request.state.rate_limit_headers = state.headers()
+    return tenant
+
+
+async def require_admin(request: Request, services: AppState = Depends(get_services)) -> None:
+    """The admin API: a separate bearer token; with TTS_ADMIN_TOKEN unset the API does not exist (404)."""
+    expected = services.settings.tts_admin_token
+    if not expected:
+        raise ApiError(404, "not_found", "the admin API is disabled (TTS_ADMIN_TOKEN is not set)")
+    await _refuse_guessing(services, request)
+    if not tokens_equal(bearer(request), expected):
+        await services.limiter.auth_failed(client_address(request))
+        raise ApiError(401, "unauthorized", "missing or invalid admin token", headers=UNAUTHORIZED)

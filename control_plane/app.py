@@ -1,0 +1,133 @@
+"""The FastAPI application: `create_app(settings)`.
+
+The lifespan builds one AppState (store, limits, usage, metrics, cache, Triton client, services) on
+`app.state.services` and closes it on shutdown after draining the streams in flight. The request
+middleware gives every request an id (X-Request-ID in and out, and in every log line), adds the
+rate-limit headers, counts the request in `tts_http_requests_total` and writes one JSON log line
+per request — method, route, status, latency; never bodies or query strings (a WebSocket client may
+put its key in the query).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from control_plane import __version__
+from control_plane.api import ROUTERS
+from control_plane.errors import install_error_handlers
+from control_plane.logging import configure_logging, request_id_var
+from control_plane.settings import Settings, get_settings
+from control_plane.state import build_state
+
+log = logging.getLogger("tts_gateway.http")
+
+DRAIN_TIMEOUT_S = 20.0
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            given = value.decode("latin-1").strip()
+            if _REQUEST_ID.match(given):
+                return given
+    return uuid.uuid4().hex
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        token = request_id_var.set(rid)
+        if scope["type"] == "websocket":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id_var.reset(token)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                for key, value in (state.get("rate_limit_headers") or {}).items():
+                    if key not in headers:
+                        headers[key] = value
+                metrics = _metrics(scope)
+                if metrics is not None:
+                    metrics.request_latency.labels(method=scope["method"], route=_route(scope),
+                                                   status=str(status)).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route(scope)
+            metrics = _metrics(scope)
+            if metrics is not None:
+                metrics.http_requests.labels(method=scope["method"], route=route, status=str(status)).inc()
+            if route not in ("/health", "/ready", "/metrics"):
+                log.info("request", extra={"method": scope["method"], "path": scope["path"], "route": route,
+                                           "status": status, "tenant_id": state.get("tenant_id"),
+                                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+            request_id_var.reset(token)
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+def _metrics(scope: Scope):  # noqa: ANN202
+    services = getattr(scope["app"].state, "services", None) if "app" in scope else None
+    return getattr(services, "metrics", None)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_state(settings)
+        app.state.services = services
+        log.info("started", extra={"version": __version__, "store": services.store.backend,
+                                   "redis": services.redis is not None})
+        try:
+            yield
+        finally:
+            drained = await services.streams.drain(DRAIN_TIMEOUT_S)
+            if not drained:
+                log.warning("shutting down with streams still open", extra={"active": services.streams.active})
+            await services.close()
+
+    app = FastAPI(
+        title="TTS Gateway", version=__version__, lifespan=lifespan,
+        description="Multi-tenant text-to-speech: XTTS-v2 voice cloning and the bundled Piper voice, "
+                    "served by Triton. Authenticate with `Authorization: Bearer <api key>`.",
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestMiddleware)
+    return app

@@ -1,0 +1,82 @@
+"""One error shape for every failure: `{"error": {"code", "message", "request_id"}}`.
+
+Routers and services raise `ApiError(status, code, message)`; the handlers installed by
+`install_error_handlers` turn it, FastAPI's validation errors and Starlette's HTTP errors into that
+body. Anything unexpected becomes a 500 with a generic message (the details go to the log only).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "validation_error", 429: "rate_limited", 503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the client is meant to see: HTTP status, a stable machine code and a readable message."""
+
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status_code} {code}: {message}")
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_response(request: Request, status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    rid = request_id_of(request)
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": rid, **extra}
+    out = dict(headers or {})
+    if rid:
+        out["X-Request-ID"] = rid
+    metrics = getattr(getattr(request.app.state, "services", None), "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code=code).inc()
+    return JSONResponse({"error": body}, status_code=status, headers=out)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "speed") -> "speed"; ("query", "start_date") -> "start_date"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+        first = details[0] if details else {"field": "request", "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}"
+        return error_response(request, 422, "validation_error", message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return error_response(request, 500, "internal_error", "an internal error occurred")

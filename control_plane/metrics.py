@@ -1,0 +1,47 @@
+"""Prometheus metrics of one app instance, in its own registry (two apps in one process stay apart).
+
+Names the Helm chart and the Grafana dashboard read: `tts_http_requests_total{method,route,status}`,
+`tts_time_to_first_audio_seconds` (histogram by engine), `tts_active_streams`. The cache hit ratio is
+exported as a gauge computed at scrape time from the hit and miss counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+
+# The *_created series double the exposition and no dashboard reads them.
+disable_created_metrics()
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter("tts_http_requests", "HTTP requests served", ["method", "route", "status"],
+                                     registry=r)
+        self.request_latency = Histogram("tts_http_request_duration_seconds", "Time to the response headers",
+                                         ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.time_to_first_audio = Histogram("tts_time_to_first_audio_seconds",
+                                             "From request to the first audio bytes", ["engine"],
+                                             buckets=FIRST_AUDIO_BUCKETS, registry=r)
+        self.audio_seconds = Counter("tts_audio_seconds", "Seconds of audio produced", ["engine"], registry=r)
+        self.cache_hits = Counter("tts_cache_hits", "Audio cache hits", ["engine"], registry=r)
+        self.cache_misses = Counter("tts_cache_misses", "Audio cache misses", ["engine"], registry=r)
+        self.rate_limited = Counter("tts_rate_limited", "Requests refused by a limit", ["limit"], registry=r)
+        self.active_streams = Gauge("tts_active_streams", "Streams being served by this replica", registry=r)
+        self.errors = Counter("tts_errors", "Error responses by error code", ["code"], registry=r)
+        self.cache_hit_ratio = Gauge("tts_cache_hit_ratio", "Audio cache hits / lookups since start", registry=r)
+        self.cache_hit_ratio.set_function(self._hit_ratio)
+
+    @staticmethod
+    def _total(counter: Counter) -> float:
+        return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
+
+    def _hit_ratio(self) -> float:
+        hits, misses = self._total(self.cache_hits), self._total(self.cache_misses)
+        return hits / (hits + misses) if hits + misses else 0.0
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,173 @@
+"""Tenants and their keys: create (the key is returned once), list, update limits, rotate with a
+grace period, revoke; authentication of a presented key; the dev tenant of `tts-gateway up`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
+from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
+from control_plane.errors import ApiError
+from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
+from control_plane.settings import Settings
+
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    requests_per_minute: int = 100
+    requests_per_hour: int = 5000
+    requests_per_day: int = 50000
+    max_concurrent_streams: int = 10
+    monthly_characters: int = 1_000_000
+    max_voices: int = 10
+
+    @classmethod
+    def of(cls, row: TenantRow) -> TenantLimits:
+        return cls(**{f: int(getattr(row, f)) for f in LIMIT_FIELDS})
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """Who a request is from: what routes and services receive from `get_tenant`."""
+
+    tenant_id: str
+    name: str
+    limits: TenantLimits
+
+
+def tenant_view(row: TenantRow) -> dict[str, Any]:
+    return {"tenant_id": row.id, "name": row.name, "status": row.status, "limits": asdict(TenantLimits.of(row)),
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "updated_at": row.updated_at.isoformat() if row.updated_at else None}
+
+
+class TenantService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.pepper = settings.api_key_pepper
+
+    def _new_key(self, tenant_id: str) -> tuple[str, ApiKeyRow]:
+        key = generate_key()
+        return key, ApiKeyRow(id=str(uuid.uuid4()), tenant_id=tenant_id, key_hash=hash_key(key, self.pepper),
+                              prefix=display_prefix(key))
+
+    async def create(self, name: str, **limits: int) -> tuple[TenantRow, str]:
+        name = name.strip()
+        if not name:
+            raise ApiError(422, "validation_error", "name: must not be empty")
+        if await self.store.tenants.find_by_name(name) is not None:
+            raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists")
+        values = {**asdict(TenantLimits()), **{k: v for k, v in limits.items() if v is not None}}
+        tenant_id = str(uuid.uuid4())
+        key, key_row = self._new_key(tenant_id)
+        row = TenantRow(id=tenant_id, name=name, status="active", **values)
+        try:
+            await self.store.tenants.create(row, key_row)
+        except Exception as exc:
+            if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
+                raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists") from None
+            raise
+        return row, key
+
+    async def get(self, tenant_id: str) -> TenantRow:
+        row = await self.store.tenants.get(tenant_id, admin=True) if _is_uuid(tenant_id) else None
+        if row is None:
+            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+        return row
+
+    async def resolve(self, ref: str) -> TenantRow:
+        """A tenant by id or by name (the CLI accepts either)."""
+        row = await self.store.tenants.get(ref, admin=True) if _is_uuid(ref) else None
+        row = row or await self.store.tenants.find_by_name(ref)
+        if row is None:
+            raise ApiError(404, "tenant_not_found", f"tenant {ref} not found")
+        return row
+
+    async def list(self) -> list[TenantRow]:
+        return await self.store.tenants.list()
+
+    async def update(self, tenant_id: str, **limits: int | None) -> TenantRow:
+        await self.get(tenant_id)
+        fields = {k: v for k, v in limits.items() if v is not None}
+        row = await self.store.tenants.update(tenant_id, **fields)
+        if row is None:
+            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+        return row
+
+    async def rotate_key(self, tenant_id: str, grace_seconds: int = 0) -> tuple[str, datetime | None]:
+        """A new key; the keys valid now stay valid for `grace_seconds` more (0: refused at once)."""
+        if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+            raise ApiError(422, "validation_error", f"grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}")
+        row = await self.get(tenant_id)
+        if row.status != "active":
+            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+        key, key_row = self._new_key(row.id)
+        until = datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace_seconds else None
+        if not await self.store.keys.rotate(row.id, key_row, until):
+            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+        return key, until
+
+    async def revoke(self, tenant_id: str) -> TenantRow:
+        await self.get(tenant_id)
+        row = await self.store.tenants.revoke(tenant_id)
+        if row is None:
+            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+        return row
+
+    async def authenticate(self, key: str) -> TenantContext | None:
+        """The active tenant a presented key belongs to, or None (unknown, expired, revoked)."""
+        if not looks_like_key(key):
+            return None
+        found = await self.store.keys.lookup(hash_key(key, self.pepper))
+        if found is None:
+            return None
+        key_row, tenant = found
+        if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
+            return None
+        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o600)
+
+
+async def ensure_dev_tenant(settings: Settings, name: str, key_file: Path) -> str:
+    """The dev tenant's API key: created once and kept in `key_file` (0600); reused while it still
+    authenticates, else (lost database, changed pepper) a fresh key is issued and saved."""
+    store = Store.from_settings(settings)
+    try:
+        service = TenantService(store, settings)
+        key_file = Path(key_file)
+        saved = key_file.read_text().strip() if key_file.is_file() else ""
+        if saved and await service.authenticate(saved) is not None:
+            return saved
+        existing = await store.tenants.find_by_name(name)
+        if existing is None:
+            _, key = await service.create(name)
+        else:
+            if existing.status != "active":
+                await store.tenants.update(existing.id, status="active")
+            key, _ = await service.rotate_key(existing.id, 0)
+        _write_secret(key_file, key)
+        return key
+    finally:
+        await store.close()
