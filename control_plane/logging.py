@@ -28,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        rid = request_id_var.get()
+        rid = getattr(record, "request_id", "") or request_id_var.get()
         if rid:
             out["request_id"] = rid
         for key, value in record.__dict__.items():
@@ -40,8 +40,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Stamped when the record is made: a handler that formats later still knows the request.
+    record = _base_factory(*args, **kwargs)
+    rid = request_id_var.get()
+    if rid:
+        record.request_id = rid
+    return record
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route the root logger (and uvicorn's) to one JSON handler on stderr; idempotent."""
+    if logging.getLogRecordFactory() is not _record_with_request_id:
+        logging.setLogRecordFactory(_record_with_request_id)
     root = logging.getLogger()
     handler = next((h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None)
     if handler is None:
