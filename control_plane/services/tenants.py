@@ -155,6 +155,8 @@ async def ensure_dev_tenant(settings: Settings, name: str, key_file: Path) -> st
     authenticates, else (lost database, changed pepper) a fresh key is issued and saved."""
     store = Store.from_settings(settings)
     try:
+        if not store.db.is_postgres:
+            await store.db.create_all()  # idempotent; Postgres is migrated by `tts-gateway migrate`
         service = TenantService(store, settings)
         key_file = Path(key_file)
         saved = key_file.read_text().strip() if key_file.is_file() else ""
