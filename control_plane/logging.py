@@ -67,5 +67,7 @@ def configure_logging(level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
-    # Uvicorn's access log would duplicate the middleware's request lines (without request ids).
+    # Uvicorn's access log would duplicate the middleware's request lines (without request ids);
+    # httpx logs every Triton health and metrics poll at INFO.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
