@@ -29,26 +29,34 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "", description="postgresql://user:pass@host:5432/db (Postgres or Supabase); empty = SQLite in TTS_DATA_DIR."
     )
-    redis_url: str = Field("", description="redis://host:6379/0 shares limits and cache across replicas; empty = in-process.")
+    redis_url: str = Field(
+        "", description="redis://host:6379/0 shares limits and cache across replicas; empty = in-process."
+    )
 
     # --- Security ---
     tts_admin_token: str = Field("", description="Bearer token of the admin API; the admin API is disabled when empty.")
     voice_encryption_key: str = Field(
-        "", description="Base64 of 32 bytes (AES-256-GCM) for voice audio at rest; empty = a dev key generated once in TTS_DATA_DIR."
+        "",
+        description="Base64 of 32 bytes (AES-256-GCM) for voice audio at rest; "
+        "empty = a dev key generated once in TTS_DATA_DIR.",
     )
 
     # --- Triton ---
     triton_grpc_url: str = Field("localhost:8001", description="Triton gRPC endpoint (synthesis streams).")
     triton_http_url: str = Field("http://localhost:8000", description="Triton HTTP endpoint (health, model readiness).")
     triton_metrics_url: str = Field("http://localhost:8002/metrics", description="Triton Prometheus endpoint.")
-    triton_model_repository: Path = Field(REPO_ROOT / "model_repository", description="Model repository served by `tts-gateway triton`.")
+    triton_model_repository: Path = Field(
+        REPO_ROOT / "model_repository", description="Model repository served by `tts-gateway triton`."
+    )
     triton_http_port: int = Field(8000, description="HTTP port `tts-gateway triton` starts Triton on.")
     triton_grpc_port: int = Field(8001, description="gRPC port `tts-gateway triton` starts Triton on.")
     triton_metrics_port: int = Field(8002, description="Metrics port `tts-gateway triton` starts Triton on.")
     triton_request_timeout_s: float = Field(60.0, description="Upper bound on one synthesis call to Triton.")
 
     # --- Models ---
-    xtts_model_path: str = Field("", description="Exported XTTS artifact served by Triton; empty = the tiny test weights.")
+    xtts_model_path: str = Field(
+        "", description="Exported XTTS artifact served by Triton; empty = the tiny test weights."
+    )
 
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
