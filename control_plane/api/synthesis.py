@@ -92,8 +92,6 @@ def observe(services: Any, prepared: Prepared | None, stats: RenderStats | None,
         return
     engine = prepared.engine if prepared else "none"
     with contextlib.suppress(Exception):
-        if cache_hit is not None:
-            getattr(m, "cache_hits" if cache_hit else "cache_misses").labels(engine=engine).inc()
         if stats is not None and stats.samples:
             m.audio_seconds.labels(engine=engine).inc(stats.audio_seconds)
             if stats.first_audio_s is not None and not cache_hit:

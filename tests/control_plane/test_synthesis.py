@@ -58,15 +58,29 @@ async def test_pcm_at_a_requested_rate(gateway, tenant_key):
     assert samples / 16000 == pytest.approx(float(r.headers["x-audio-duration"]), abs=0.01)
 
 
+def _cache_counts(metrics_text: str) -> tuple[float, float]:
+    """tts_cache_hits_total and tts_cache_misses_total summed over engines."""
+    totals = {"tts_cache_hits_total": 0.0, "tts_cache_misses_total": 0.0}
+    for line in metrics_text.splitlines():
+        name = line.split("{")[0].split(" ")[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals["tts_cache_hits_total"], totals["tts_cache_misses_total"]
+
+
 async def test_second_identical_request_is_a_cache_hit(gateway, tenant_key):
     body = {"text": "Cache me if you can.", "format": "wav"}
     async with gateway.client(tenant_key) as c:
+        hits0, misses0 = _cache_counts((await c.get("/metrics")).text)
         first = await c.post("/v1/synthesize", json=body)
         second = await c.post("/v1/synthesize", json=body)
         other = await c.post("/v1/synthesize", json={**body, "format": "flac"})
     assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
     assert second.content == first.content
     assert other.headers["x-cache"] == "MISS"
+    async with gateway.client(tenant_key) as c:  # each lookup is counted once
+        hits, misses = _cache_counts((await c.get("/metrics")).text)
+    assert (hits - hits0, misses - misses0) == (1, 2)
     _, other_key = await gateway.tenant()
     async with gateway.client(other_key) as c:  # the cache is per tenant
         assert (await c.post("/v1/synthesize", json=body)).headers["x-cache"] == "MISS"
