@@ -30,6 +30,7 @@ def test_engine_side_environment_variables_are_documented() -> None:
             names |= set(re.findall(r"os\.environ(?:\.get)?\(\s*[\"']([A-Z0-9_]+)[\"']", text))
             names |= set(re.findall(r"os\.environ\[\s*[\"']([A-Z0-9_]+)[\"']\s*\]", text))
             names |= set(re.findall(r"os\.getenv\(\s*[\"']([A-Z0-9_]+)[\"']", text))
+            names |= set(re.findall(r"^[A-Z_]*ENV\s*=\s*[\"']([A-Z0-9_]+)[\"']", text, re.M))
     missing = sorted(n for n in names if f"`{n}`" not in README)
     assert not missing, f"README lacks rows for {missing}"
 
