@@ -151,6 +151,7 @@ def test_env_example_documents_every_variable() -> None:
         "TRITON_HTTP_URL",
         "TTS_ADMIN_TOKEN",
         "VOICE_ENCRYPTION_KEY",
+        "API_KEY_PEPPER",
         "XTTS_MODEL_PATH",
         "MAX_CONCURRENT_STREAMS",
     ):

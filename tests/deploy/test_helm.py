@@ -180,6 +180,7 @@ def test_chart_secret_is_created_before_the_migration_hook(rendered: dict[str, l
     key = base64.b64decode(base64.b64decode(secret["data"]["VOICE_ENCRYPTION_KEY"]))
     assert len(key) == 32, "generated VOICE_ENCRYPTION_KEY must be base64 of 32 bytes"
     assert base64.b64decode(secret["data"]["TTS_ADMIN_TOKEN"])
+    assert len(base64.b64decode(secret["data"]["API_KEY_PEPPER"])) >= 32
 
 
 def test_database_url_lands_in_the_chart_secret(rendered: dict[str, list[dict]]) -> None:
@@ -201,7 +202,7 @@ def test_existing_secret_is_referenced_and_not_rendered(rendered: dict[str, list
             for e in container["env"]
             if "secretKeyRef" in e.get("valueFrom", {})
         }
-        assert set(refs) == {"DATABASE_URL", "REDIS_URL", "TTS_ADMIN_TOKEN", "VOICE_ENCRYPTION_KEY"}
+        assert set(refs) == {"DATABASE_URL", "REDIS_URL", "TTS_ADMIN_TOKEN", "VOICE_ENCRYPTION_KEY", "API_KEY_PEPPER"}
         assert {r["name"] for r in refs.values()} == {"tts-gateway-credentials"}
         assert refs["DATABASE_URL"]["optional"] is False
         assert refs["VOICE_ENCRYPTION_KEY"]["optional"] is False

@@ -92,7 +92,7 @@ Images
 {{- end }}
 
 {{/*
-Secret holding DATABASE_URL, REDIS_URL, TTS_ADMIN_TOKEN and VOICE_ENCRYPTION_KEY:
+Secret holding DATABASE_URL, REDIS_URL, TTS_ADMIN_TOKEN, VOICE_ENCRYPTION_KEY and API_KEY_PEPPER:
 either the user's existingSecret or the one this chart renders.
 */}}
 {{- define "tts-gateway.secretName" -}}
@@ -135,6 +135,12 @@ DATABASE_URL and VOICE_ENCRYPTION_KEY which an existing secret must provide.
       name: {{ $name }}
       key: {{ $keys.voiceEncryptionKey }}
       optional: {{ not $existing }}
+- name: API_KEY_PEPPER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $name }}
+      key: {{ $keys.apiKeyPepper }}
+      optional: true
 {{- end }}
 
 {{/*
