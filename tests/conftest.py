@@ -13,7 +13,9 @@ that cannot start or load a model fails the test with the server's log tail; not
 
 from __future__ import annotations
 
+import importlib.util
 import queue
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +27,15 @@ import pytest
 
 from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonError, TritonServer, free_ports
 
+# pytest puts tests/ on sys.path, where the folder tests/triton is importable as a namespace package
+# `triton`: torch would then take it for the Triton compiler and transformers' generation imports
+# fail. Hide only that shadow (a namespace spec has no origin); a real triton package stays usable.
+_triton_spec = importlib.util.find_spec("triton")
+if _triton_spec is not None and _triton_spec.origin is None and "triton" not in sys.modules:
+    sys.modules["triton"] = None  # `import triton` raises ImportError, as it would without the folder
+
 XTTS_MODELS = ("xtts", "xtts_condition")
+XTTS_MAX_BATCH = 8  # decode rows of the served xtts engine (XTTS_MAX_BATCH_SIZE); small keeps CPU tests quick
 
 
 @dataclass
@@ -61,6 +71,7 @@ class TritonHandle:
 
     server: TritonServer
     artifact_path: Path
+    xtts_max_batch: int = XTTS_MAX_BATCH
     loaded: set[str] = field(default_factory=set)
 
     @property
@@ -149,7 +160,7 @@ def _triton(_xtts_artifact_dir, tmp_path_factory) -> Iterator[TritonHandle]:
         grpc_port=grpc,
         metrics_port=metrics,
         models=[],  # explicit model control: fixtures load what their tests use
-        env={"XTTS_MODEL_PATH": str(_xtts_artifact_dir)},
+        env={"XTTS_MODEL_PATH": str(_xtts_artifact_dir), "XTTS_MAX_BATCH_SIZE": str(XTTS_MAX_BATCH)},
         log_path=tmp_path_factory.mktemp("triton") / "triton.log",
     )
     try:

@@ -1,85 +1,165 @@
-"""Custom Prometheus metrics the Triton models export beside Triton's own (:8002/metrics).
+"""Custom Prometheus metrics the Triton models export beside Triton's own nv_* metrics (:8002/metrics).
 
-`pb_utils` exists only inside the Python stub, so it is handed in rather than imported. Names:
+`pb_utils` exists only inside the Python stub, so it is handed in rather than imported. Every
+metric carries a `model` label. Shared by all models:
 
-- tts_model_info{model, model_version, test_weights} 1: what is loaded (read by the control plane)
-- tts_active_streams{model}: requests being generated now
-- tts_requests_total{model, outcome}: finished requests by outcome (ok, error, cancelled)
-- tts_audio_seconds_total{model}: audio produced
-- tts_time_to_first_chunk_seconds{model}: histogram, request arrival to first audio chunk sent
-- tts_decode_batch_size{model}: histogram of rows per XTTS decode step
-- tts_tokens_generated_total{model}: XTTS audio tokens decoded
-- tts_tokens_per_second{model}: XTTS decode throughput over the last stats interval
+- tts_model_info{model, model_version, test_weights} 1: what is loaded (the control plane reads it)
+- tts_model_active_requests: requests being streamed by the model now
+- tts_requests_total{outcome}: finished requests by outcome (ok, error, cancelled)
+- tts_audio_seconds_total: audio sent
+- tts_<model>_time_to_first_chunk_seconds: histogram, request arrival to first chunk sent
+
+XTTS adds its decode loop, copied from the engine's EngineStats once a second (`EngineStatsExporter`)
+rather than per step, so the decode loop never waits on the stub's metric IPC:
+
+- tts_xtts_decode_steps_total, tts_xtts_tokens_generated_total: rate(tokens)/rate(steps) is the
+  exact mean decode batch size
+- tts_xtts_decode_batch_size: histogram of rows per decode step (bucket counts exact; each step
+  is recorded at its bucket's upper bound, so _sum is an upper bound)
+- tts_xtts_tokens_per_second: decode throughput over the engine's recent window
+- tts_xtts_engine_requests{state="running|queued"}: requests in decode rows / waiting for a row
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 FIRST_CHUNK_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0]
-BATCH_BUCKETS = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
 OUTCOMES = ("ok", "error", "cancelled")
 
 
 class ModelMetrics:
-    """The metric objects of one model instance (all instances of a model share the families)."""
+    """The metric objects of one model instance; instances of one model share the families."""
 
     def __init__(self, pb_utils: Any, model: str, model_version: str, test_weights: bool):
-        family = pb_utils.MetricFamily
-        self._model = model
-        labels = {"model": model}
-        self._families = []  # kept alive as long as their metrics: the stub requires that order
-
-        def make(name: str, description: str, kind: Any, extra: dict[str, str] | None = None, **kwargs: Any):
-            fam = family(name=name, description=description, kind=kind)
-            self._families.append(fam)
-            return fam.Metric(labels={**labels, **(extra or {})}, **kwargs)
-
-        info_labels = {"model_version": model_version, "test_weights": str(bool(test_weights)).lower()}
-        self.info = make("tts_model_info", "Loaded model; the labels carry version and test-weight flag",
-                         family.GAUGE, info_labels)
+        self._kinds = pb_utils.MetricFamily
+        self.model = model
+        self._families: list[Any] = []  # must outlive their metrics (the stub enforces that order)
+        info = self._family("tts_model_info", "Loaded model; labels carry its version and test-weight flag", "GAUGE")
+        self.info = info.Metric(labels={"model": model, "model_version": model_version,
+                                        "test_weights": str(bool(test_weights)).lower()})
         self.info.set(1)
-        self.active_streams = make("tts_active_streams", "Requests being generated now", family.GAUGE)
-        requests = family(name="tts_requests_total", description="Finished requests by outcome",
-                                         kind=family.COUNTER)
-        self._families.append(requests)
-        self.requests = {outcome: requests.Metric(labels={**labels, "outcome": outcome}) for outcome in OUTCOMES}
-        self.audio_seconds = make("tts_audio_seconds_total", "Seconds of audio produced", family.COUNTER)
-        self.first_chunk = make("tts_time_to_first_chunk_seconds", "Request arrival to first audio chunk sent",
-                                family.HISTOGRAM, buckets=FIRST_CHUNK_BUCKETS)
-        self._decode_batch = None
-        self._tokens = None
-        self._tokens_per_second = None
-        self._family = family
+        self.active = self._metric("tts_model_active_requests", "Requests the model is streaming now", "GAUGE")
+        requests = self._family("tts_requests_total", "Finished requests by outcome", "COUNTER")
+        self.requests = {outcome: requests.Metric(labels={"model": model, "outcome": outcome}) for outcome in OUTCOMES}
+        self.audio_seconds = self._metric("tts_audio_seconds_total", "Seconds of audio sent", "COUNTER")
+        self.first_chunk = self._metric(f"tts_{model}_time_to_first_chunk_seconds",
+                                        "Request arrival to first audio chunk sent", "HISTOGRAM",
+                                        buckets=FIRST_CHUNK_BUCKETS)
 
-    def enable_decode_metrics(self) -> None:
-        """The XTTS decode loop's metrics (piper has no decode loop)."""
-        family = self._family
-        labels = {"model": self.model_label}
-        for name, description, kind, kwargs, attr in (
-            ("tts_decode_batch_size", "Rows per XTTS decode step", family.HISTOGRAM, {"buckets": BATCH_BUCKETS},
-             "_decode_batch"),
-            ("tts_tokens_generated_total", "XTTS audio tokens decoded", family.COUNTER, {}, "_tokens"),
-            ("tts_tokens_per_second", "XTTS decode throughput over the last interval", family.GAUGE, {},
-             "_tokens_per_second"),
-        ):
-            fam = family(name=name, description=description, kind=kind)
-            self._families.append(fam)
-            setattr(self, attr, fam.Metric(labels=labels, **kwargs))
+    def _family(self, name: str, description: str, kind: str) -> Any:
+        family = self._kinds(name=name, description=description, kind=getattr(self._kinds, kind))
+        self._families.append(family)
+        return family
 
-    @property
-    def model_label(self) -> str:
-        return self._model
-
-    def observe_decode(self, batch_sizes: list[int], tokens: int, tokens_per_second: float | None) -> None:
-        if self._decode_batch is None:
-            return
-        for size in batch_sizes:
-            self._decode_batch.observe(size)
-        if tokens:
-            self._tokens.increment(tokens)
-        if tokens_per_second is not None:
-            self._tokens_per_second.set(tokens_per_second)
+    def _metric(self, name: str, description: str, kind: str, labels: dict[str, str] | None = None, **kwargs) -> Any:
+        return self._family(name, description, kind).Metric(labels={"model": self.model, **(labels or {})}, **kwargs)
 
     def finished(self, outcome: str) -> None:
         self.requests[outcome].increment(1)
+
+
+class EngineStatsExporter:
+    """Copies an XTTS engine's `EngineStats.snapshot()` into Triton metrics as deltas since the last call."""
+
+    def __init__(self, metrics: ModelMetrics, batch_buckets: list[float]):
+        self.steps = metrics._metric("tts_xtts_decode_steps_total", "XTTS decode steps", "COUNTER")
+        self.tokens = metrics._metric("tts_xtts_tokens_generated_total", "XTTS audio tokens decoded", "COUNTER")
+        self.batch = metrics._metric("tts_xtts_decode_batch_size", "Rows per XTTS decode step", "HISTOGRAM",
+                                     buckets=list(batch_buckets))
+        self.tokens_per_second = metrics._metric("tts_xtts_tokens_per_second",
+                                                 "XTTS decode throughput over the recent window", "GAUGE")
+        requests = metrics._family("tts_xtts_engine_requests", "XTTS requests by state", "GAUGE")
+        self.running = requests.Metric(labels={"model": metrics.model, "state": "running"})
+        self.queued = requests.Metric(labels={"model": metrics.model, "state": "queued"})
+        self._previous: dict[str, Any] = {"decode_steps": 0, "tokens_generated": 0, "buckets": {}}
+
+    def update(self, snapshot: dict[str, Any]) -> None:
+        previous = self._previous
+        steps = snapshot["decode_steps"] - previous["decode_steps"]
+        tokens = snapshot["tokens_generated"] - previous["tokens_generated"]
+        if steps > 0:
+            self.steps.increment(steps)
+        if tokens > 0:
+            self.tokens.increment(tokens)
+        buckets = snapshot["batch_size"]["buckets"]  # cumulative counts keyed by upper bound
+        below = 0
+        for bound, cumulative in buckets.items():
+            in_bucket = cumulative - below
+            below = cumulative
+            fresh = in_bucket - previous["buckets"].get(bound, 0)
+            value = bound if math.isfinite(bound) else 2 * max(b for b in buckets if math.isfinite(b))
+            for _ in range(max(fresh, 0)):
+                self.batch.observe(value)
+        self._previous = {
+            "decode_steps": snapshot["decode_steps"],
+            "tokens_generated": snapshot["tokens_generated"],
+            "buckets": _per_bucket(buckets),
+        }
+        self.tokens_per_second.set(float(snapshot["tokens_per_second"]))
+        in_flight = snapshot["requests_submitted"] - (
+            snapshot["requests_completed"] + snapshot["requests_failed"] + snapshot["requests_cancelled"]
+        )
+        queued = max(0, min(int(snapshot["queued_requests"]), in_flight))
+        self.queued.set(queued)
+        self.running.set(max(0, in_flight - queued))
+
+
+def _per_bucket(cumulative: dict[float, int]) -> dict[float, int]:
+    counts, below = {}, 0
+    for bound, running in cumulative.items():
+        counts[bound] = running - below
+        below = running
+    return counts
+
+
+class PendingMetrics:
+    """Request-path metric updates, buffered and applied by one thread (`flush`).
+
+    Every metric call in the Python stub is a blocking round trip to the server process; keeping
+    them off the streaming threads keeps chunk latency flat and leaves one thread talking to the
+    metrics IPC, which Triton 2.51's Python backend handles less reliably under many concurrent callers.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._active = 0
+        self._audio_seconds = 0.0
+        self._outcomes: dict[str, int] = {}
+        self._first_chunk: list[float] = []
+
+    def started(self) -> None:
+        with self._lock:
+            self._active += 1
+
+    def first_chunk(self, seconds: float) -> None:
+        with self._lock:
+            self._first_chunk.append(seconds)
+
+    def audio(self, seconds: float) -> None:
+        with self._lock:
+            self._audio_seconds += seconds
+
+    def finished(self, outcome: str, was_active: bool = True) -> None:
+        with self._lock:
+            self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
+            if was_active:
+                self._active -= 1
+
+    def flush(self, metrics: ModelMetrics) -> None:
+        with self._lock:
+            active, self._active = self._active, 0
+            audio, self._audio_seconds = self._audio_seconds, 0.0
+            outcomes, self._outcomes = self._outcomes, {}
+            first, self._first_chunk = self._first_chunk, []
+        if active:
+            metrics.active.increment(active)
+        if audio:
+            metrics.audio_seconds.increment(audio)
+        for outcome, count in outcomes.items():
+            metrics.requests[outcome].increment(count)
+        for seconds in first:
+            metrics.first_chunk.observe(seconds)

@@ -77,3 +77,73 @@ class RequestInputs:
         if not np.all(np.isfinite(array)):
             raise InputError(f"input {name} contains NaN or infinite values")
         return array
+
+
+def model_parameter(model_config: dict, key: str, default: str) -> str:
+    """A `parameters { key: ... value: { string_value: ... } }` entry of config.pbtxt (as JSON)."""
+    entry = (model_config.get("parameters") or {}).get(key) or {}
+    value = str(entry.get("string_value", "")).strip()
+    return value or default
+
+
+def instance_device(args: dict) -> str:
+    """The torch device of a model instance from TritonPythonModel.initialize's args."""
+    if str(args.get("model_instance_kind", "CPU")).upper() == "GPU":
+        return f"cuda:{int(args.get('model_instance_device_id', 0))}"
+    return "cpu"
+
+
+def xtts_model_path() -> str:
+    """XTTS_MODEL_PATH from the server's environment; a clear error when it is unset or not a folder."""
+    import os
+
+    path = os.environ.get("XTTS_MODEL_PATH", "").strip()
+    if not path:
+        raise RuntimeError("XTTS_MODEL_PATH is not set: point it at an exported XTTS artifact "
+                           "(tts-gateway export xtts ...) in Triton's environment")
+    if not os.path.isdir(path):
+        raise RuntimeError(f"XTTS_MODEL_PATH={path} is not a folder (expected an exported XTTS artifact)")
+    return path
+
+
+def xtts_params(inputs: RequestInputs):
+    """SynthesisParams from the xtts model's optional inputs; validated (ValueError names the field)."""
+    from tts_engine.xtts.types import SynthesisParams
+
+    defaults = SynthesisParams()
+    params = SynthesisParams(
+        temperature=inputs.scalar("TEMPERATURE", float, defaults.temperature),
+        top_k=inputs.scalar("TOP_K", int, defaults.top_k),
+        top_p=inputs.scalar("TOP_P", float, defaults.top_p),
+        repetition_penalty=inputs.scalar("REPETITION_PENALTY", float, defaults.repetition_penalty),
+        speed=inputs.scalar("SPEED", float, defaults.speed),
+        seed=inputs.scalar("SEED", int, defaults.seed),
+        do_sample=inputs.scalar("DO_SAMPLE", bool, defaults.do_sample),
+        max_new_tokens=inputs.scalar("MAX_NEW_TOKENS", int, defaults.max_new_tokens),
+        first_chunk_tokens=inputs.scalar("FIRST_CHUNK_TOKENS", int, defaults.first_chunk_tokens),
+    )
+    try:
+        params.validate()
+    except ValueError as error:
+        field, _, rest = str(error).partition(" ")
+        raise InputError(f"{field.upper()} {rest}" if field in PARAM_FIELDS else str(error)) from None
+    return params
+
+
+PARAM_FIELDS = {"temperature", "top_k", "top_p", "repetition_penalty", "speed", "seed", "do_sample", "max_new_tokens",
+                "first_chunk_tokens"}
+
+
+def cancellation_polling(model_config: dict) -> bool:
+    """Whether a model may poll `response_sender.is_cancelled()` (parameter `poll_cancellation`).
+
+    Off by default: on Triton 2.51 (NGC 24.10, the nvidia-pytriton 0.7.0 server) calling
+    is_cancelled() for a request whose gRPC stream the client has cancelled corrupts the server,
+    which then crashes (SIGSEGV) on a later request. TRITON_POLL_CANCELLATION=1|0 overrides the
+    model parameter, so newer servers can turn it on without a config change.
+    """
+    import os
+
+    value = os.environ.get("TRITON_POLL_CANCELLATION", "").strip() or model_parameter(model_config, "poll_cancellation",
+                                                                                       "false")
+    return value.lower() in {"1", "true", "yes", "on"}

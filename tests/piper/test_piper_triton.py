@@ -72,7 +72,7 @@ def test_metrics_show_the_voice_and_requests(triton_piper) -> None:
     assert triton_piper.stream("piper", {"TEXT": _text("Counting this one.")}).error is None
     text = triton_piper.metrics_text()
     assert 'tts_model_info{model="piper",model_version="1.0.0",test_weights="false"} 1' in text
-    assert 'tts_time_to_first_chunk_seconds_count{model="piper"}' in text
+    assert 'tts_piper_time_to_first_chunk_seconds_count{model="piper"}' in text
     assert 'nv_inference_request_success{model="piper",version="1"}' in text
     ok = [line for line in text.splitlines() if line.startswith('tts_requests_total{model="piper",outcome="ok"}')]
     assert ok and float(ok[0].split()[-1]) >= 1

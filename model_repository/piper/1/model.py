@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -9,13 +10,14 @@ import triton_python_backend_utils as pb_utils
 
 from tts_engine.metrics import ModelMetrics
 from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine
-from tts_engine.triton_utils import InputError, RequestInputs
+from tts_engine.triton_utils import InputError, RequestInputs, cancellation_polling
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
+        self.poll_cancellation = cancellation_polling(json.loads(args["model_config"]))
         self.engine = PiperEngine.bundled()
         self.sample_rate = np.array([self.engine.sample_rate], dtype=np.int32)
         self.metrics = ModelMetrics(pb_utils, "piper", self.engine.info.version, test_weights=False)
@@ -29,7 +31,7 @@ class TritonPythonModel:
     def _serve(self, request) -> None:
         arrived = time.perf_counter()
         sender = request.get_response_sender()
-        self.metrics.active_streams.increment(1)
+        self.metrics.active.increment(1)
         outcome = "ok"
         try:
             inputs = RequestInputs(lambda name: _as_numpy(request, name))
@@ -37,7 +39,7 @@ class TritonPythonModel:
             speed = inputs.scalar("SPEED", float, 1.0, low=MIN_SPEED, high=MAX_SPEED)
             first = True
             for audio in self.engine.synthesize_stream(text, speed):
-                if sender.is_cancelled():
+                if self.poll_cancellation and sender.is_cancelled():
                     outcome = "cancelled"
                     break
                 sender.send(pb_utils.InferenceResponse(output_tensors=[
@@ -57,7 +59,7 @@ class TritonPythonModel:
             pb_utils.Logger.log_error(f"piper: synthesis failed: {type(error).__name__}")
             _fail(sender, f"piper: synthesis failed ({type(error).__name__})")
         finally:
-            self.metrics.active_streams.increment(-1)
+            self.metrics.active.increment(-1)
             self.metrics.finished(outcome)
 
     def finalize(self) -> None:
