@@ -89,8 +89,12 @@ class TritonHandle:
     def log_tail(self, lines: int = 80) -> str:
         return self.server.log_tail(lines)
 
-    def stream(self, model: str, inputs: dict[str, np.ndarray], timeout: float = 120.0) -> StreamResult:
-        """Send one request to a decoupled model over a gRPC stream and collect every response."""
+    def stream(self, model: str, inputs: dict[str, np.ndarray], timeout: float = 120.0, request_id: str | None = None,
+               on_first_chunk=None) -> StreamResult:
+        """Send one request to a decoupled model over a gRPC stream and collect every response.
+
+        `on_first_chunk()` runs once, right after the first audio response arrives (e.g. to cancel).
+        """
         import tritonclient.grpc as grpcclient
 
         responses: queue.Queue = queue.Queue()
@@ -101,7 +105,7 @@ class TritonHandle:
         started = time.perf_counter()
         client.start_stream(callback=lambda result=None, error=None: responses.put((result, error)))
         try:
-            client.async_stream_infer(model, make_inputs(inputs, grpcclient), request_id=uuid.uuid4().hex,
+            client.async_stream_infer(model, make_inputs(inputs, grpcclient), request_id=request_id or uuid.uuid4().hex,
                                       enable_empty_final_response=True)
             while True:
                 result, failure = responses.get(timeout=timeout)
@@ -111,14 +115,21 @@ class TritonHandle:
                 response = result.get_response()
                 outputs = {out.name: result.as_numpy(out.name) for out in response.outputs}
                 if outputs:
-                    first = first if first is not None else time.perf_counter() - started
                     chunks.append(outputs)
+                    if first is None:
+                        first = time.perf_counter() - started
+                        if on_first_chunk is not None:
+                            on_first_chunk()
                 if response.parameters["triton_final_response"].bool_param:
                     break
         finally:
             client.stop_stream()
             client.close()
         return StreamResult(chunks, error, first, time.perf_counter() - started)
+
+    def cancel(self, model: str, request_id: str) -> StreamResult:
+        """Ask a decoupled model to stop the running request `request_id` (the model's cancel protocol)."""
+        return self.stream(model, {"CANCEL_REQUEST_ID": np.array([request_id.encode()], dtype=object)})
 
     def metrics_text(self) -> str:
         import urllib.request

@@ -147,3 +147,57 @@ def cancellation_polling(model_config: dict) -> bool:
     value = os.environ.get("TRITON_POLL_CANCELLATION", "").strip() or model_parameter(model_config, "poll_cancellation",
                                                                                        "false")
     return value.lower() in {"1", "true", "yes", "on"}
+
+
+class CancelBoard:
+    """Cancellation requests shared by every model instance of one Triton server, as marker files.
+
+    A cancel request may land on any instance (several per model on multi-GPU or CPU pools), so the
+    instance that receives it only writes a marker; the instance running the request checks for it
+    between chunks. The folder is keyed by the server's process id (the stubs' parent), so two
+    servers on one machine never see each other's markers.
+    """
+
+    def __init__(self, model: str, root: str | None = None):
+        import os
+        import tempfile
+
+        base = root or os.path.join(tempfile.gettempdir(), f"tts-cancel-{os.getppid()}")
+        self.folder = os.path.join(base, model)
+        os.makedirs(self.folder, exist_ok=True)
+
+    def _path(self, request_id: str) -> str:
+        import hashlib
+        import os
+
+        # Request ids come from clients: hash them into safe, fixed-length file names.
+        return os.path.join(self.folder, hashlib.sha256(request_id.encode()).hexdigest()[:32])
+
+    def request(self, request_id: str) -> None:
+        with open(self._path(request_id), "w"):
+            pass
+
+    def is_requested(self, request_id: str) -> bool:
+        import os
+
+        return bool(request_id) and os.path.exists(self._path(request_id))
+
+    def clear(self, request_id: str) -> None:
+        import contextlib
+        import os
+
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(request_id))
+
+    def sweep(self, max_age_s: float = 600.0) -> None:
+        """Drop markers nobody consumed (cancels for requests that had already finished)."""
+        import contextlib
+        import os
+        import time
+
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    if now - entry.stat().st_mtime > max_age_s:
+                        os.unlink(entry.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import jiwer
 import numpy as np
@@ -74,5 +75,30 @@ def test_metrics_show_the_voice_and_requests(triton_piper) -> None:
     assert 'tts_model_info{model="piper",model_version="1.0.0",test_weights="false"} 1' in text
     assert 'tts_piper_time_to_first_chunk_seconds_count{model="piper"}' in text
     assert 'nv_inference_request_success{model="piper",version="1"}' in text
-    ok = [line for line in text.splitlines() if line.startswith('tts_requests_total{model="piper",outcome="ok"}')]
-    assert ok and float(ok[0].split()[-1]) >= 1
+    deadline = time.monotonic() + 10  # request counters reach the metrics once a second
+    while _count(text, "ok") < 1:
+        assert time.monotonic() < deadline, "no finished piper request counted"
+        time.sleep(0.25)
+        text = triton_piper.metrics_text()
+
+
+def test_cancel_request_stops_a_running_stream(triton_piper) -> None:
+    import uuid
+
+    sentences = [f"This is sentence number {n} of a long reading." for n in range(12)]
+    request_id = uuid.uuid4().hex
+    before = triton_piper.metrics_text()
+    result = triton_piper.stream("piper", {"TEXT": _text(" ".join(sentences))}, request_id=request_id,
+                                 on_first_chunk=lambda: triton_piper.cancel("piper", request_id))
+    assert result.error is None
+    assert 1 <= len(result.chunks) < len(sentences)  # stopped early, closed with the final flag
+    deadline = time.monotonic() + 10
+    while _count(triton_piper.metrics_text(), "cancelled") <= _count(before, "cancelled"):
+        assert time.monotonic() < deadline, "the cancellation was never counted"
+        time.sleep(0.25)
+    assert triton_piper.cancel("piper", "no-such-request").error is None  # unknown ids are harmless
+
+
+def _count(text: str, outcome: str) -> float:
+    prefix = f'tts_requests_total{{model="piper",outcome="{outcome}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))

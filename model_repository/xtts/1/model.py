@@ -4,9 +4,10 @@
 the engine stream's chunks through the response sender.
 
 Cancelling: a request carrying only CANCEL_REQUEST_ID stops the running request with that id (the
-id the client gave it) and frees its decode row at once; the stopped stream ends with its final
-flag and the cancel request gets an empty final response. Polling the response sender's
-is_cancelled() is opt-in (`poll_cancellation`; see tts_engine.triton_utils.cancellation_polling).
+id the client gave it), whichever instance runs it, and frees its decode row before the next decode
+step; the stopped stream ends with its final flag and the cancel request gets an empty final
+response. Polling the response sender's is_cancelled() is opt-in (`poll_cancellation`, see
+tts_engine.triton_utils.cancellation_polling).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 from tts_engine.metrics import EngineStatsExporter, ModelMetrics, PendingMetrics
 from tts_engine.triton_utils import (
+    CancelBoard,
     InputError,
     RequestInputs,
     cancellation_polling,
@@ -61,7 +63,7 @@ class TritonPythonModel:
         self._closing = threading.Event()
         self._relays: set[threading.Thread] = set()
         self._relays_lock = threading.Lock()
-        self._by_request_id: dict[str, object] = {}  # running streams by the client's request id
+        self.cancels = CancelBoard("xtts")
         self._stats_thread = threading.Thread(target=self._export_stats, name="xtts-stats", daemon=True)
         self._stats_thread.start()
 
@@ -76,7 +78,7 @@ class TritonPythonModel:
                 _fail(sender, f"xtts: {error}")
                 continue
             if cancel_id:
-                self._cancel(cancel_id)
+                self.cancels.request(cancel_id)  # whichever instance runs it sees this before its next chunk
                 sender.send(flags=FINAL)
                 continue
             try:
@@ -100,16 +102,8 @@ class TritonPythonModel:
                                      daemon=True)
             with self._relays_lock:
                 self._relays.add(relay)
-                if request_id:
-                    self._by_request_id[request_id] = stream
             relay.start()
         return None
-
-    def _cancel(self, request_id: str) -> None:
-        with self._relays_lock:
-            stream = self._by_request_id.get(request_id)
-        if stream is not None:
-            stream.cancel()  # the engine frees the row before its next step; the relay then ends the stream
 
     def _relay(self, stream, sender, arrived: float, request_id: str) -> None:
         self.pending.started()
@@ -119,15 +113,13 @@ class TritonPythonModel:
         first = True
         try:
             while True:
-                if self.poll_cancellation and sender.is_cancelled():
-                    stream.cancel()
+                if self.cancels.is_requested(request_id) or (self.poll_cancellation and sender.is_cancelled()):
+                    stream.cancel()  # the engine frees the row before its next decode step
                     outcome = "cancelled"
                     break
                 try:
                     chunk = next(stream)
                 except StopIteration:
-                    if stream.cancelled:
-                        outcome = "cancelled"
                     break
                 except TimeoutError:
                     if time.monotonic() - last > self.chunk_timeout_s:
@@ -144,11 +136,8 @@ class TritonPythonModel:
                     self.pending.first_chunk(time.perf_counter() - arrived)
                     first = False
                 self.pending.audio(audio.size / SAMPLE_RATE)
-            if outcome == "cancelled":
-                with contextlib.suppress(Exception):  # the client is gone; closing may fail and that is fine
-                    sender.send(flags=FINAL)
-            else:
-                sender.send(flags=FINAL)
+            with contextlib.suppress(Exception) if outcome == "cancelled" else contextlib.nullcontext():
+                sender.send(flags=FINAL)  # after a cancel the client may be gone; closing may then fail
         except Exception as error:  # noqa: BLE001 - one failed request must not stop the instance
             outcome = "error"
             pb_utils.Logger.log_warn(f"xtts: request failed: {type(error).__name__}")
@@ -156,14 +145,15 @@ class TritonPythonModel:
                 _fail(sender, f"xtts: synthesis failed: {error}")
         finally:
             self.pending.finished(outcome)
+            if request_id:
+                self.cancels.clear(request_id)
             with self._relays_lock:
                 self._relays.discard(threading.current_thread())
-                if request_id and self._by_request_id.get(request_id) is stream:
-                    del self._by_request_id[request_id]
 
     def _export_stats(self) -> None:
         while not self._closing.wait(STATS_INTERVAL_S):
             try:
+                self.cancels.sweep()
                 self.pending.flush(self.metrics)
                 self.exporter.update(self.engine.stats.snapshot())
             except Exception as error:  # noqa: BLE001 - metrics must never take the model down

@@ -1,0 +1,57 @@
+"""Triton-side helpers that run outside the stub: request input parsing and the cancel board."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from tts_engine.triton_utils import CancelBoard, InputError, RequestInputs, xtts_params
+
+
+def _inputs(**arrays: np.ndarray) -> RequestInputs:
+    return RequestInputs(arrays.get)
+
+
+def test_text_and_scalars() -> None:
+    inputs = _inputs(TEXT=np.array([["héllo".encode()]], dtype=object), SPEED=np.array([1.25], np.float32))
+    assert inputs.text("TEXT") == "héllo"
+    assert inputs.scalar("SPEED", float, 1.0, low=0.5, high=2.0) == 1.25
+    assert inputs.scalar("MISSING", float, 7.0) == 7.0
+    with pytest.raises(InputError, match="input LANGUAGE is required"):
+        inputs.text("LANGUAGE")
+    with pytest.raises(InputError, match=r"SPEED must be in \[0.5, 1.0\]"):
+        inputs.scalar("SPEED", float, 1.0, low=0.5, high=1.0)
+
+
+def test_float_tensor_shape_and_finiteness() -> None:
+    inputs = _inputs(LATENT=np.zeros((32, 128), np.float32), BAD=np.array([1.0, np.inf], np.float32))
+    assert inputs.floats("LATENT", (None, 128)).shape == (32, 128)
+    with pytest.raises(InputError, match=r"shape \[Nx64\], got \[32, 128\]"):
+        inputs.floats("LATENT", (None, 64))
+    with pytest.raises(InputError, match="NaN or infinite"):
+        inputs.floats("BAD", (None,))
+
+
+def test_xtts_params_name_the_input_at_fault() -> None:
+    params = xtts_params(_inputs(TOP_K=np.array([5], np.int32), DO_SAMPLE=np.array([False])))
+    assert params.top_k == 5 and params.do_sample is False and params.temperature == 0.75
+    with pytest.raises(InputError, match="^TOP_P must be in"):
+        xtts_params(_inputs(TOP_P=np.array([0.0], np.float32)))
+
+
+def test_cancel_board_marks_clears_and_sweeps(tmp_path) -> None:
+    board, other = CancelBoard("xtts", root=str(tmp_path)), CancelBoard("xtts", root=str(tmp_path))
+    assert not board.is_requested("abc") and not board.is_requested("")
+    other.request("abc/../weird id")  # any client-chosen id is safe as a key
+    other.request("abc")
+    assert board.is_requested("abc") and board.is_requested("abc/../weird id")
+    board.clear("abc")
+    assert not board.is_requested("abc")
+    old = time.time() - 3600
+    for name in os.listdir(board.folder):
+        os.utime(os.path.join(board.folder, name), (old, old))
+    board.sweep(max_age_s=60)
+    assert os.listdir(board.folder) == []
