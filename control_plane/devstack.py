@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -60,7 +61,14 @@ async def ensure_dev_tenant(settings: Settings) -> str:
     return await ensure(settings, DEV_TENANT, key_file)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    # uvicorn restores the previous handlers and re-raises the signal after its own shutdown: with
+    # this one in place SIGTERM unwinds through `finally` below, so Triton is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(prog="tts-gateway up", description=__doc__)
     parser.add_argument("--no-triton", action="store_true", help="use a Triton that is already running")
     args = parser.parse_args(argv)
