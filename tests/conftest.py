@@ -13,9 +13,7 @@ that cannot start or load a model fails the test with the server's log tail; not
 
 from __future__ import annotations
 
-import importlib.util
 import queue
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,13 +24,6 @@ import numpy as np
 import pytest
 
 from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonError, TritonServer, free_ports
-
-# pytest puts tests/ on sys.path, where the folder tests/triton is importable as a namespace package
-# `triton`: torch would then take it for the Triton compiler and transformers' generation imports
-# fail. Hide only that shadow (a namespace spec has no origin); a real triton package stays usable.
-_triton_spec = importlib.util.find_spec("triton")
-if _triton_spec is not None and _triton_spec.origin is None and "triton" not in sys.modules:
-    sys.modules["triton"] = None  # `import triton` raises ImportError, as it would without the folder
 
 XTTS_MODELS = ("xtts", "xtts_condition")
 XTTS_MAX_BATCH = 8  # decode rows of the served xtts engine (XTTS_MAX_BATCH_SIZE); small keeps CPU tests quick

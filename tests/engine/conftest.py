@@ -9,19 +9,10 @@ weights up (so text and conditioning latents change the codes) and raises the st
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-# pytest puts tests/ on sys.path, where the folder tests/triton is importable as a namespace package
-# named `triton`; torch then believes the Triton compiler is installed and transformers' generate
-# fails importing it. Only that shadow is hidden; a real triton package is left alone.
-_triton = importlib.util.find_spec("triton")
-if _triton is not None and _triton.origin is None and "triton" not in sys.modules:
-    sys.modules["triton"] = None  # `import triton` now raises ImportError, as without the folder
 
 GPT_WEIGHT_SCALE = 10.0
 STOP_LOGIT_BIAS = 1.0
