@@ -34,9 +34,11 @@ def test_streams_one_float_chunk_per_sentence(engine: PiperEngine) -> None:
 
 def test_faster_speed_gives_shorter_audio(engine: PiperEngine) -> None:
     text = "Speed changes how long it takes to say the same words."
-    normal = engine.synthesize(text, speed=1.0).size
-    fast = engine.synthesize(text, speed=1.5).size
-    slow = engine.synthesize(text, speed=0.75).size
+
+    def length(speed: float) -> float:  # Piper draws phoneme durations with noise: median of three
+        return float(np.median([engine.synthesize(text, speed=speed).size for _ in range(3)]))
+
+    normal, fast, slow = length(1.0), length(1.5), length(0.75)
     assert fast < 0.85 * normal
     assert slow > 1.15 * normal
 
