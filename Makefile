@@ -27,7 +27,7 @@ $(STAMP): requirements/*.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel setuptools 2>&1 | $(QUIET)
 	$(PIP) install -q torch==2.13.0 2>&1 | $(QUIET)
-	$(PIP) install -q -r requirements/dev.txt 2>&1 | $(QUIET)
+	$(PIP) install -q -r requirements/dev.txt -c requirements/lock.txt 2>&1 | $(QUIET)
 	@# The wheel that ships a complete tritonserver; its declared deps are not needed to run the binary.
 	$(PIP) install -q --no-deps nvidia-pytriton==0.7.0 2>&1 | $(QUIET) -e "/dependency/d" -e "/requires/d"
 	$(PIP) install -q --no-deps -e . 2>&1 | $(QUIET)
