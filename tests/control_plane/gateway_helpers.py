@@ -52,8 +52,8 @@ class Gateway:
 @contextmanager
 def run_gateway(data_dir: Path, triton: Any, **overrides: Any) -> Iterator[Gateway]:
     import uvicorn
-    from control_plane.app import create_app
 
+    from control_plane.app import create_app
     from control_plane.settings import Settings
 
     settings = Settings(
