@@ -2,17 +2,24 @@
 
 `stream_piper` / `stream_xtts` are async generators over a decoupled model's responses. The request
 asks Triton for an empty final response (``triton_enable_empty_final_response``), so the end of a
-request is seen exactly rather than guessed from the stream closing. Leaving the generator early
-(the consumer stopped: client disconnect, error, cancellation) cancels the gRPC call, which Triton
-turns into a cancelled request the model stops working on.
+request is seen exactly rather than guessed from the stream closing.
+
+Stopping follows the models' cancel protocol (model_repository/README.md): each request carries a
+fresh request id, and leaving the generator early (client disconnect, error, cancellation) sends
+the same model a request holding only ``CANCEL_REQUEST_ID`` = that id. gRPC calls are never
+cancelled: on Triton 2.51 a cancelled stream plus ``is_cancelled()`` crashes the server, and a
+cancel racing a final response can wedge a model. Every call is ended in order instead: after its
+final response the client half-closes and waits for the status.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +38,10 @@ from control_plane.settings import Settings
 log = logging.getLogger(__name__)
 
 MODEL_INFO_TTL_S = 5.0
+CANCEL_TIMEOUT_S = 10.0  # deadline of a cancel request's own call
+CANCEL_WAIT_S = 5.0  # how long an early stop waits for the model to acknowledge the cancel
+CALL_FINISH_WAIT_S = 5.0  # how long a finished stream waits for its call's status
+CLOSE_WAIT_S = 15.0  # how long close() lets calls still ending finish before closing the channel
 
 
 class TritonError(Exception):
@@ -71,6 +82,73 @@ def _tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
     return t
 
 
+def _infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any:
+    request = _get_inference_request(
+        model_name=model,
+        inputs=inputs,
+        model_version="",
+        request_id=request_id,
+        outputs=None,
+        sequence_id=0,
+        sequence_start=False,
+        sequence_end=False,
+        priority=0,
+        timeout=None,
+        parameters=None,
+    )
+    request.parameters["triton_enable_empty_final_response"].bool_param = True
+    return request
+
+
+def _is_final(infer_response: Any) -> bool:
+    params = infer_response.parameters
+    return "triton_final_response" in params and params["triton_final_response"].bool_param
+
+
+class _OneRequestCall:
+    """A ModelStreamInfer call carrying one request, ended in order rather than cancelled.
+
+    Our half of the stream stays open until `finish()`: closing it before the final response would
+    end the call early.
+    """
+
+    def __init__(self, client: grpcclient.InferenceServerClient, request: Any, timeout_s: float) -> None:
+        self._half_close = asyncio.Event()
+
+        async def requests() -> AsyncIterator[Any]:
+            yield request
+            await self._half_close.wait()
+
+        self._call = client._client_stub.ModelStreamInfer(requests(), metadata=None, timeout=timeout_s)
+        self._next: asyncio.Future[Any] | None = None
+
+    async def read(self) -> Any | None:
+        """The next response, or None once the server ended the call. Raises AioRpcError.
+
+        grpc.aio cancels the whole call when a coroutine awaiting its read() is cancelled, as the
+        reader is when a consumer task is cancelled; the read runs in its own task instead, and a
+        read cut short is picked up by the next one.
+        """
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._call.read())
+        response = await asyncio.shield(self._next)
+        self._next = None
+        return None if response is grpc.aio.EOF else response
+
+    async def finish(self) -> None:
+        """Half-close and wait for the call's status (after the final response, or once it is over)."""
+        self._half_close.set()
+        await self._call.code()
+
+    async def drain(self) -> None:
+        """Read on until the request's final response (or the call's end), then finish in order."""
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            while (response := await self.read()) is not None:
+                if response.error_message or _is_final(response.infer_response):
+                    break
+        await self.finish()
+
+
 def _map_rpc_error(exc: BaseException) -> TritonError:
     if isinstance(exc, grpc.aio.AioRpcError):
         code = exc.code()
@@ -102,6 +180,7 @@ class TritonClient:
         self._http = httpx.AsyncClient(base_url=settings.triton_http_url.rstrip("/"), timeout=5.0)
         self._info_cache: tuple[float, dict[str, ModelInfo]] | None = None
         self._info_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()  # calls still ending (cancels, drains)
 
     @property
     def grpc(self) -> grpcclient.InferenceServerClient:
@@ -111,6 +190,9 @@ class TritonClient:
         return self._grpc
 
     async def close(self) -> None:
+        if self._background:
+            # Let cancel requests and stopped streams end in order; closing the channel cancels them.
+            await asyncio.wait(set(self._background), timeout=CLOSE_WAIT_S)
         if self._grpc is not None:
             await self._grpc.close()
             self._grpc = None
@@ -218,57 +300,75 @@ class TritonClient:
                 inputs.append(_tensor(name, np.array([value], dtype=np_type), dtype))
         return self._stream("xtts", inputs, request_id)
 
-    async def _stream(self, model: str, inputs: list[InferInput], request_id: str) -> AsyncIterator[AudioChunk]:
-        request = _get_inference_request(
-            model_name=model,
-            inputs=inputs,
-            model_version="",
-            request_id=request_id,
-            outputs=None,
-            sequence_id=0,
-            sequence_start=False,
-            sequence_end=False,
-            priority=0,
-            timeout=None,
-            parameters=None,
-        )
-        request.parameters["triton_enable_empty_final_response"].bool_param = True
-        finished = asyncio.Event()
-
-        async def requests() -> AsyncIterator[Any]:
-            yield request
-            # Keep our half of the stream open until the last response: closing it early would end the call.
-            await finished.wait()
-
-        call = self.grpc._client_stub.ModelStreamInfer(
-            requests(), metadata=None, timeout=self.timeout_s
-        )
-        done = False
+    async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "") -> AsyncIterator[AudioChunk]:
+        # Every Triton request gets its own id (a caller's request id is shared by its segments and
+        # chosen by clients): it is what a cancel request names.
+        triton_id = uuid.uuid4().hex
+        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id), self.timeout_s)
+        ended = False  # the request's final response arrived or the call is over: nothing left to stop
         try:
-            async for response in call:
+            while True:
+                response = await call.read()
+                if response is None:
+                    ended = True
+                    raise TritonError(f"{model} stream ended without a final response")
                 if response.error_message:
+                    ended = True  # the models send an error as the request's final response
                     raise _map_rpc_error(InferenceServerException(msg=response.error_message))
                 infer = response.infer_response
-                final = infer.parameters["triton_final_response"].bool_param if "triton_final_response" in (
-                    infer.parameters
-                ) else False
+                ended = _is_final(infer)
                 if infer.outputs:
                     result = InferResult(infer)
                     audio = result.as_numpy("AUDIO")
                     rate = result.as_numpy("SAMPLE_RATE")
                     if audio is not None and audio.size:
                         yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]))
-                if final:
-                    done = True
+                if ended:
                     break
-            if not done:
-                raise TritonError(f"{model} stream ended without a final response")
         except grpc.aio.AioRpcError as exc:
+            ended = True
             raise _map_rpc_error(exc) from None
         finally:
-            finished.set()
-            if not done:
-                call.cancel()  # the consumer left early or it failed: Triton cancels the request
+            if ended:
+                await self._settle(call.finish(), CALL_FINISH_WAIT_S)
+            else:
+                # The consumer stopped early (disconnect, error, cancellation). Cancelling the gRPC call
+                # would leave the model running (or, racing the final response, wedge it): ask the
+                # model to stop instead, and let the call end in order once its final response comes.
+                log.debug("stopping %s request %s early (caller request %s)", model, triton_id, request_id or "-")
+                self._spawn(call.drain())
+                await self._settle(self._cancel(model, triton_id), CANCEL_WAIT_S)
+
+    async def _cancel(self, model: str, triton_id: str) -> None:
+        """Send `model` the cancel request for `triton_id` and wait for its empty final response."""
+        inputs = [_tensor("CANCEL_REQUEST_ID", np.array([triton_id.encode()], dtype=np.object_), "BYTES")]
+        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, ""), CANCEL_TIMEOUT_S)
+        try:
+            while (response := await call.read()) is not None:
+                if response.error_message:
+                    log.warning("%s refused a cancel request: %s", model, response.error_message)
+                    break
+                if _is_final(response.infer_response):
+                    break
+        except grpc.aio.AioRpcError as exc:
+            log.warning("cancel request to %s failed: %s", model, exc.code().name)
+            return  # the call is over
+        await call.finish()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        # Held until done, so a call is never dropped (and cancelled by garbage collection) mid-way.
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _settle(self, coro: Coroutine[Any, Any, None], wait_s: float) -> None:
+        """Run `coro` to its end in the background, waiting up to `wait_s` for it here.
+
+        The wait may be cut short (timeout, or this task being cancelled while a generator unwinds);
+        the work goes on either way, and close() waits for it.
+        """
+        await asyncio.wait({self._spawn(coro)}, timeout=wait_s)
 
 
 def parse_model_info(metrics_text: str) -> dict[str, ModelInfo]:

@@ -120,3 +120,16 @@ async def triton_counter(metrics_url: str, name: str, **labels: str) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 total += s.value
     return total
+
+
+async def settled_triton_counter(metrics_url: str, name: str, **labels: str) -> float:
+    """`triton_counter` once earlier requests are all in it: the models apply request metrics once a
+    second, so a read right after other traffic can still miss some of it."""
+    value = await triton_counter(metrics_url, name, **labels)
+    for _ in range(20):
+        await asyncio.sleep(1.2)
+        again = await triton_counter(metrics_url, name, **labels)
+        if again == value:
+            break
+        value = again
+    return value

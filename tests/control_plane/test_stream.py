@@ -7,7 +7,7 @@ import json
 import struct
 
 import pytest
-from gateway_helpers import decode, run_gateway, triton_counter
+from gateway_helpers import decode, run_gateway, settled_triton_counter, triton_counter
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ async def test_streamed_mp3_decodes(gateway, tenant_key):
 async def test_client_disconnect_stops_triton_work(gateway, tenant_key, triton_piper):
     metrics = triton_piper.metrics_url
     text = " ".join(f"This is sentence number {i} of a long story." for i in range(60))
-    before = await triton_counter(metrics, "tts_requests_total", model="piper")
+    before = await settled_triton_counter(metrics, "tts_requests_total", model="piper")
     async with gateway.client(tenant_key) as c, c.stream("POST", "/v1/synthesize/stream",
                                                         json={"text": text, "format": "pcm"}) as r:
         async for _ in r.aiter_raw():
@@ -97,4 +97,4 @@ async def test_client_disconnect_stops_triton_work(gateway, tenant_key, triton_p
     # in flight and the one prefetched finish or are cancelled), where the full text would need 60.
     assert settled - before <= 4
     assert await triton_counter(metrics, "tts_requests_total", model="piper") == settled
-    assert await triton_counter(metrics, "tts_active_streams", model="piper") == 0
+    assert await triton_counter(metrics, "tts_model_active_requests", model="piper") == 0

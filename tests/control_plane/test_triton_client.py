@@ -81,23 +81,58 @@ async def test_unreachable_triton_is_unavailable():
         await client.close()
 
 
+async def _wait_for_cancelled(client: TritonClient, before: float) -> float:
+    for _ in range(100):
+        now = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
+        if now > before:
+            return now
+        await asyncio.sleep(0.1)
+    return now
+
+
+LONG_TEXT = " ".join(f"This is sentence number {i} of a long text." for i in range(40))
+
+
 async def test_leaving_the_stream_early_cancels_the_request(triton_piper):
     client = _client(triton_piper)
-    text = " ".join(f"This is sentence number {i} of a long text." for i in range(40))
     try:
         cancelled_before = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
-        stream = client.stream_piper(text)
+        stream = client.stream_piper(LONG_TEXT)
         first = await stream.__anext__()
         assert first.samples.size
-        await stream.aclose()  # what a disconnecting HTTP client does to the generator
-        for _ in range(100):
-            if await _gauge(client, "tts_requests_total", "piper", outcome="cancelled") > cancelled_before:
-                break
-            await asyncio.sleep(0.1)
-        assert await _gauge(client, "tts_requests_total", "piper", outcome="cancelled") == cancelled_before + 1
-        assert await _gauge(client, "tts_active_streams", "piper") == 0
+        # What a disconnecting HTTP client does to the generator: the adapter sends piper the cancel
+        # request for this stream's id (no polling on the server, so nothing else would stop it).
+        await stream.aclose()
+        assert await _wait_for_cancelled(client, cancelled_before) == cancelled_before + 1
+        assert await _gauge(client, "tts_model_active_requests", "piper") == 0
+        # The stopped call ended in order and the model still serves.
+        chunks = [c async for c in client.stream_piper("Still here.")]
+        assert chunks and chunks[0].samples.size
     finally:
         await client.close()
+    assert not client._background
+
+
+async def test_cancelling_the_consuming_task_cancels_the_request(triton_piper):
+    client = _client(triton_piper)
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in client.stream_piper(LONG_TEXT):
+            first.set()
+
+    try:
+        cancelled_before = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first.wait(), 60)
+        task.cancel()  # lands in the adapter's read of the gRPC call, which must not cancel the call
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await _wait_for_cancelled(client, cancelled_before) == cancelled_before + 1
+        assert await _gauge(client, "tts_model_active_requests", "piper") == 0
+    finally:
+        await client.close()
+    assert not client._background
 
 
 def test_parse_model_info():

@@ -9,9 +9,9 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from control_plane.errors import ApiError
 from gateway_helpers import encode_reference, piper_speech, run_gateway
 
+from control_plane.errors import ApiError
 from control_plane.services.voices import MAX_UPLOAD_BYTES, decode_reference
 
 
@@ -227,25 +227,26 @@ async def test_failed_conditioning_stores_nothing(triton_server, tmp_path, speec
 
 
 async def test_disconnect_during_xtts_stream_stops_work(gateway, speech, triton_server):
-    from gateway_helpers import triton_counter
+    from gateway_helpers import settled_triton_counter, triton_counter
 
     x, rate = speech
     _, key = await gateway.tenant()
     metrics = triton_server.metrics_url
     async with gateway.client(key) as c:
         vid = (await _upload(c, _wav(x, rate), "streamer")).json()["voice_id"]
-        before = await triton_counter(metrics, "tts_requests_total", model="xtts")
+        before = await settled_triton_counter(metrics, "tts_requests_total", model="xtts")
         text = " ".join(f"Sentence {i} goes on." for i in range(30))
         async with c.stream("POST", "/v1/synthesize/stream", json={"text": text, "voice_id": vid,
                                                                    "format": "pcm"}) as r:
             assert r.status_code == 200
             async for _ in r.aiter_raw():
                 break
-    for _ in range(50):
+    for _ in range(50):  # Triton's request metrics are applied once a second
         await asyncio.sleep(0.2)
-        if await triton_counter(metrics, "tts_active_streams", model="xtts") == 0:
+        if (await triton_counter(metrics, "tts_model_active_requests", model="xtts") == 0
+                and await triton_counter(metrics, "tts_requests_total", model="xtts") > before):
             break
-    assert await triton_counter(metrics, "tts_active_streams", model="xtts") == 0
+    assert await triton_counter(metrics, "tts_model_active_requests", model="xtts") == 0
     finished = await triton_counter(metrics, "tts_requests_total", model="xtts")
     assert 1 <= finished - before <= 4  # not the 30 sentences the text would take
     await asyncio.sleep(1.0)
