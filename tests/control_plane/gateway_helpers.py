@@ -49,6 +49,11 @@ class Gateway:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
 
 
+def backend_overrides(backend: dict[str, Any]) -> dict[str, Any]:
+    """Settings of the conftest's `backend` fixture: the embedded store, or real Postgres and Redis."""
+    return {"database_url": backend["database_url"], "redis_url": backend["redis_url"]}
+
+
 @contextmanager
 def run_gateway(data_dir: Path, triton: Any, **overrides: Any) -> Iterator[Gateway]:
     import uvicorn
@@ -56,11 +61,12 @@ def run_gateway(data_dir: Path, triton: Any, **overrides: Any) -> Iterator[Gatew
     from control_plane.app import create_app
     from control_plane.settings import Settings
 
-    settings = Settings(
-        tts_data_dir=data_dir, database_url="", redis_url="", tts_admin_token=ADMIN_TOKEN,
-        triton_grpc_url=triton.grpc_url, triton_http_url=triton.http_url, triton_metrics_url=triton.metrics_url,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "tts_data_dir": data_dir, "database_url": "", "redis_url": "", "tts_admin_token": ADMIN_TOKEN,
+        "triton_grpc_url": triton.grpc_url, "triton_http_url": triton.http_url,
+        "triton_metrics_url": triton.metrics_url,
+    }
+    settings = Settings(**{**values, **overrides})
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gateway_helpers import decode, run_gateway
+from gateway_helpers import backend_overrides, decode, run_gateway
 
 from control_plane.services.audio import alaw_decode, mulaw_decode
 
 
 @pytest.fixture(scope="module")
-def gateway(triton_piper, tmp_path_factory):
-    with run_gateway(tmp_path_factory.mktemp("gw-synth"), triton_piper) as gw:
+def gateway(triton_piper, backend):
+    """Every test here runs on the embedded store and on real Postgres + Redis (cache included)."""
+    with run_gateway(backend["tts_data_dir"], triton_piper, **backend_overrides(backend)) as gw:
         yield gw
 
 

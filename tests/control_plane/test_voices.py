@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from gateway_helpers import encode_reference, piper_speech, run_gateway
+from gateway_helpers import backend_overrides, encode_reference, piper_speech, run_gateway
 
 from control_plane.errors import ApiError
 from control_plane.services.voices import MAX_UPLOAD_BYTES, decode_reference
@@ -65,8 +65,9 @@ def test_reference_checks_name_what_failed(speech, make, status, code):
 
 
 @pytest.fixture(scope="module")
-def gateway(triton_server, tmp_path_factory):
-    with run_gateway(tmp_path_factory.mktemp("gw-voices"), triton_server) as gw:
+def gateway(triton_server, backend):
+    """Every API test here runs on the embedded store and on real Postgres + Redis."""
+    with run_gateway(backend["tts_data_dir"], triton_server, **backend_overrides(backend)) as gw:
         yield gw
 
 
