@@ -188,6 +188,7 @@ async def _raw_upload(gateway, key: str, framing: bytes, chunked: bool, total: i
             writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
             sent += len(piece)
             await writer.drain()
+            await asyncio.sleep(0)  # drain() returns without yielding while buffers have room: let the reader run
         status_line = await asyncio.wait_for(read, 10)
     except (TimeoutError, ConnectionError):
         status_line = read.result() if read.done() and not read.exception() else b""
