@@ -13,6 +13,7 @@ from typing import Any
 from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
 from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
 from control_plane.errors import ApiError
+from control_plane.ids import is_uuid
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
 from control_plane.settings import Settings
 
@@ -77,14 +78,14 @@ class TenantService:
         return row, key
 
     async def get(self, tenant_id: str) -> TenantRow:
-        row = await self.store.tenants.get(tenant_id, admin=True) if _is_uuid(tenant_id) else None
+        row = await self.store.tenants.get(tenant_id, admin=True) if is_uuid(tenant_id) else None
         if row is None:
             raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def resolve(self, ref: str) -> TenantRow:
         """A tenant by id or by name (the CLI accepts either)."""
-        row = await self.store.tenants.get(ref, admin=True) if _is_uuid(ref) else None
+        row = await self.store.tenants.get(ref, admin=True) if is_uuid(ref) else None
         row = row or await self.store.tenants.find_by_name(ref)
         if row is None:
             raise ApiError(404, "tenant_not_found", f"tenant {ref} not found")
@@ -133,13 +134,6 @@ class TenantService:
             return None
         return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant))
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _write_secret(path: Path, value: str) -> None:

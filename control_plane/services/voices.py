@@ -19,6 +19,7 @@ import soundfile as sf
 from control_plane.adapters.cache import AudioCache, voice_prefix
 from control_plane.adapters.triton import Conditioning, TritonClient, TritonError, TritonUnavailable
 from control_plane.errors import ApiError
+from control_plane.ids import is_uuid
 from control_plane.services import audio as A
 from control_plane.services.crypto import VoiceCipher
 from control_plane.settings import Settings
@@ -136,7 +137,7 @@ class VoiceService:
 
     async def _row(self, tenant_id: str, voice_id: str) -> Any:
         row = None
-        if _is_uuid(voice_id):
+        if is_uuid(voice_id):
             row = await self.store.voices.get(tenant_id, voice_id)
         if row is None:  # another tenant's voice is indistinguishable from one that does not exist
             raise ApiError(404, "voice_not_found", f"voice {voice_id} not found")
@@ -227,7 +228,7 @@ class VoiceService:
 
     async def delete(self, tenant: Any, voice_id: str) -> None:
         tenant_id = tenant.tenant_id
-        if not _is_uuid(voice_id) or not await self.store.voices.delete(tenant_id, voice_id):
+        if not is_uuid(voice_id) or not await self.store.voices.delete(tenant_id, voice_id):
             raise ApiError(404, "voice_not_found", f"voice {voice_id} not found")
         await self.cache.delete_prefix(voice_prefix(tenant_id, voice_id))
 
@@ -236,13 +237,6 @@ class VoiceService:
         row = await self._row(tenant_id, voice_id)
         return self.cipher.decrypt(row.audio_nonce, row.audio_ciphertext, tenant_id, str(row.id), "audio")
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 def _is_unique_violation(exc: Exception) -> bool:
