@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,18 @@ from control_plane.settings import Settings
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
+# The default limits are TenantRow's: one place to change them.
+_ROW_DEFAULTS = {f.name: f.default for f in fields(TenantRow)}
+
+
 @dataclass(frozen=True)
 class TenantLimits:
-    requests_per_minute: int = 100
-    requests_per_hour: int = 5000
-    requests_per_day: int = 50000
-    max_concurrent_streams: int = 10
-    monthly_characters: int = 1_000_000
-    max_voices: int = 10
+    requests_per_minute: int = _ROW_DEFAULTS["requests_per_minute"]
+    requests_per_hour: int = _ROW_DEFAULTS["requests_per_hour"]
+    requests_per_day: int = _ROW_DEFAULTS["requests_per_day"]
+    max_concurrent_streams: int = _ROW_DEFAULTS["max_concurrent_streams"]
+    monthly_characters: int = _ROW_DEFAULTS["monthly_characters"]
+    max_voices: int = _ROW_DEFAULTS["max_voices"]
 
     @classmethod
     def of(cls, row: TenantRow) -> TenantLimits:
