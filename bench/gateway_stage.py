@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import StageUnavailable
+from bench.errors import StageUnavailable, start_triton
 from bench.metrics import percentile
 from bench.results import REPO_ROOT, md_table
 
@@ -110,7 +110,7 @@ def run_gateway_stage(args, requests: int | None = None, tokens: int | None = No
         raise StageUnavailable("control_plane/app.py (the API) or model_repository/piper is not in this tree")
     import httpx
 
-    from control_plane.triton_server import TritonError, TritonServer, free_ports
+    from control_plane.triton_server import TritonServer, free_ports
 
     requests = requests or getattr(args, "requests", 30)
     cached_seconds = cached_seconds or getattr(args, "cached_seconds", 5.0)
@@ -119,12 +119,7 @@ def run_gateway_stage(args, requests: int | None = None, tokens: int | None = No
         http, grpc, metrics, api_port = free_ports(4)
         server = TritonServer(http_port=http, grpc_port=grpc, metrics_port=metrics, models=["piper"],
                               env={"OMP_NUM_THREADS": threads}, log_path=Path(tmp) / "triton.log")
-        try:
-            server.start()
-            server.wait_ready(timeout=300)
-        except TritonError as error:
-            server.stop()
-            raise StageUnavailable(f"Triton did not start: {error}") from error
+        start_triton(server, timeout=300)
         admin = "adm_" + secrets.token_urlsafe(16)
         env = {
             **os.environ, "TTS_HOST": "127.0.0.1", "TTS_PORT": str(api_port), "TTS_DATA_DIR": str(Path(tmp) / "data"),

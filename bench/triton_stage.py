@@ -21,7 +21,7 @@ import numpy as np
 from bench.driver import run_concurrent
 from bench.engine_side import EngineSide
 from bench.engine_stage import _line, run_paired_level
-from bench.errors import StageUnavailable
+from bench.errors import StageUnavailable, start_triton
 from bench.models import BenchModel, build_model
 from bench.results import REPO_ROOT, md_table
 from bench.workload import BenchRequest, make_requests
@@ -88,7 +88,7 @@ def run_triton_stage(args, log=print) -> dict[str, Any]:
         raise StageUnavailable("model_repository/xtts is not in this tree")
     if args.device != "cpu":
         raise StageUnavailable("the Triton stage runs on the CPU here (the GPU machines have no Triton)")
-    from control_plane.triton_server import TritonError, TritonServer, free_ports
+    from control_plane.triton_server import TritonServer, free_ports
     from tts_engine.xtts.engine import XttsEngine
 
     concurrency, tokens, rounds = args.concurrency, args.tokens, args.rounds
@@ -105,12 +105,7 @@ def run_triton_stage(args, log=print) -> dict[str, Any]:
             log_path=Path(tmp) / "triton.log",
         )
         started = time.perf_counter()
-        try:
-            server.start()
-            server.wait_ready(timeout=600)
-        except TritonError as error:
-            server.stop()
-            raise StageUnavailable(f"Triton did not start: {error}\n{server.log_tail(30)}") from error
+        start_triton(server, timeout=600)
         ready_s = time.perf_counter() - started
         # Both stay up; an idle engine waits on a condition and costs nothing while the other side runs.
         engine = XttsEngine.from_artifact(artifact, device="cpu", max_batch_size=max(concurrency))
