@@ -18,6 +18,7 @@ rather than per step, so the decode loop never waits on the stub's metric IPC:
   is recorded at its bucket's upper bound, so _sum is an upper bound)
 - tts_xtts_tokens_per_second: decode throughput over the engine's recent window
 - tts_xtts_engine_requests{state="running|queued"}: requests in decode rows / waiting for a row
+- tts_xtts_prefix_cache_total{result="hit|miss"}: prefills that reused a voice's cached prefix
 """
 
 from __future__ import annotations
@@ -73,7 +74,12 @@ class EngineStatsExporter:
         requests = metrics._family("tts_xtts_engine_requests", "XTTS requests by state", "GAUGE")
         self.running = requests.Metric(labels={"model": metrics.model, "state": "running"})
         self.queued = requests.Metric(labels={"model": metrics.model, "state": "queued"})
-        self._previous: dict[str, Any] = {"decode_steps": 0, "tokens_generated": 0, "buckets": {}}
+        prefix = metrics._family("tts_xtts_prefix_cache_total", "XTTS prefills by voice prefix cache result",
+                                 "COUNTER")
+        self.prefix_hits = prefix.Metric(labels={"model": metrics.model, "result": "hit"})
+        self.prefix_misses = prefix.Metric(labels={"model": metrics.model, "result": "miss"})
+        self._previous: dict[str, Any] = {"decode_steps": 0, "tokens_generated": 0, "buckets": {},
+                                          "prefix_cache_hits": 0, "prefix_cache_misses": 0}
 
     def update(self, snapshot: dict[str, Any]) -> None:
         previous = self._previous
@@ -83,6 +89,10 @@ class EngineStatsExporter:
             self.steps.increment(steps)
         if tokens > 0:
             self.tokens.increment(tokens)
+        for key, counter in (("prefix_cache_hits", self.prefix_hits), ("prefix_cache_misses", self.prefix_misses)):
+            fresh = snapshot.get(key, 0) - previous.get(key, 0)
+            if fresh > 0:
+                counter.increment(fresh)
         buckets = snapshot["batch_size"]["buckets"]  # cumulative counts keyed by upper bound
         below = 0
         for bound, cumulative in buckets.items():
@@ -96,6 +106,8 @@ class EngineStatsExporter:
             "decode_steps": snapshot["decode_steps"],
             "tokens_generated": snapshot["tokens_generated"],
             "buckets": _per_bucket(buckets),
+            "prefix_cache_hits": snapshot.get("prefix_cache_hits", 0),
+            "prefix_cache_misses": snapshot.get("prefix_cache_misses", 0),
         }
         self.tokens_per_second.set(float(snapshot["tokens_per_second"]))
         in_flight = snapshot["requests_submitted"] - (

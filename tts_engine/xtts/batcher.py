@@ -1,8 +1,9 @@
 """Iteration-level continuous batching of the XTTS GPT decode.
 
 Every `step()` advances every active job by one audio token: jobs admitted since the last step
-are prefilled (each alone, so its numbers do not depend on the others) and take their first token
-from the prefill; the rest run one batched decode. A job whose sentence ends (stop token or its
+are prefilled (each alone, so its numbers do not depend on the others; a voice's conditioning
+prefix comes from the prefix cache when it was computed before) and take their first token from
+the prefill; the rest run one batched decode. A job whose sentence ends (stop token or its
 token bound) leaves its row at once; a job with another sentence re-joins at the end of the batch
 with a fresh prefill. Rows are kept compact (0..n-1) by moving the last row into a hole.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from tts_engine.xtts.gpt_decoder import GptDecoder
+from tts_engine.xtts.prefix_cache import PrefixCache
 from tts_engine.xtts.sampling import SamplingRows
 
 
@@ -27,6 +29,7 @@ class Job:
     params: Any  # SynthesisParams
     max_new_tokens: int
     generator: torch.Generator | None = None
+    prefix_key: bytes | None = None  # the voice's prefix-cache key (None: do not cache)
     sentence_index: int = 0
     row: int | None = None
     needs_prefill: bool = True
@@ -47,8 +50,18 @@ class StepEvent:
 class DecodeBatcher:
     """Rows, KV cache and sampling state for up to `max_batch` concurrent jobs."""
 
-    def __init__(self, gpt, *, max_batch: int, max_seq: int, device: torch.device, dtype: torch.dtype):
+    def __init__(
+        self,
+        gpt,
+        *,
+        max_batch: int,
+        max_seq: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        prefix_cache: PrefixCache | None = None,
+    ):
         self.gpt = gpt
+        self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache(0)
         self.device = device
         self.max_batch = max_batch
         self.decoder = GptDecoder(gpt, max_batch=max_batch, max_seq=max_seq, device=device, dtype=dtype)
@@ -112,6 +125,16 @@ class DecodeBatcher:
         job.latents = []
         job.stopped = False
 
+    def _prefill(self, job: Job, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        voice_len = job.cond_latent.shape[0]
+        if voice_len == 0 or job.prefix_key is None:
+            return self.decoder.prefill(job.row, prefix)
+        cached = self.prefix_cache.get(job.prefix_key)
+        result = self.decoder.prefill(job.row, prefix, cached)
+        if cached is None and self.prefix_cache.enabled:
+            self.prefix_cache.put(job.prefix_key, self.decoder.prefix_kv(job.row, voice_len))
+        return result
+
     @torch.inference_mode()
     def step(self) -> tuple[list[StepEvent], list[tuple[Job, BaseException]]]:
         """Advance every active job by one token. Returns (events in row order, jobs that failed alone)."""
@@ -122,7 +145,7 @@ class DecodeBatcher:
             try:
                 self._start_sentence(job)
                 prefix = self.decoder.prefix_embedding(job.cond_latent, job.sentences[job.sentence_index])
-                prefilled[id(job)] = self.decoder.prefill(job.row, prefix)
+                prefilled[id(job)] = self._prefill(job, prefix)
                 job.cache_len = prefix.shape[0]
             except Exception as exc:  # noqa: BLE001 - a bad request fails alone
                 failed.append((job, exc))

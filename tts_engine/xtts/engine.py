@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from tts_engine.xtts.batcher import DecodeBatcher, Job
 from tts_engine.xtts.conditioning import compute_conditioning
 from tts_engine.xtts.languages import CHAR_LIMITS, normalise_language
+from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache, voice_key
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.text import split_text
 from tts_engine.xtts.types import SAMPLE_RATE, AudioChunk, EngineError, SynthesisParams
@@ -137,6 +138,7 @@ class XttsEngine:
         window: WindowConfig | None = None,
         max_cond_tokens: int | None = None,
         stream_timeout: float = 120.0,
+        prefix_cache_voices: int = DEFAULT_VOICES,
     ):
         self.device = resolve_device(device)
         if dtype is None:
@@ -160,7 +162,11 @@ class XttsEngine:
         self.uses_perceiver = bool(gpt.use_perceiver_resampler)
         self.max_cond_tokens = 32 if self.uses_perceiver else int(max_cond_tokens or 512)
         max_seq = self.max_cond_tokens + self.max_text_tokens + 2 + self.max_gen_tokens + 1
-        self.batcher = DecodeBatcher(gpt, max_batch=max_batch_size, max_seq=max_seq, device=self.device, dtype=dtype)
+        self.prefix_cache = PrefixCache(prefix_cache_voices)
+        self.batcher = DecodeBatcher(
+            gpt, max_batch=max_batch_size, max_seq=max_seq, device=self.device, dtype=dtype,
+            prefix_cache=self.prefix_cache,
+        )
         self.max_batch_size = max_batch_size
         self.vocoder = vocoder if vocoder is not None else model.hifigan_decoder
         self.frame_decoder = frame_decoder_for(self.vocoder)
@@ -173,6 +179,7 @@ class XttsEngine:
         self.stream_timeout = stream_timeout
         self.stats = EngineStats()
         self.stats.gauges = lambda: (len(self.batcher.rows), len(self._pending))
+        self.stats.prefix_cache = lambda: (self.prefix_cache.hits, self.prefix_cache.misses)
         self._lock = threading.Condition()
         self._pending: deque[Job] = deque()
         self._cancelled: set[int] = set()
@@ -340,7 +347,9 @@ class XttsEngine:
         max_new = min(params.max_new_tokens or self.max_gen_tokens, self.max_gen_tokens)
         seed = params.seed if params.seed is not None else secrets.randbits(63)
         generator = torch.Generator().manual_seed(seed)
-        return Job(sentences=sentences, cond_latent=cond, params=params, max_new_tokens=max_new, generator=generator)
+        key = voice_key(cond) if self.prefix_cache.enabled and cond.shape[0] else None
+        return Job(sentences=sentences, cond_latent=cond, params=params, max_new_tokens=max_new, generator=generator,
+                   prefix_key=key)
 
     # -- loop --------------------------------------------------------------------------------
 

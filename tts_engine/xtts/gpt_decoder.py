@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tts_engine.xtts.prefix_cache import PrefixKV
+
 
 class GptDecoder:
     """Prefill and batched single-token decode of the XTTS GPT with a preallocated KV cache."""
@@ -67,24 +69,52 @@ class GptDecoder:
         # [b, t, D] -> [b, heads, t, head_dim]
         return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
-    def prefill(self, row: int, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the prefix [P, D] into an empty row; returns (logits [V], latent [D]) of its last position."""
+    def prefill(
+        self, row: int, prefix: torch.Tensor, cached: PrefixKV | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the prefix [P, D] into an empty row; returns (logits [V], latent [D]) of its last position.
+
+        `cached` holds the keys and values of the prefix's first C positions (a voice's conditioning,
+        see prefix_cache.py): they are copied into the row and only positions C..P-1 are computed,
+        attending to all of 0..P-1 causally.
+        """
         length = prefix.shape[0]
         if length >= self.max_seq:
             raise ValueError(f"prefix of {length} positions does not fit the cache ({self.max_seq})")
-        x = prefix[None].to(self.dtype)
+        done = 0
+        if cached is not None:
+            done = cached.length
+            if not 0 < done < length:
+                raise ValueError(f"cached prefix of {done} positions does not fit a prefix of {length}")
+            self.k_cache[:, row, :, :done] = cached.keys
+            self.v_cache[:, row, :, :done] = cached.values
+        new = length - done
+        x = prefix[None, done:].to(self.dtype)
+        # Query i (absolute position done + i) sees keys 0..done + i: causal, offset by the cached part.
+        mask = None
+        if done:
+            mask = self._positions[None, :length] <= (self._positions[:new, None] + done)
         for layer, block in enumerate(self.blocks):
             h = block.ln_1(x)
             q, k, v = block.attn.c_attn(h).split(self.model_dim, dim=2)
             q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
-            self.k_cache[layer, row, :, :length] = k[0]
-            self.v_cache[layer, row, :, :length] = v[0]
-            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + block.attn.c_proj(attn.transpose(1, 2).reshape(1, length, self.model_dim))
+            self.k_cache[layer, row, :, done:length] = k[0]
+            self.v_cache[layer, row, :, done:length] = v[0]
+            if done:
+                keys = self.k_cache[layer, row : row + 1, :, :length]
+                values = self.v_cache[layer, row : row + 1, :, :length]
+                attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            else:
+                attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + block.attn.c_proj(attn.transpose(1, 2).reshape(1, new, self.model_dim))
             x = x + block.mlp(block.ln_2(x))
         self.lengths[row] = length
         logits, latent = self._head(x[0, -1])
         return logits, latent
+
+    def prefix_kv(self, row: int, length: int) -> PrefixKV:
+        """A copy of the keys and values of row's first `length` positions (to reuse for the same voice)."""
+        return PrefixKV(self.k_cache[:, row, :, :length].clone(), self.v_cache[:, row, :, :length].clone())
 
     def decode(self, n: int, tokens: torch.Tensor, mel_positions: torch.Tensor, max_len: int):
         """One step for rows 0..n-1: feed `tokens` [n] at `mel_positions` [n]; returns (logits [n, V], latents [n, D]).

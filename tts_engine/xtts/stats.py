@@ -65,6 +65,8 @@ class EngineStats:
         self._recent: list[tuple[float, int]] = []  # (time, tokens) of recent steps for tokens/s
         # Live (active, queued) counts, read at snapshot time; the engine installs it.
         self.gauges: Callable[[], tuple[int, int]] | None = None
+        # Voice prefix cache (hits, misses), read at snapshot time; the engine installs it.
+        self.prefix_cache: Callable[[], tuple[int, int]] | None = None
 
     def record_step(self, batch: int, seconds: float) -> None:
         now = time.monotonic()
@@ -99,6 +101,7 @@ class EngineStats:
         tps = self.tokens_per_second()
         if self.gauges is not None:
             self.active_requests, self.queued_requests = self.gauges()
+        hits, misses = self.prefix_cache() if self.prefix_cache is not None else (0, 0)
         with self._lock:
             return {
                 "decode_steps": self.decode_steps,
@@ -113,6 +116,8 @@ class EngineStats:
                 "queued_requests": self.queued_requests,
                 "audio_seconds": self.audio_seconds,
                 "busy_seconds": self.busy_seconds,
+                "prefix_cache_hits": hits,
+                "prefix_cache_misses": misses,
                 "batch_size": self.batch_size.snapshot(),
                 "step_seconds": self.step_seconds.snapshot(),
                 "time_to_first_chunk_seconds": self.time_to_first_chunk.snapshot(),

@@ -31,6 +31,7 @@ from tts_engine.triton_utils import (
     xtts_model_path,
     xtts_params,
 )
+from tts_engine.xtts.prefix_cache import CACHE_VOICES_ENV, DEFAULT_VOICES
 from tts_engine.xtts.stats import BATCH_BUCKETS
 from tts_engine.xtts.types import SAMPLE_RATE
 
@@ -48,10 +49,14 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         path = xtts_model_path()
         max_batch = int(os.environ.get("XTTS_MAX_BATCH_SIZE") or model_parameter(config, "max_batch_size", "32"))
+        prefix_voices = int(os.environ.get(CACHE_VOICES_ENV) or model_parameter(
+            config, "prefix_cache_voices", str(DEFAULT_VOICES)))
         self.chunk_timeout_s = float(model_parameter(config, "chunk_timeout_s", "120"))
         self.poll_cancellation = cancellation_polling(config)
         try:
-            self.engine = XttsEngine.from_artifact(path, device=instance_device(args), max_batch_size=max_batch)
+            self.engine = XttsEngine.from_artifact(
+                path, device=instance_device(args), max_batch_size=max_batch, prefix_cache_voices=prefix_voices
+            )
         except Exception as error:
             raise RuntimeError(f"xtts: cannot load the artifact at XTTS_MODEL_PATH={path}: {error}") from error
         self.engine.start()
