@@ -19,10 +19,45 @@ from torch import nn
 from tts_engine.xtts.prefix_cache import PrefixKV
 
 
+class PackedLinear:
+    """A GPT-2 `Conv1D` (y = x @ W + b) with its weight reordered once for oneDNN's small-batch kernels.
+
+    On the CPU a decode step multiplies a few rows by each weight matrix; MKL's `addmm` is slow at
+    2..16 rows (measured at 8 rows: 1.6x the time of oneDNN's packed linear on the same weights).
+    Numbers agree to float rounding. Keeps a second copy of the weights (the module's stays shared).
+    """
+
+    def __init__(self, conv1d: nn.Module):
+        from torch.utils import mkldnn
+
+        dense = nn.Linear(conv1d.weight.shape[0], conv1d.weight.shape[1])
+        with torch.no_grad():
+            dense.weight.copy_(conv1d.weight.t())
+            dense.bias.copy_(conv1d.bias)
+        self.linear = mkldnn.to_mkldnn(dense.eval())
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        return self.linear(x.reshape(-1, shape[-1]).contiguous()).view(*shape[:-1], -1)
+
+
+def packed_linears_available(device: torch.device, dtype: torch.dtype) -> bool:
+    return device.type == "cpu" and dtype == torch.float32 and torch.backends.mkldnn.is_available()
+
+
 class GptDecoder:
     """Prefill and batched single-token decode of the XTTS GPT with a preallocated KV cache."""
 
-    def __init__(self, gpt: nn.Module, *, max_batch: int, max_seq: int, device: torch.device, dtype: torch.dtype):
+    def __init__(
+        self,
+        gpt: nn.Module,
+        *,
+        max_batch: int,
+        max_seq: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        packed_linears: bool = True,
+    ):
         self.gpt = gpt
         self.blocks = list(gpt.gpt.h)
         self.ln_f = gpt.gpt.ln_f
@@ -45,6 +80,12 @@ class GptDecoder:
         # Per-row cache lengths, on device: the decode mask is built without a host round trip.
         self.lengths = torch.zeros(max_batch, dtype=torch.long, device=device)
         self._positions = torch.arange(max_seq, device=device)
+        # Decode-step projections per block (qkv, attention out, mlp in, mlp out). On the CPU, steps of
+        # 2+ rows use packed copies; one row stays on MKL's matrix-vector path, which is faster there.
+        self._dense = [(b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj) for b in self.blocks]
+        self._packed = None
+        if packed_linears and packed_linears_available(device, dtype):
+            self._packed = [tuple(PackedLinear(m) for m in mods) for mods in self._dense]
 
     # -- embeddings -----------------------------------------------------------------------------
 
@@ -126,16 +167,18 @@ class GptDecoder:
         x = self.token_embedding(tokens, mel_positions).to(self.dtype)[:, None]  # [n, 1, D]
         # Row i sees positions < its new length; everything past it (stale or other requests') is masked.
         mask = (self._positions[None, :max_len] <= write_at[:, None])[:, None, None, :]
+        projections = self._packed if self._packed is not None and n > 1 else self._dense
         for layer, block in enumerate(self.blocks):
+            qkv, out, fc, proj = projections[layer]
             h = block.ln_1(x)
-            q, k, v = block.attn.c_attn(h).split(self.model_dim, dim=2)
+            q, k, v = qkv(h).split(self.model_dim, dim=2)
             q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
             k_cache, v_cache = self.k_cache[layer], self.v_cache[layer]
             k_cache[rows, :, write_at] = k[:, :, 0]
             v_cache[rows, :, write_at] = v[:, :, 0]
             attn = F.scaled_dot_product_attention(q, k_cache[:n, :, :max_len], v_cache[:n, :, :max_len], attn_mask=mask)
-            x = x + block.attn.c_proj(attn.transpose(1, 2).reshape(n, 1, self.model_dim))
-            x = x + block.mlp(block.ln_2(x))
+            x = x + out(attn.transpose(1, 2).reshape(n, 1, self.model_dim))
+            x = x + proj(block.mlp.act(fc(block.ln_2(x))))
         self.lengths[:n] += 1
         return self._head(x[:, 0])
 
