@@ -1,7 +1,7 @@
 """Windowed streaming vocoding: chunks equal the whole utterance vocoded at once; lengths; sentences.
 
-Tolerance: with the default window (16 frames of context and of lookahead, more than HiFi-GAN's
-receptive field of about 13 frames) streamed audio equals whole-utterance audio up to float noise,
+Tolerance: with the default window (13 frames of context and of lookahead, more than HiFi-GAN's
+receptive field of about 12 frames) streamed audio equals whole-utterance audio up to float noise,
 so the whole signal is held to max abs diff < 1e-4, seams included. With a deliberately too small
 window the difference is confined to the seams: < 1e-4 farther than 16 frames from every seam.
 """

@@ -34,7 +34,7 @@ BACKEND_ENV = "XTTS_VOCODER_BACKEND"
 BACKENDS = ("auto", "torch", "onnx")
 INPUT_NAMES = ("frames", "g")
 HOP = 256
-# A streaming window: 16 frames of context + 16 new + 16 of lookahead (tts_engine.xtts.vocoding.WindowConfig).
+# A streaming window: 13 frames of context + ~22 new + 13 of lookahead (tts_engine.xtts.vocoding.WindowConfig).
 TIMING_FRAMES = 48
 TIMING_RUNS = 3  # after one warm-up call each: a few seconds of CPU load time for the full-width HiFi-GAN
 
