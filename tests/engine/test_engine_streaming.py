@@ -47,11 +47,15 @@ def _check_chunk_sequence(chunks) -> None:
     assert all(c.audio.dtype == np.float32 and c.audio.ndim == 1 for c in chunks)
 
 
-def test_stream_equals_whole_utterance(engine):
+@pytest.mark.parametrize("pipelined", [False, True], ids=["inline", "pipelined"])
+def test_stream_equals_whole_utterance(tiny_model, pipelined):
+    # Inline vocoding cuts chunks exactly where due; the vocoder thread may merge due chunks when it
+    # falls behind, so only the inline engine promises the seams this test needs (>= 3 chunks).
+    engine = XttsEngine(tiny_model, device="cpu", max_batch_size=8, pipeline_vocoding=pipelined)
     params = SynthesisParams(do_sample=False, max_new_tokens=24, first_chunk_tokens=6, chunk_tokens=6)
     result, [whole], chunks = _whole_and_stream(engine, TEXT, LONG, params)
     _check_chunk_sequence(chunks)
-    assert len(chunks) >= 3
+    assert len(chunks) >= (2 if pipelined else 3)
     streamed = np.concatenate([c.audio for c in chunks])
     assert streamed.shape == whole.shape
     assert np.max(np.abs(streamed - whole)) < 1e-4
@@ -68,7 +72,8 @@ def test_speed_stretches_like_the_reference(engine, speed):
 
 
 def test_small_window_differs_only_at_seams(tiny_model):
-    narrow = XttsEngine(tiny_model, device="cpu", max_batch_size=2, window=WindowConfig(2, 2, 256))
+    narrow = XttsEngine(tiny_model, device="cpu", max_batch_size=2, window=WindowConfig(2, 2, 256),
+                        pipeline_vocoding=False)  # chunks cut exactly where due
     params = SynthesisParams(do_sample=False, max_new_tokens=40, first_chunk_tokens=16, chunk_tokens=16)
     _, [whole], chunks = _whole_and_stream(narrow, TEXT, LONG, params)
     streamed = np.concatenate([c.audio for c in chunks])

@@ -34,8 +34,14 @@ async def test_sixteen_concurrent_streams_complete_with_engine_lengths(triton_se
         assert stream.audio().size == expected[TEXTS[i % len(TEXTS)]], f"stream {i}"
 
 
+# Several sentences: each is vocoded on its own, so a stream lasts well past its first chunk even
+# though the decode loop (which does not wait for the vocoder) may finish its tokens early.
+LONG_TEXT = " ".join(f"sentence number {w} talks about the weather and the sea." for w in ("one", "two", "three",
+                                                                                     "four", "five", "six"))
+
+
 async def _start_long_streams(triton_server, voice, count: int, tokens: int) -> tuple[list[AioStream], list]:
-    streams = [AioStream(triton_server.grpc_url, xtts_inputs(TEXTS[0], voice, tokens=tokens, first_chunk=1, seed=i))
+    streams = [AioStream(triton_server.grpc_url, xtts_inputs(LONG_TEXT, voice, tokens=tokens, first_chunk=1, seed=i))
                for i in range(count)]
     tasks = [asyncio.create_task(stream.run()) for stream in streams]
     await asyncio.wait_for(asyncio.gather(*(stream.first_chunk.wait() for stream in streams)), timeout=120)
@@ -68,10 +74,10 @@ async def test_cancel_requests_free_the_rows_at_once(triton_server, voice) -> No
         assert cancel.error is None and not cancel.chunks
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
     assert all(stream.error is None and stream.final for stream in streams)  # ended cleanly, early
-    text = await _engine_idle(triton_server, before, cancelled=rows)
-    tokens = metric(text, "tts_xtts_tokens_generated_total", model="xtts") - metric(
-        before, "tts_xtts_tokens_generated_total", model="xtts")
-    assert tokens < rows * 40  # far fewer than the streams asked for
+    await _engine_idle(triton_server, before, cancelled=rows)
+    # Six sentences of up to 64 tokens each were asked for; far less audio was sent.
+    full = 6 * 64 * 1114
+    assert all(stream.audio().size < full / 2 for stream in streams)
 
     # A full batch of new requests runs at once.
     fresh = [AioStream(triton_server.grpc_url, xtts_inputs(TEXTS[1], voice, seed=i)) for i in range(rows)]
@@ -86,7 +92,7 @@ def test_cancelling_an_unknown_request_is_harmless(triton_server) -> None:
 
 async def test_server_keeps_serving_after_clients_disconnect(triton_server, voice) -> None:
     # Clients that drop their calls mid-stream (no cancel request): the server must stay up and serve.
-    streams, tasks = await _start_long_streams(triton_server, voice, triton_server.xtts_max_batch // 2, tokens=24)
+    streams, tasks = await _start_long_streams(triton_server, voice, triton_server.xtts_max_batch // 2, tokens=8)
     for stream in streams:
         stream.disconnect()
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)

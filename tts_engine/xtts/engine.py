@@ -3,8 +3,9 @@
 One background thread owns the model and runs the loop; requests arrive from any thread through
 `submit()` and stream back through `SynthesisStream`. Each loop iteration: drop cancelled
 requests (their rows free at once), admit queued requests into free rows, advance every active
-request by one audio token (`DecodeBatcher.step`), then vocode the requests whose next chunk is
-due. A failure in one request's prefill or vocoding fails that request only.
+request by one audio token (`DecodeBatcher.step`), then hand the requests whose next chunk is due
+to the vocoder thread (`VocodeWorker`), which vocodes and emits them while the loop decodes on.
+A failure in one request's prefill or vocoding fails that request only.
 
 Tail handling: like both reference paths, one latent is vocoded per decode step, including the step
 whose token was the stop token (Coqui's `inference` recomputes the latents with a parallel pass and
@@ -35,6 +36,7 @@ from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache, voice_key
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.text import split_text
 from tts_engine.xtts.types import SAMPLE_RATE, AudioChunk, EngineError, SynthesisParams
+from tts_engine.xtts.vocode_worker import Segment, VocodeWorker
 from tts_engine.xtts.vocoding import LatentFrames, SentenceVocoder, WindowConfig, frame_decoder_for
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ class _RequestState:
     vocoder: SentenceVocoder | None = None
     chunk_index: int = 0
     last_chunk_latents: int = 0
+    scheduled_chunks: int = 0  # chunks handed to the vocoder thread (decode loop's count)
+    scheduled_end: int = 0  # frames of the current sentence handed to the vocoder thread
     first_chunk_at: float | None = None
     closed: bool = False  # the stream has received its end (or an error)
     collect: list | None = None  # generate_codes: per-sentence (codes, latents, stopped)
@@ -139,6 +143,7 @@ class XttsEngine:
         max_cond_tokens: int | None = None,
         stream_timeout: float = 120.0,
         prefix_cache_voices: int = DEFAULT_VOICES,
+        pipeline_vocoding: bool = True,
     ):
         self.device = resolve_device(device)
         if dtype is None:
@@ -173,6 +178,10 @@ class XttsEngine:
         if self.frame_decoder is None:
             logger.warning("vocoder has no frame-level entry point: each sentence is vocoded whole when it ends")
         self.window = window or WindowConfig()
+        # Vocoding beside the decode loop (vocode_worker.py); False vocodes between decode steps.
+        self.worker = VocodeWorker(self._run_segment, self._fail_from_worker) \
+            if pipeline_vocoding and self.frame_decoder is not None else None
+        self._close_lock = threading.Lock()
         hifi = model.hifigan_decoder
         self.stride_ratio = hifi.ar_mel_length_compression / hifi.output_hop_length
         self.rate_ratio = hifi.output_sample_rate / hifi.input_sample_rate
@@ -214,6 +223,8 @@ class XttsEngine:
             if self._running:
                 return
             self._running = True
+        if self.worker is not None:
+            self.worker.start()
         self._thread = threading.Thread(target=self._loop, name="xtts-engine", daemon=True)
         self._thread.start()
 
@@ -232,6 +243,9 @@ class XttsEngine:
             pending, self._pending = list(self._pending), deque()
         for job in pending:
             self._fail(job, error)
+        if self.worker is not None:
+            for job in self.worker.stop(timeout):
+                self._fail(job, error)
         self._update_gauges()
 
     @property
@@ -421,6 +435,9 @@ class XttsEngine:
             self._finish_cancelled(job)
             return
         n = len(job.latents)
+        if self.worker is not None:
+            self._schedule(job, state, n, sentence_done)
+            return
         if sentence_done:
             audio = self._vocode_final(job, state)
             self._next_sentence_or_end(job, audio)
@@ -431,6 +448,57 @@ class XttsEngine:
             if audio is not None and audio.size:
                 state.last_chunk_latents = n
                 self._emit(job, state, audio, is_last=False)
+
+    def _schedule(self, job: Job, state: _RequestState, n: int, sentence_done: bool) -> None:
+        """Decode-loop side of pipelined vocoding: hand due work to the vocoder thread."""
+        vocoder = self._sentence_vocoder(job, state)
+        first = state.first_chunk_at is None
+        if sentence_done:
+            latents = torch.stack(job.latents)
+            state.vocoder = None
+            state.last_chunk_latents = state.scheduled_end = 0
+            state.scheduled_chunks += 1
+            more = self.batcher.next_sentence(job)
+            self.worker.schedule(job, Segment(vocoder, latents, final=True, last=not more), first)
+            return
+        due = job.params.first_chunk_tokens if state.scheduled_chunks == 0 else job.params.chunk_tokens
+        if n - state.last_chunk_latents < due:
+            return
+        end = vocoder.frames.available(n) - self.window.lookahead_frames
+        if end <= state.scheduled_end:
+            return  # no frame is final yet: try again after the next token
+        state.scheduled_end = end
+        state.last_chunk_latents = n
+        state.scheduled_chunks += 1
+        self.worker.schedule(job, Segment(vocoder, torch.stack(job.latents), final=False, last=False), first)
+
+    def _run_segment(self, job: Job, segment: Segment) -> None:
+        """Vocoder-thread side: vocode a segment and emit its audio (and the end, after the last one)."""
+        state: _RequestState = job.context
+        if state.closed:
+            return
+        if state.stream is not None and state.stream.cancelled:  # decoding may be over: the loop never sees it
+            self.worker.drop(job)
+            if self._close(job, _END, free_row=False):
+                self.stats.add("requests_cancelled")
+            return
+        audio = segment.vocoder.chunk(segment.latents, final=segment.final)
+        if not segment.final:
+            if audio is not None and audio.size:
+                self._emit(job, state, audio, is_last=False)
+            return
+        if audio is not None and (audio.size or segment.last):
+            self._emit(job, state, audio, is_last=segment.last)
+        if segment.last and self._close(job, _END, free_row=False):
+            self.stats.add("requests_completed")
+
+    def _fail_from_worker(self, job: Job, error: BaseException) -> None:
+        """A vocoding failure: end the stream now; the decode loop frees the row (it owns the batcher)."""
+        if self._close(job, EngineError(f"vocoding failed: {type(error).__name__}: {error}"), free_row=False):
+            self.stats.add("requests_failed")
+        with self._lock:
+            self._cancelled.add(id(job))
+            self._lock.notify_all()
 
     def _sentence_vocoder(self, job: Job, state: _RequestState) -> SentenceVocoder:
         if state.vocoder is None:
@@ -475,14 +543,20 @@ class XttsEngine:
         state.stream._put(AudioChunk(audio=audio, index=state.chunk_index, is_last=is_last))
         state.chunk_index += 1
 
-    def _close(self, job: Job, item: Any) -> bool:
-        """Free the job's row and end its stream with `item`, once. False when it was already closed."""
-        if job.row is not None:
+    def _close(self, job: Job, item: Any, free_row: bool = True) -> bool:
+        """Free the job's row and end its stream with `item`, once. False when it was already closed.
+
+        Only the decode loop (or a stopped engine) frees rows; the vocoder thread passes free_row=False.
+        """
+        if free_row and job.row is not None:
             self.batcher.remove(job)
+        if free_row and self.worker is not None:
+            self.worker.drop(job)
         state: _RequestState | None = job.context
-        if state is None or state.closed:
-            return False
-        state.closed = True
+        with self._close_lock:
+            if state is None or state.closed:
+                return False
+            state.closed = True
         if state.stream is not None:
             state.stream._put(item)
         return True

@@ -1,0 +1,138 @@
+"""Streaming vocoding on its own thread, so HiFi-GAN runs beside the GPT decode instead of between steps.
+
+The decode loop schedules a request's due chunks here and moves on; the worker vocodes them in
+order per request and emits the audio. Two things follow from running the stages side by side:
+
+- The decode loop and the vocoder each keep a core busy (or, on a GPU, the host work of one hides
+  behind the other); a vocoded chunk no longer stalls every request's next token.
+- When the vocoder falls behind, a request's waiting chunks of the same sentence merge into one
+  window (its newest latents, vocoded once): each window costs its context and lookahead frames
+  once, so the busier the engine, the less of HiFi-GAN's work is overhead.
+
+Requests whose first chunk is still to come are served first (time to first audio); the rest take
+turns one segment at a time. A sentence's final segment is never merged into the next sentence's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tts_engine.xtts.vocoding import SentenceVocoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Segment:
+    """Vocoder work for one sentence of one request: everything up to `latents` (all of its latents so far)."""
+
+    vocoder: SentenceVocoder
+    latents: torch.Tensor  # [T, D]
+    final: bool  # the sentence has ended: vocode to its last frame
+    last: bool  # ... and it was the request's last sentence: end the stream after it
+
+
+class VocodeWorker:
+    """One thread running `Segment`s; `run_segment(job, segment)` does the vocoding and emitting."""
+
+    def __init__(self, run_segment: Callable[[Any, Segment], None], fail: Callable[[Any, BaseException], None]):
+        self._run_segment = run_segment
+        self._fail = fail
+        self._cv = threading.Condition()
+        self._segments: dict[int, deque[Segment]] = {}  # id(job) -> its segments, oldest first
+        self._jobs: dict[int, Any] = {}
+        self._first: deque[int] = deque()  # jobs that have not emitted audio yet
+        self._rest: deque[int] = deque()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.merged = 0  # segments folded into a later one (for stats and tests)
+
+    def start(self) -> None:
+        with self._cv:
+            if self._running:
+                return
+            self._running = True
+        self._thread = threading.Thread(target=self._loop, name="xtts-vocoder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> list[Any]:
+        """Stop the thread; returns the jobs that still had work (their streams must be failed)."""
+        with self._cv:
+            self._running = False
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._cv:
+            left = list(self._jobs.values())
+            self._segments.clear()
+            self._jobs.clear()
+            self._first.clear()
+            self._rest.clear()
+        return left
+
+    @property
+    def backlog(self) -> int:
+        with self._cv:
+            return sum(len(s) for s in self._segments.values())
+
+    def schedule(self, job: Any, segment: Segment, first: bool) -> None:
+        """Queue `segment` for `job` (merged into its newest waiting segment of the same sentence)."""
+        key = id(job)
+        with self._cv:
+            queue = self._segments.get(key)
+            if queue is None:
+                queue = self._segments[key] = deque()
+                self._jobs[key] = job
+                (self._first if first else self._rest).append(key)
+            newest = queue[-1] if queue else None
+            if newest is not None and newest.vocoder is segment.vocoder and not newest.final:
+                queue[-1] = segment  # the newer segment covers everything the older one would have
+                self.merged += 1
+            else:
+                queue.append(segment)
+            self._cv.notify()
+
+    def _next(self) -> tuple[Any, Segment] | None:
+        with self._cv:
+            while self._running and not (self._first or self._rest):
+                self._cv.wait()
+            if not self._running:
+                return None
+            key = (self._first or self._rest).popleft()
+            queue = self._segments[key]
+            segment = queue.popleft()
+            job = self._jobs[key]
+            if queue:
+                self._rest.append(key)  # its next segment waits for the others' turn
+            else:
+                del self._segments[key], self._jobs[key]
+            return job, segment
+
+    def _loop(self) -> None:
+        torch.set_grad_enabled(False)
+        while (item := self._next()) is not None:
+            job, segment = item
+            try:
+                self._run_segment(job, segment)
+            except Exception as exc:  # noqa: BLE001 - a vocoder failure fails this request only
+                logger.warning("request failed in vocoding: %s", type(exc).__name__)
+                self.drop(job)
+                self._fail(job, exc)
+
+    def drop(self, job: Any) -> None:
+        """Forget a job's waiting segments (cancelled or failed)."""
+        key = id(job)
+        with self._cv:
+            self._segments.pop(key, None)
+            self._jobs.pop(key, None)
+            for order in (self._first, self._rest):
+                if key in order:
+                    order.remove(key)
