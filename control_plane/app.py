@@ -23,14 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane import __version__
 from control_plane.api import ROUTERS
-from control_plane.errors import install_error_handlers
+from control_plane.errors import StreamAborted, install_error_handlers
 from control_plane.logging import configure_logging, request_id_var
 from control_plane.settings import Settings, get_settings
 from control_plane.state import build_state
 
 log = logging.getLogger("tts_gateway.http")
 
-DRAIN_TIMEOUT_S = 20.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -81,6 +80,8 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except* StreamAborted:
+            pass  # logged where it happened; returning unfinished makes the server drop the connection
         finally:
             route = _route(scope)
             metrics = _metrics(scope)
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            drained = await services.streams.drain(DRAIN_TIMEOUT_S)
+            drained = await services.streams.drain(settings.shutdown_grace_s)
             if not drained:
                 log.warning("shutting down with streams still open", extra={"active": services.streams.active})
             await services.close()

@@ -35,6 +35,16 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
+class StreamAborted(Exception):
+    """A streamed response failed after its headers were sent. Raised from the body, it makes the server
+    drop the connection without the terminating chunk, so the client sees an incomplete body rather
+    than a clean end that would pass for complete audio. RequestMiddleware swallows it (it is logged)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 

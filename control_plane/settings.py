@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     tts_port: int = Field(8790, description="Port of the API.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR; logs are JSON lines.")
     tts_workers: int = Field(1, description="Uvicorn worker processes.")
+    shutdown_grace_s: float = Field(
+        25.0, ge=0, description="On SIGTERM, seconds streams in flight may take to finish while new ones get 503 "
+        "(keep below the pod's terminationGracePeriodSeconds).",
+    )
 
     # --- State: embedded defaults (SQLite, in-process limits and cache) unless URLs are given ---
     tts_data_dir: Path = Field(REPO_ROOT / "var", description="Where the embedded database and dev secrets live.")

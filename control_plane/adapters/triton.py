@@ -43,6 +43,17 @@ CANCEL_WAIT_S = 5.0  # how long an early stop waits for the model to acknowledge
 CALL_FINISH_WAIT_S = 5.0  # how long a finished stream waits for its call's status
 CLOSE_WAIT_S = 15.0  # how long close() lets calls still ending finish before closing the channel
 
+# gRPC channel: a restarted Triton is found again within ~2 s (gRPC's default backoff grows to
+# 120 s between reconnection attempts, so a 30 s outage could keep synthesis down for minutes);
+# while it is unreachable calls fail at once (no wait-for-ready) and the API answers 503.
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]  # no client keepalive pings: Triton's server refuses frequent ones (GOAWAY "too_many_pings")
+
 
 class TritonError(Exception):
     """Triton answered with an error for this request (bad input, model failure)."""
@@ -186,7 +197,7 @@ class TritonClient:
     def grpc(self) -> grpcclient.InferenceServerClient:
         # Created lazily: the aio channel binds to the running event loop.
         if self._grpc is None:
-            self._grpc = grpcclient.InferenceServerClient(self.settings.triton_grpc_url)
+            self._grpc = grpcclient.InferenceServerClient(self.settings.triton_grpc_url, channel_args=CHANNEL_ARGS)
         return self._grpc
 
     async def close(self) -> None:

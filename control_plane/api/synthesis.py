@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.errors import ApiError
+from control_plane.errors import ApiError, StreamAborted
 from control_plane.services import audio as A
 from control_plane.services.synthesis import MarkEvent, Prepared, RenderStats, SynthesisRequest
 
@@ -233,10 +233,11 @@ async def synthesize_streaming(request: Request, tenant: Any, services: Any, req
             if cacheable is not None:
                 await services.synthesis.store(prepared, cacheable, stats)
         except ApiError as exc:
-            # Headers are gone: the stream just ends early; the error is counted and recorded.
+            # Headers are gone: the error is counted, recorded and logged, and the body is cut off.
             status = exc.status_code
             observe(services, prepared, None, cache_hit=None, error_code=exc.code)
             log.warning("stream failed after %s: %s", "audio" if sent else "headers", exc.code)
+            raise StreamAborted(exc.code) from None
         except BaseException:
             status = 499  # client went away (or the server is stopping): the Triton request was cancelled
             raise

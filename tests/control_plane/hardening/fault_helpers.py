@@ -1,0 +1,68 @@
+"""Real servers the fault tests kill and restart: a Triton of their own (never the session's), on fixed
+ports so that a restarted one is the same address to the gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonServer, free_ports
+
+
+class KillableTriton:
+    """A tritonserver serving `models`; `kill()` is SIGKILL to its process group, `restart()` the same ports."""
+
+    def __init__(self, log_dir: Path, models: list[str], env: dict[str, str] | None = None):
+        self.log_dir = log_dir
+        self.models = models
+        self.env = env or {}
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+        self.server: TritonServer | None = None
+        self.starts = 0
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self, timeout: float = 120) -> None:
+        self.starts += 1
+        self.server = TritonServer(
+            model_repository=DEFAULT_MODEL_REPOSITORY, http_port=self.http_port, grpc_port=self.grpc_port,
+            metrics_port=self.metrics_port, models=self.models, env=self.env,
+            log_path=self.log_dir / f"triton-{self.starts}.log",
+        )
+        self.server.start()
+        self.server.wait_ready(timeout=timeout)
+
+    def kill(self) -> None:
+        process = self.server.process
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(grace_s=5)
+
+
+async def eventually(check: Callable, within: float, interval: float = 0.25) -> float:
+    """Await `check()` (a coroutine function) until it returns truthy; returns the seconds it took."""
+    import asyncio
+
+    started = time.monotonic()
+    while True:
+        if await check():
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,111 @@
+"""SIGTERM to a real `tts-gateway serve` process: streams in flight finish, new work is refused with 503
++ Retry-After while /ready says draining, and the process exits 0: what a rolling update needs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import websockets
+from gateway_helpers import ADMIN_TOKEN, free_port
+
+from control_plane.settings import REPO_ROOT
+
+TEXT = " ".join(f"Sentence {i} of an answer long enough to still be streaming at shutdown." for i in range(40))
+
+
+@pytest.fixture
+def serve(triton_piper, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ, "PYTHONPATH": str(REPO_ROOT), "TTS_HOST": "127.0.0.1", "TTS_PORT": str(port),
+        "TTS_DATA_DIR": str(tmp_path), "TTS_ADMIN_TOKEN": ADMIN_TOKEN, "SHUTDOWN_GRACE_S": "60",
+        "TRITON_GRPC_URL": triton_piper.grpc_url, "TRITON_HTTP_URL": triton_piper.http_url,
+        "TRITON_METRICS_URL": triton_piper.metrics_url, "DATABASE_URL": "", "REDIS_URL": "",
+    }
+    log = open(tmp_path / "gateway.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "control_plane.cli", "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gateway.log").read_text()[-3000:]
+        time.sleep(0.2)
+    try:
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        log.close()
+
+
+async def _http_stream(url: str, key: str, started: asyncio.Event) -> tuple[str, int]:
+    received = 0
+    headers, body = {"Authorization": f"Bearer {key}"}, {"text": TEXT, "format": "pcm"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as c, \
+            c.stream("POST", "/v1/synthesize/stream", json=body) as r:
+        assert r.status_code == 200
+        try:
+            async for chunk in r.aiter_raw():
+                received += len(chunk)
+                started.set()
+        except httpx.HTTPError as exc:
+            return type(exc).__name__, received
+    return "complete", received
+
+
+async def _ws_stream(url: str, key: str, started: asyncio.Event) -> list[dict]:
+    events = []
+    async with websockets.connect(url.replace("http://", "ws://") + "/v1/synthesize/ws",
+                                  additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        await ws.send(json.dumps({"type": "start", "format": "pcm"}))
+        await ws.send(json.dumps({"type": "text", "text": TEXT}))
+        await ws.send(json.dumps({"type": "end"}))
+        async with asyncio.timeout(60):
+            async for message in ws:
+                if isinstance(message, bytes):
+                    started.set()
+                else:
+                    events.append(json.loads(message))
+    return events
+
+
+async def test_sigterm_drains_streams_and_refuses_new_work(serve):
+    url, proc = serve
+    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        r = await c.post("/admin/v1/tenants", headers=admin, json={"name": "drain"})
+        key = r.json()["api_key"]
+    started = [asyncio.Event() for _ in range(3)]
+    http = [asyncio.create_task(_http_stream(url, key, started[i])) for i in range(2)]
+    ws = asyncio.create_task(_ws_stream(url, key, started[2]))
+    await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), timeout=60)
+
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
+        ready = await c.get("/ready")
+        assert ready.status_code == 503 and any("draining" in reason for reason in ready.json()["reasons"])
+        refused = await c.post("/v1/synthesize/stream", json={"text": "Too late.", "format": "pcm"})
+        assert refused.status_code == 503 and refused.headers["retry-after"].isdigit()
+        assert refused.json()["error"]["code"] == "shutting_down"
+    assert any(not t.done() for t in http) or not ws.done(), "the streams ended before the drain was observed"
+
+    results = await asyncio.wait_for(asyncio.gather(*http), timeout=60)
+    assert all(ended == "complete" and received > 100_000 for ended, received in results), results
+    events = await asyncio.wait_for(ws, timeout=60)
+    assert events[-1]["type"] == "done", events[-3:]
+    assert await asyncio.to_thread(proc.wait, 30) == 0
