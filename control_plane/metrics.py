@@ -34,6 +34,11 @@ class Metrics:
         self.errors = Counter("tts_errors", "Error responses by error code", ["code"], registry=r)
         self.cache_hit_ratio = Gauge("tts_cache_hit_ratio", "Audio cache hits / lookups since start", registry=r)
         self.cache_hit_ratio.set_function(self._hit_ratio)
+        self.redis_errors = Counter("tts_redis_errors", "Redis operations that failed (limits, quota, cache)",
+                                    ["operation"], registry=r)
+        self.redis_up = Gauge("tts_redis_up", "1 while Redis answers, 0 after a failure until it answers again "
+                              "(stays 1 without Redis)", registry=r)
+        self.redis_up.set(1)
 
     @staticmethod
     def _total(counter: Counter) -> float:

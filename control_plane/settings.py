@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         "", description="redis://host:6379/0 shares limits and cache across replicas; empty = in-process."
+    )
+    redis_failure_mode: Literal["open", "closed"] = Field(
+        "open", description="Redis unreachable: `open` serves with each replica's own limits until it is back "
+        "(availability first), `closed` answers 503 `limits_unavailable` (limits first). The cache is bypassed "
+        "either way.",
     )
 
     # --- Security ---

@@ -105,8 +105,9 @@ async def build_state(settings: Settings) -> AppState:
         await store.db.create_all()  # the embedded store needs no separate migrate step
     redis = connect(settings)
     usage = UsageService(store, metrics)
-    limiter = Limiter(redis, settings.redis_url, metrics, month_usage=usage.characters_this_month)
-    cache = build_cache(settings, redis)
+    limiter = Limiter(redis, settings.redis_url, metrics, month_usage=usage.characters_this_month,
+                      failure_mode=settings.redis_failure_mode)
+    cache = build_cache(settings, redis, metrics, redis_usable=lambda: limiter.redis_usable)
     triton = TritonClient(settings)
     voices = VoiceService(store, triton, cache, settings)
     synthesis = SynthesisService(triton, cache, voices, settings, metrics=metrics)

@@ -14,6 +14,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -102,27 +103,37 @@ class MemoryAudioCache:
 class RedisAudioCache:
     """Entries as Redis strings with a TTL; the size cap is per entry (Redis' maxmemory policy bounds the total)."""
 
-    def __init__(self, redis: Any, ttl_s: float, max_entry_bytes: int) -> None:
+    def __init__(self, redis: Any, ttl_s: float, max_entry_bytes: int, metrics: Any | None = None,
+                 usable: Callable[[], bool] | None = None) -> None:
         self.redis = redis
+        self.usable = usable or (lambda: True)  # False while Redis is known to be down: skip, do not wait
         self.ttl_s = ttl_s
         self.max_entry_bytes = max_entry_bytes
+        self.metrics = metrics
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        if self.metrics is not None:
+            self.metrics.redis_errors.labels(operation=operation).inc()
+        log.warning("audio cache %s failed: %s", operation.removeprefix("cache_"), type(exc).__name__)
 
     async def get(self, key: str) -> CacheEntry | None:
+        if not self.usable():
+            return None
         try:
             blob = await self.redis.get(key)
-        except Exception as exc:  # a cache outage must not fail synthesis
-            log.warning("audio cache get failed: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a cache outage must not fail synthesis
+            self._failed("cache_get", exc)
             return None
         return unpack_entry(blob) if blob else None
 
     async def set(self, key: str, entry: CacheEntry) -> None:
         blob = pack_entry(entry)
-        if len(blob) > self.max_entry_bytes:
+        if len(blob) > self.max_entry_bytes or not self.usable():
             return
         try:
             await self.redis.set(key, blob, ex=max(1, int(self.ttl_s)))
-        except Exception as exc:
-            log.warning("audio cache set failed: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("cache_set", exc)
 
     async def delete_prefix(self, prefix: str) -> int:
         removed = 0
@@ -149,10 +160,11 @@ def tenant_prefix(tenant_id: str) -> str:
     return f"{KEY_PREFIX}:{tenant_id}:"
 
 
-def build_cache(settings: Settings, redis: Any | None) -> AudioCache:
+def build_cache(settings: Settings, redis: Any | None, metrics: Any | None = None,
+                redis_usable: Callable[[], bool] | None = None) -> AudioCache:
     ttl = float(settings.audio_cache_ttl_s)
     max_bytes = int(settings.audio_cache_max_bytes)
     max_entry = int(settings.audio_cache_max_entry_bytes)
     if redis is not None:
-        return RedisAudioCache(redis, ttl_s=ttl, max_entry_bytes=max_entry)
+        return RedisAudioCache(redis, ttl_s=ttl, max_entry_bytes=max_entry, metrics=metrics, usable=redis_usable)
     return MemoryAudioCache(max_bytes=max_bytes, ttl_s=ttl, max_entry_bytes=max_entry)

@@ -9,12 +9,20 @@
   table the first time a replica touches it (SET NX), so a flushed Redis or a restarted embedded
   server does not hand out a fresh month; a charge that would pass the quota is refused whole.
 - Failed authentication per client address (key guessing): refused with 429 past AUTH_FAILURES.
+
+Redis down (REDIS_FAILURE_MODE): "open" (default) keeps serving with this replica's in-process
+limits for the time being, so an outage of the limits store never takes synthesis down (limits are
+then per replica, not global); "closed" refuses what it cannot check with 503 `limits_unavailable`.
+Either way `tts_redis_errors_total{operation}` counts the failures, `tts_redis_up` drops to 0, a
+warning is logged (at most every LOG_EVERY_S), and Redis is tried again after RETRY_S: recovery
+needs no restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 import uuid
@@ -26,14 +34,20 @@ from typing import Any
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from control_plane.adapters.redis import limits_uri
 from control_plane.errors import ApiError
 from control_plane.services.usage import next_month_start
 
 STREAM_LEASE_S = 60.0
+RETRY_S = 2.0  # after a Redis failure, use the fallback this long before trying Redis again
+LOG_EVERY_S = 30.0
+REDIS_ERRORS = (RedisError, StorageError, OSError, TimeoutError)
 AUTH_FAILURES = RateLimitItemPerMinute(20)
 KEY_PREFIX = "tts"
+log = logging.getLogger(__name__)
 
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -72,11 +86,20 @@ def _windows(limits: Any) -> list[tuple[str, RateLimitItem]]:
 
 class Limiter:
     def __init__(self, redis: Any | None, redis_url: str = "", metrics: Any | None = None,
-                 month_usage: Callable[[str], Awaitable[int]] | None = None) -> None:
+                 month_usage: Callable[[str], Awaitable[int]] | None = None, failure_mode: str = "open") -> None:
+        if failure_mode not in ("open", "closed"):
+            raise ValueError(f"REDIS_FAILURE_MODE must be open or closed, not {failure_mode!r}")
         self.redis = redis
         self.metrics = metrics
-        self.storage = RedisStorage(limits_uri(redis_url), implementation="redispy", key_prefix=f"{KEY_PREFIX}:rl") \
+        self.failure_mode = failure_mode
+        self.storage = RedisStorage(limits_uri(redis_url), implementation="redispy", key_prefix=f"{KEY_PREFIX}:rl",
+                                    socket_connect_timeout=2, socket_timeout=2) \
             if redis is not None else MemoryStorage()
+        # Redis down and failing open: this replica's own limits stand in (see the module docstring).
+        self.fallback = Limiter(None, metrics=metrics, month_usage=month_usage) \
+            if redis is not None and failure_mode == "open" else None
+        self._redis_down_until = 0.0
+        self._last_warning = 0.0
         self.windows = SlidingWindowCounterRateLimiter(self.storage)
         self.month_usage = month_usage  # characters already used this month, from the usage table
         self._slots: dict[str, set[str]] = {}
@@ -88,9 +111,56 @@ class Limiter:
         if self.metrics is not None:
             self.metrics.rate_limited.labels(limit=limit).inc()
 
+    # --- Redis outages ----------------------------------------------------------------------------
+    @property
+    def redis_usable(self) -> bool:
+        return self.redis is not None and time.monotonic() >= self._redis_down_until
+
+    def _redis_failed(self, operation: str, exc: BaseException) -> Limiter:
+        """Record a Redis failure; the fallback limiter when failing open, else 503 `limits_unavailable`."""
+        now = time.monotonic()
+        self._redis_down_until = now + RETRY_S
+        if self.metrics is not None:
+            self.metrics.redis_errors.labels(operation=operation).inc()
+            self.metrics.redis_up.set(0)
+        if now - self._last_warning >= LOG_EVERY_S:
+            self._last_warning = now
+            log.warning("redis unavailable: failing %s", self.failure_mode,
+                        extra={"operation": operation, "error": type(exc).__name__})
+        return self._unavailable()
+
+    def _unavailable(self) -> Limiter:
+        if self.fallback is None:
+            raise ApiError(503, "limits_unavailable", "limits cannot be checked right now; retry",
+                           headers={"Retry-After": str(int(RETRY_S) + 1)})
+        return self.fallback
+
+    def _redis_ok(self) -> None:
+        if self._last_warning and self.metrics is not None:
+            self.metrics.redis_up.set(1)
+        if self._last_warning:
+            log.info("redis reachable again")
+            self._last_warning = 0.0
+
+    async def _guarded(self, operation: str, call: Callable[[Limiter], Awaitable[Any]]) -> Any:
+        """`call(self)` against Redis, or `call(fallback)` while Redis is down (failing open)."""
+        if self.redis is None:
+            return await call(self)
+        if not self.redis_usable:
+            return await call(self._unavailable())
+        try:
+            result = await call(self)
+        except REDIS_ERRORS as exc:
+            return await call(self._redis_failed(operation, exc))
+        self._redis_ok()
+        return result
+
     # --- requests per minute / hour / day ------------------------------------------------------
     async def hit(self, tenant: Any) -> RateState:
         """Count one request; 429 `rate_limited` (with Retry-After) when a window is full."""
+        return await self._guarded("rate_limit", lambda limiter: limiter._hit(tenant))
+
+    async def _hit(self, tenant: Any) -> RateState:
         windows = _windows(tenant.limits)
         now = time.time()
         states: list[tuple[str, RateLimitItem, Any]] = []
@@ -123,17 +193,22 @@ class Limiter:
         limit = int(tenant.limits.max_concurrent_streams)
         slot = uuid.uuid4().hex
         key = f"{KEY_PREFIX}:streams:{tenant.tenant_id}"
-        if not await self._acquire(key, slot, limit):
+        # The limiter that granted the slot (Redis, or the fallback during an outage) releases it.
+        holder, ok = await self._guarded("streams", lambda limiter: limiter._acquire_as(key, slot, limit))
+        if not ok:
             self._count("streams")
             raise ApiError(429, "too_many_streams", f"at most {limit} concurrent streams for this tenant",
                            headers={"Retry-After": "1"})
-        renew = asyncio.create_task(self._renew(key, slot)) if self.redis is not None else None
+        renew = asyncio.create_task(self._renew(key, slot)) if holder.redis is not None else None
         try:
             yield
         finally:
             if renew is not None:
                 renew.cancel()
-            await asyncio.shield(self._release(key, slot))
+            await asyncio.shield(holder._release(key, slot))
+
+    async def _acquire_as(self, key: str, slot: str, limit: int) -> tuple[Limiter, bool]:
+        return self, await self._acquire(key, slot, limit)
 
     async def _acquire(self, key: str, slot: str, limit: int) -> bool:
         if self.redis is None:
@@ -161,6 +236,9 @@ class Limiter:
             await self.redis.zrem(key, slot)
 
     async def streams_held(self, tenant_id: str) -> int:
+        return await self._guarded("streams", lambda limiter: limiter._streams_held(tenant_id))
+
+    async def _streams_held(self, tenant_id: str) -> int:
         key = f"{KEY_PREFIX}:streams:{tenant_id}"
         if self.redis is None:
             return len(self._slots.get(key, ()))
@@ -171,6 +249,9 @@ class Limiter:
     async def charge_characters(self, tenant: Any, n: int, now: datetime | None = None) -> int:
         """Add `n` to this month's count; 429 `quota_exceeded` (and nothing charged) past the quota.
         Returns the month's total after the charge."""
+        return await self._guarded("quota", lambda limiter: limiter._charge_characters(tenant, n, now))
+
+    async def _charge_characters(self, tenant: Any, n: int, now: datetime | None) -> int:
         now = now or datetime.now(UTC)
         quota = int(tenant.limits.monthly_characters)
         key = f"{KEY_PREFIX}:chars:{tenant.tenant_id}:{now:%Y-%m}"
@@ -209,6 +290,9 @@ class Limiter:
     # --- failed authentication per client address ----------------------------------------------
     async def auth_blocked(self, client: str) -> int | None:
         """Seconds to wait when `client` has failed authentication too often, else None."""
+        return await self._guarded("auth", lambda limiter: limiter._auth_blocked(client))
+
+    async def _auth_blocked(self, client: str) -> int | None:
         stats = await self.windows.get_window_stats(AUTH_FAILURES, "auth", client)
         if stats.remaining > 0:
             return None
@@ -216,7 +300,7 @@ class Limiter:
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def auth_failed(self, client: str) -> None:
-        await self.windows.hit(AUTH_FAILURES, "auth", client)
+        await self._guarded("auth", lambda limiter: limiter.windows.hit(AUTH_FAILURES, "auth", client))
 
     async def close(self) -> None:
         pass

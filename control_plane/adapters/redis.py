@@ -11,7 +11,7 @@ def connect(settings: Settings) -> aioredis.Redis | None:
     """A client for REDIS_URL, or None for the embedded (in-process) mode."""
     if not settings.redis_url.strip():
         return None
-    return aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10,
+    return aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
                                    health_check_interval=30)
 
 

@@ -105,8 +105,8 @@ async def ready(services: AppState = Depends(get_services)) -> JSONResponse:
         reasons.append("draining: the server is shutting down")
     if not store[0]:
         reasons.append(f"store unreachable ({store[1]})")
-    if redis is not None and not redis[0]:
-        reasons.append(f"redis unreachable ({redis[1]})")
+    if redis is not None and not redis[0] and services.settings.redis_failure_mode == "closed":
+        reasons.append(f"redis unreachable ({redis[1]})")  # failing open, this replica still serves
     if not triton_ok:
         reasons.append("triton unreachable or not ready")
     else:

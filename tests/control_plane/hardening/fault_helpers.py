@@ -4,7 +4,10 @@ ports so that a restarted one is the same address to the gateway."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,3 +69,33 @@ async def eventually(check: Callable, within: float, interval: float = 0.25) -> 
         if time.monotonic() - started > within:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)
+
+
+class KillableRedis:
+    """A redis-server on a fixed port that a test can kill and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_ports(1)[0]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server not found: install the redis-server package (make system-deps)"
+        self.process = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
