@@ -62,6 +62,27 @@ def error_response(request: Request, status: int, code: str, message: str,
     return JSONResponse({"error": body}, status_code=status, headers=out)
 
 
+def store_unreachable(exc: BaseException) -> bool:
+    """The database cannot be reached (down, restarting, connection lost, pool exhausted): a 503, not a 500."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.TimeoutError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa.InterfaceError):
+            return True
+        orig = getattr(exc, "orig", None)
+        name = type(getattr(orig, "__cause__", None) or orig).__name__
+        return isinstance(orig, ConnectionError | TimeoutError) or name in _CONNECTION_ERRORS
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
+# asyncpg's names for a server that is gone or not accepting connections (checked by name: the driver is optional).
+_CONNECTION_ERRORS = {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionFailureError",
+                      "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError",
+                      "InterfaceError", "ConnectionRejectionError"}
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "speed") -> "speed"; ("query", "start_date") -> "start_date"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
@@ -85,6 +106,19 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code >= 500 else "bad_request")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+
+    async def _store(request: Request, exc: Exception) -> JSONResponse:
+        if store_unreachable(exc):
+            log.warning("store unavailable: %s", type(exc).__name__)
+            return error_response(request, 503, "store_unavailable", "the database is unavailable; retry later",
+                                  {"Retry-After": "5"})
+        return await _unexpected(request, exc)
+
+    from sqlalchemy import exc as sa
+
+    # Handled inside the app (a handler for Exception itself runs outside it, and the error is re-raised).
+    for kind in (sa.DBAPIError, sa.TimeoutError, ConnectionError, TimeoutError, OSError):
+        app.add_exception_handler(kind, _store)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

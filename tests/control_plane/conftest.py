@@ -62,10 +62,21 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 class PostgresServer:
     port: int
     datadir: Path
+    options: str = ""
+    log: Path | None = None
 
     def dsn(self, user: str = "postgres", database: str = "postgres", password: str | None = None) -> str:
         auth = f"{user}:{password}" if password else user
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Fast shutdown (connections are cut) of this session's server; `start()` brings it back."""
+        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-o", self.options, "-l",
+                                     str(self.log), "-w", "-t", "60", "start"]), check=True, capture_output=True)
 
     def psql(self, sql: str, database: str = "postgres") -> None:
         subprocess.run([_pg_bin("psql"), "-q", "-v", "ON_ERROR_STOP=1", self.dsn(database=database), "-c", sql],
@@ -83,9 +94,8 @@ def postgres_server() -> Iterator[PostgresServer]:
     port = _free_port()
     opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200")
-    subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(datadir), "-o", opts, "-l", str(root / "log"),
-                                 "-w", "-t", "60", "start"]), check=True, capture_output=True)
-    server = PostgresServer(port, datadir)
+    server = PostgresServer(port, datadir, opts, root / "log")
+    server.start()
     server.psql(f"CREATE ROLE {OWNER} LOGIN CREATEROLE CREATEDB PASSWORD 'owner'; "
                 f"CREATE ROLE {APP_LOGIN} LOGIN NOINHERIT PASSWORD 'gateway'")
     try:

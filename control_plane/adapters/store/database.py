@@ -62,7 +62,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Timeouts everywhere: connecting (5 s), each statement (30 s), waiting for a pooled connection (10 s).
+    # pool_pre_ping drops connections a restarted server closed, so the pool recovers by itself.
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10,
+                               connect_args={"timeout": 5, "command_timeout": 30})
 
 
 class Database:
