@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--tokens", type=int, default=64)
 
+    p = sub.add_parser("load", help="many concurrent streams through the gateway for a while; leaks, usage, errors")
+    p.add_argument("--engine", choices=["piper", "xtts"], default="piper")
+    p.add_argument("--streams", type=int, default=200)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--threads", type=int, default=None, help="torch/OMP threads of Triton (default 1)")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
     p.add_argument("--skip-gateway", action="store_true")
@@ -193,6 +201,15 @@ def cmd_profile(args, argv) -> int:
     return 0
 
 
+def cmd_load(args, argv) -> int:
+    from bench.load_stage import load_markdown, run_load_stage
+
+    result = run_load_stage(args)
+    out = args.out or Path(__file__).resolve().parent / "results" / f"load-{args.engine}-cpu"
+    _record(out, "load", args, argv, result, load_markdown(result))
+    return 0 if not result["problems"] else 1
+
+
 def cmd_quick(args, argv) -> int:
     from bench.quick import run_quick
 
@@ -253,7 +270,7 @@ def _problems(result: Any) -> list[str]:
 
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
-    "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot,
+    "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
 }
 
 

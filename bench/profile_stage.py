@@ -1,9 +1,10 @@
-"""`bench profile`: where the engine's loop spends its time at one concurrency level.
+"""`bench profile`: where the engine spends its time at one concurrency level.
 
-Wall time of the engine thread split into GPT prefill, batched decode, sampling and HiFi-GAN,
-measured by timing wrappers around the engine's own components (the machine may forbid
-ptrace-based samplers such as py-spy), plus how many frames the vocoder ran against how many it
-emitted: the windowing overhead of streaming.
+The engine runs two threads side by side: the decode loop (GPT prefill, batched decode, sampling)
+and the vocoder thread (HiFi-GAN). Each thread's busy time is split into parts by timing wrappers
+around the engine's own components (the machine may forbid ptrace-based samplers such as py-spy)
+and shown as a share of the run's wall time: the busier thread bounds throughput. Also how many
+frames the vocoder ran against how many it emitted: the windowing overhead of streaming.
 """
 
 from __future__ import annotations
@@ -66,35 +67,44 @@ def run_profile_stage(bm: BenchModel, *, concurrency: int, tokens: int, log=prin
         side.close()
     emitted_frames = sum(r.samples for r in records) // HOP
     loop = timer.seconds.get("loop iteration", 0.0)
-    parts = {
-        label: {"seconds": round(timer.seconds[label], 3), "calls": timer.calls[label],
-                "share_of_loop": round(timer.seconds[label] / loop, 3) if loop else None}
-        for label in ("GPT prefill", "GPT batched decode", "sampling", "HiFi-GAN")
-    }
-    accounted = sum(timer.seconds[label] for label in parts)
+    pipelined = engine.worker is not None
+    decode_parts = ("GPT prefill", "GPT batched decode", "sampling")
+    parts = {}
+    for label in (*decode_parts, "HiFi-GAN"):
+        thread = "vocoder" if pipelined and label == "HiFi-GAN" else "decode loop"
+        parts[label] = {"thread": thread, "seconds": round(timer.seconds[label], 3), "calls": timer.calls[label],
+                        "share_of_wall": round(timer.seconds[label] / wall, 3) if wall else None}
+    accounted = sum(timer.seconds[label] for label in decode_parts)
+    if not pipelined:
+        accounted += timer.seconds["HiFi-GAN"]
     parts["other (Python bookkeeping, interpolation, queues)"] = {
-        "seconds": round(loop - accounted, 3), "calls": None,
-        "share_of_loop": round((loop - accounted) / loop, 3) if loop else None,
+        "thread": "decode loop", "seconds": round(loop - accounted, 3), "calls": None,
+        "share_of_wall": round((loop - accounted) / wall, 3) if wall else None,
     }
     result = {
-        "model": bm.describe(), "concurrency": concurrency, "tokens_per_request": tokens,
-        "wall_s": round(wall, 3), "loop_s": round(loop, 3), "parts": parts,
+        "model": bm.describe(), "concurrency": concurrency, "tokens_per_request": tokens, "pipelined": pipelined,
+        "wall_s": round(wall, 3), "loop_s": round(loop, 3),
+        "vocoder_s": round(timer.seconds["HiFi-GAN"], 3) if pipelined else None, "parts": parts,
         "vocoder_frames_run": timer.frames, "frames_emitted": emitted_frames,
         "vocoder_overhead": round(timer.frames / emitted_frames, 3) if emitted_frames else None,
     }
     for label, part in parts.items():
-        log(f"  {label:<50} {part['seconds']:8.2f}s  {part['share_of_loop']}")
+        log(f"  {part['thread']:<12} {label:<50} {part['seconds']:8.2f}s  {part['share_of_wall']}")
     log(f"  vocoder frames run/emitted: {timer.frames}/{emitted_frames} = {result['vocoder_overhead']}")
     return result
 
 
 def profile_markdown(result: dict[str, Any]) -> str:
-    rows = [[label, part["seconds"], part["calls"], part["share_of_loop"]] for label, part in result["parts"].items()]
-    table = md_table(["engine loop part", "seconds", "calls", "share of loop"], rows)
+    rows = [[part.get("thread", "decode loop"), label, part["seconds"], part["calls"],
+             part.get("share_of_wall", part.get("share_of_loop"))] for label, part in result["parts"].items()]
+    table = md_table(["thread", "part", "seconds", "calls", "share of wall time"], rows)
     m = result["model"]
+    busy = f"decode loop busy {result['loop_s']} s"
+    if result.get("vocoder_s") is not None:
+        busy += f", vocoder thread busy {result['vocoder_s']} s (the two run side by side)"
     return (
         f"## Engine profile\n\nModel `{m['name']}`, concurrency {result['concurrency']}, "
-        f"{result['tokens_per_request']} tokens per request; wall {result['wall_s']} s, engine loop busy "
-        f"{result['loop_s']} s.\n\n{table}\n\nHiFi-GAN ran {result['vocoder_frames_run']} frames to emit "
-        f"{result['frames_emitted']} ({result['vocoder_overhead']}x: the streaming windows' context and lookahead)."
+        f"{result['tokens_per_request']} tokens per request; wall {result['wall_s']} s, {busy}.\n\n{table}\n\n"
+        f"HiFi-GAN ran {result['vocoder_frames_run']} frames to emit {result['frames_emitted']} "
+        f"({result['vocoder_overhead']}x: the streaming windows' context and lookahead)."
     )

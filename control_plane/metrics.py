@@ -7,6 +7,8 @@ exported as a gauge computed at scrape time from the hit and miss counters.
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 # The *_created series double the exposition and no dashboard reads them.
@@ -14,6 +16,13 @@ disable_created_metrics()
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # read outside the event loop
+        return 0.0
 
 
 class Metrics:
@@ -39,6 +48,9 @@ class Metrics:
         self.redis_up = Gauge("tts_redis_up", "1 while Redis answers, 0 after a failure until it answers again "
                               "(stays 1 without Redis)", registry=r)
         self.redis_up.set(1)
+        self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
+                                      registry=r)
+        self.event_loop_tasks.set_function(_task_count)
 
     @staticmethod
     def _total(counter: Counter) -> float:

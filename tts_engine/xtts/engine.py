@@ -470,7 +470,8 @@ class XttsEngine:
         state.scheduled_end = end
         state.last_chunk_latents = n
         state.scheduled_chunks += 1
-        self.worker.schedule(job, Segment(vocoder, torch.stack(job.latents), final=False, last=False), first)
+        segment = Segment(vocoder, torch.stack(job.latents), final=False, last=False, first=state.scheduled_chunks == 1)
+        self.worker.schedule(job, segment, first)
 
     def _run_segment(self, job: Job, segment: Segment) -> None:
         """Vocoder-thread side: vocode a segment and emit its audio (and the end, after the last one)."""

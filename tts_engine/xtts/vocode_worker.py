@@ -9,8 +9,9 @@ order per request and emits the audio. Two things follow from running the stages
   window (its newest latents, vocoded once): each window costs its context and lookahead frames
   once, so the busier the engine, the less of HiFi-GAN's work is overhead.
 
-Requests whose first chunk is still to come are served first (time to first audio); the rest take
-turns one segment at a time. A sentence's final segment is never merged into the next sentence's.
+Requests whose first chunk is still to come are served first, and a first chunk is never merged
+into a later one (time to first audio); the rest take turns one segment at a time. A sentence's
+final segment is never merged into the next sentence's.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Segment:
     latents: torch.Tensor  # [T, D]
     final: bool  # the sentence has ended: vocode to its last frame
     last: bool  # ... and it was the request's last sentence: end the stream after it
+    first: bool = False  # the request's first chunk: never grown by merging (time to first audio)
 
 
 class VocodeWorker:
@@ -93,7 +95,7 @@ class VocodeWorker:
                 self._jobs[key] = job
                 (self._first if first else self._rest).append(key)
             newest = queue[-1] if queue else None
-            if newest is not None and newest.vocoder is segment.vocoder and not newest.final:
+            if newest is not None and newest.vocoder is segment.vocoder and not newest.final and not newest.first:
                 queue[-1] = segment  # the newer segment covers everything the older one would have
                 self.merged += 1
             else:

@@ -1,0 +1,259 @@
+"""`bench load`: many concurrent streams through the real gateway and Triton, held for a while.
+
+N clients each loop over `POST /v1/synthesize/stream` (distinct texts: no cache hits) for the
+duration, reading every stream to its end; a request that began before the deadline runs to its
+end. The run passes only when:
+
+- every response was a 200 carrying audio (no error, no cut stream);
+- the gateway's usage records for the tenant equal the requests served, exactly;
+- nothing leaked: active streams back to 0, asyncio tasks and open file descriptors of the gateway
+  process back to their baseline (a small allowance), memory growth bounded.
+
+Triton and the gateway are real processes on free ports, the store is the embedded default. For
+XTTS the tiny artifact serves, and the voice is a clone of a few seconds of the bundled voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import StageUnavailable, start_triton
+from bench.metrics import percentile
+from bench.results import REPO_ROOT, md_table
+
+LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_000, "requests_per_day": 100_000_000,
+          "monthly_characters": 10**11, "max_concurrent_streams": 10_000}
+FD_ALLOWANCE = 8  # pooled connections (store, Triton channel) may settle a little differently
+RSS_GROWTH_LIMIT_MB = 150.0
+SETTLE_S = 3.0
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+class _Gateway:
+    """The control plane as a real process, and what the run watches in it."""
+
+    def __init__(self, base: str, admin: str, pid: int):
+        import psutil
+
+        self.base = base
+        self.admin = admin
+        self.process = psutil.Process(pid)
+
+    async def snapshot(self, client) -> dict[str, float]:
+        text = (await client.get(f"{self.base}/metrics")).text
+        memory = self.process.memory_info()
+        return {"fds": float(self.process.num_fds()), "rss_mb": round(memory.rss / 2**20, 1),
+                "tasks": _metric(text, "tts_event_loop_tasks"), "active_streams": _metric(text, "tts_active_streams")}
+
+
+async def _one(client, url: str, headers: dict[str, str], text: str, voice_id: str | None) -> dict[str, Any]:
+    body = {"text": text, "format": "pcm", **({"voice_id": voice_id} if voice_id else {})}
+    start = time.perf_counter()
+    first, size = None, 0
+    try:
+        async with client.stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code != 200:
+                return {"ok": False, "error": f"status {response.status_code}: {(await response.aread())[:120]!r}"}
+            async for piece in response.aiter_raw():
+                if piece:
+                    first = first if first is not None else time.perf_counter() - start
+                    size += len(piece)
+    except Exception as error:  # noqa: BLE001 - every failure is counted, none stops the run
+        return {"ok": False, "error": type(error).__name__}
+    if size == 0:
+        return {"ok": False, "error": "empty stream"}
+    return {"ok": True, "ttfa": first, "total": time.perf_counter() - start, "bytes": size}
+
+
+async def _drive(base: str, key: str, voice_id: str | None, streams: int, seconds: float, log) -> dict[str, Any]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{base}/v1/synthesize/stream"
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900.0), limits=limits) as client:
+
+        async def worker(w: int) -> None:
+            i = 0
+            while time.monotonic() < deadline:
+                results.append(await _one(client, url, headers, f"Load test {w}, request {i}. All good.", voice_id))
+                i += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker(w) for w in range(streams)))
+        wall = time.monotonic() - started
+    log(f"  {len(results)} requests in {wall:.1f} s")
+    return {"results": results, "wall_s": wall}
+
+
+async def _run(base: str, admin: str, pid: int, model: str, streams: int, seconds: float, log) -> dict[str, Any]:
+    import httpx
+
+    gateway = _Gateway(base, admin, pid)
+    async with httpx.AsyncClient(timeout=300) as client:
+        made = await client.post(f"{base}/admin/v1/tenants", json={"name": "load", **LIMITS},
+                                 headers={"Authorization": f"Bearer {admin}"})
+        if made.status_code >= 300:
+            raise StageUnavailable(f"cannot create a tenant: {made.status_code} {made.text[:300]}")
+        key = made.json()["api_key"]
+        voice_id = None
+        if model == "xtts":
+            voice_id = await _clone_voice(client, base, key)
+        # Warm-up: first connections, model warm-up, first-use allocations; then the baseline.
+        await _drive(base, key, voice_id, min(streams, 16), 3.0, lambda *_: None)
+        await asyncio.sleep(SETTLE_S)
+        before = await gateway.snapshot(client)
+        usage_before = await _requests_recorded(client, base, key)
+    run = await _drive(base, key, voice_id, streams, seconds, log)
+    await asyncio.sleep(SETTLE_S)
+    async with httpx.AsyncClient(timeout=60) as client:
+        after = await gateway.snapshot(client)
+        usage_after = await _requests_recorded(client, base, key)
+    return _summarise(run, before, after, usage_after - usage_before, model, streams, seconds)
+
+
+async def _clone_voice(client, base: str, key: str) -> str:
+    headers = {"Authorization": f"Bearer {key}"}
+    text = ("The quick brown fox jumps over the lazy dog. A reference recording should be clear and steady. "
+            "Speak naturally, at an even pace.")
+    speech = await client.post(f"{base}/v1/synthesize", json={"text": text, "format": "wav"}, headers=headers)
+    if speech.status_code != 200:
+        raise StageUnavailable(f"cannot synthesise the reference: {speech.status_code} {speech.text[:200]}")
+    made = await client.post(f"{base}/v1/voices/upload", headers=headers, data={"name": "load", "language": "en"},
+                             files={"audio": ("ref.wav", speech.content, "audio/wav")})
+    if made.status_code != 201:
+        raise StageUnavailable(f"cannot clone the voice: {made.status_code} {made.text[:200]}")
+    return made.json()["voice_id"]
+
+
+async def _requests_recorded(client, base: str, key: str) -> int:
+    r = await client.get(f"{base}/v1/tenant/usage", headers={"Authorization": f"Bearer {key}"})
+    return int(r.json()["totals"]["requests"])
+
+
+def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, model: str, streams: int,
+               seconds: float) -> dict[str, Any]:
+    results = run["results"]
+    ok = [r for r in results if r["ok"]]
+    errors: dict[str, int] = {}
+    for r in results:
+        if not r["ok"]:
+            errors[r["error"]] = errors.get(r["error"], 0) + 1
+
+    def ms(values: list[float], q: float) -> float | None:
+        p = percentile(values, q)
+        return None if p is None else round(p * 1000, 1)
+
+    ttfa, total = [r["ttfa"] for r in ok], [r["total"] for r in ok]
+    problems = [f"{n} x {e}" for e, n in errors.items()]
+    if recorded != len(results):
+        problems.append(f"usage records {recorded} != requests {len(results)}")
+    if after["active_streams"] != 0:
+        problems.append(f"{after['active_streams']:.0f} streams still active after the run")
+    if after["tasks"] > before["tasks"]:
+        problems.append(f"asyncio tasks {before['tasks']:.0f} -> {after['tasks']:.0f}")
+    if after["fds"] > before["fds"] + FD_ALLOWANCE:
+        problems.append(f"open files {before['fds']:.0f} -> {after['fds']:.0f}")
+    if after["rss_mb"] - before["rss_mb"] > RSS_GROWTH_LIMIT_MB:
+        problems.append(f"memory grew {after['rss_mb'] - before['rss_mb']:.0f} MB")
+    rate = 22050 if model == "piper" else 24000
+    return {
+        "model": model, "streams": streams, "seconds": seconds, "wall_s": round(run["wall_s"], 1),
+        "requests": len(results), "ok": len(ok), "errors": errors, "usage_records": recorded,
+        "requests_per_s": round(len(results) / run["wall_s"], 2),
+        "audio_seconds": round(sum(r["bytes"] for r in ok) / 2 / rate, 1),
+        "ttfa_p50_ms": ms(ttfa, 50), "ttfa_p95_ms": ms(ttfa, 95), "ttfa_p99_ms": ms(ttfa, 99),
+        "total_p50_ms": ms(total, 50), "total_p95_ms": ms(total, 95), "total_p99_ms": ms(total, 99),
+        "gateway_before": before, "gateway_after": after, "problems": problems,
+    }
+
+
+def run_load_stage(args, log=print) -> dict[str, Any]:
+    from control_plane.triton_server import TritonServer, free_ports
+
+    model, streams, seconds = args.engine, args.streams, args.seconds
+    threads = str(getattr(args, "threads", None) or 1)
+    env_triton = {"OMP_NUM_THREADS": threads}
+    models = ["piper"]
+    if model == "xtts":
+        from export.xtts import export_tiny
+
+        artifact = REPO_ROOT / ".cache" / "models" / "xtts-tiny"
+        if not (artifact / "manifest.json").is_file():
+            export_tiny(artifact, seed=0)
+        models += ["xtts", "xtts_condition"]
+        # Every stream gets a decode row at once: streams queue on the vocoder, not for a row.
+        env_triton.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams))})
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        http, grpc, metrics, api_port = free_ports(4)
+        server = TritonServer(http_port=http, grpc_port=grpc, metrics_port=metrics, models=models, env=env_triton,
+                              log_path=Path(tmp) / "triton.log")
+        start_triton(server, timeout=300)
+        admin = "adm_" + secrets.token_urlsafe(16)
+        env = {
+            **os.environ, "TTS_HOST": "127.0.0.1", "TTS_PORT": str(api_port), "TTS_DATA_DIR": str(Path(tmp) / "data"),
+            "TTS_ADMIN_TOKEN": admin, "DATABASE_URL": "", "REDIS_URL": "", "LOG_LEVEL": "WARNING",
+            "TRITON_GRPC_URL": server.grpc_url, "TRITON_HTTP_URL": server.http_url,
+            "TRITON_METRICS_URL": server.metrics_url, "OMP_NUM_THREADS": threads,
+            "MAX_CONCURRENT_STREAMS": str(streams * 2), "TRITON_REQUEST_TIMEOUT_S": "900",
+        }
+        log_path = Path(tmp) / "api.log"
+        api = None
+        try:
+            with open(log_path, "wb") as api_log:
+                api = subprocess.Popen([sys.executable, "-c", "import sys; from control_plane.cli import main; "
+                                        "sys.exit(main(['serve']))"], env=env, cwd=REPO_ROOT,
+                                       stdout=api_log, stderr=subprocess.STDOUT)
+            base = f"http://127.0.0.1:{api_port}"
+            from bench.gateway_stage import _wait_http
+
+            _wait_http(f"{base}/health", 60, api, log_path)
+            result = asyncio.run(_run(base, admin, api.pid, model, streams, seconds, log))
+        finally:
+            if api is not None:
+                api.terminate()
+                try:
+                    api.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    api.kill()
+            server.stop()
+    log(f"  {result['ok']}/{result['requests']} ok, TTFA p50/p95 {result['ttfa_p50_ms']}/{result['ttfa_p95_ms']} ms, "
+        f"problems: {result['problems'] or 'none'}")
+    return result
+
+
+def load_markdown(result: dict[str, Any]) -> str:
+    b, a = result["gateway_before"], result["gateway_after"]
+    rows = [
+        ["requests (ok / all)", f"{result['ok']} / {result['requests']}"],
+        ["errors", result["errors"] or "none"],
+        ["usage records", result["usage_records"]],
+        ["requests per second", result["requests_per_s"]],
+        ["audio produced (s)", result["audio_seconds"]],
+        ["time to first audio p50 / p95 / p99 (ms)", f"{result['ttfa_p50_ms']} / {result['ttfa_p95_ms']} / "
+                                                    f"{result['ttfa_p99_ms']}"],
+        ["whole stream p50 / p95 / p99 (ms)", f"{result['total_p50_ms']} / {result['total_p95_ms']} / "
+                                              f"{result['total_p99_ms']}"],
+        ["gateway open files before / after", f"{b['fds']:.0f} / {a['fds']:.0f}"],
+        ["gateway asyncio tasks before / after", f"{b['tasks']:.0f} / {a['tasks']:.0f}"],
+        ["gateway RSS MB before / after", f"{b['rss_mb']} / {a['rss_mb']}"],
+        ["active streams after", f"{a['active_streams']:.0f}"],
+        ["problems", "; ".join(result["problems"]) or "none"],
+    ]
+    return (f"## Load: {result['streams']} concurrent streams for {result['seconds']:.0f} s ({result['model']})\n\n"
+            f"Wall {result['wall_s']} s (requests begun before the deadline run to their end).\n\n"
+            + md_table(["", ""], rows))
