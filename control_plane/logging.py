@@ -2,7 +2,9 @@
 
 One line per record: time, level, logger, message, request_id, plus the structured fields passed
 through `extra=` (method, path, status, latency_ms, ...). Request and response bodies are never
-logged: they hold customer text and audio.
+logged: they hold customer text and audio. Credentials that libraries may log on their own (a
+WebSocket client's `?api_key=` in a DEBUG handshake line, an Authorization header) are redacted
+from every line, whatever logger wrote it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,29 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+_SECRETS = [
+    (re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"\btts_[A-Za-z0-9_-]{20,}"), "tts_[redacted]"),
+]
+
+
+_QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "websockets", "httpcore", "hpack", "multipart",
+                     "python_multipart", "grpc", "redis", "urllib3", "botocore", "PIL")
+
+
+def redact(line: str) -> str:
+    for pattern, replacement in _SECRETS:
+        line = pattern.sub(replacement, line)
+    return line
+
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is emitted as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
@@ -37,7 +57,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             out["exc_type"] = record.exc_info[0].__name__
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return redact(json.dumps(out, default=str, ensure_ascii=False))
 
 
 _base_factory = logging.getLogRecordFactory()
@@ -71,3 +91,8 @@ def configure_logging(level: str = "INFO") -> None:
     # httpx logs every Triton health and metrics poll at INFO.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # LOG_LEVEL=DEBUG/INFO are for this service's own code: these libraries log SQL parameters, message
+    # bodies or headers at DEBUG, which would carry customer data.
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("uvicorn").setLevel(max(logging.INFO, root.level))  # its DEBUG shows WebSocket frames

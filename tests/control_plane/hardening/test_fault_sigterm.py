@@ -5,51 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 import websockets
-from gateway_helpers import ADMIN_TOKEN, free_port
-
-from control_plane.settings import REPO_ROOT
+from fault_helpers import ServeProcess
+from gateway_helpers import ADMIN_TOKEN
 
 TEXT = " ".join(f"Sentence {i} of an answer long enough to still be streaming at shutdown." for i in range(40))
 
 
 @pytest.fixture
 def serve(triton_piper, tmp_path):
-    port = free_port()
-    env = {
-        **os.environ, "PYTHONPATH": str(REPO_ROOT), "TTS_HOST": "127.0.0.1", "TTS_PORT": str(port),
-        "TTS_DATA_DIR": str(tmp_path), "TTS_ADMIN_TOKEN": ADMIN_TOKEN, "SHUTDOWN_GRACE_S": "60",
-        "TRITON_GRPC_URL": triton_piper.grpc_url, "TRITON_HTTP_URL": triton_piper.http_url,
-        "TRITON_METRICS_URL": triton_piper.metrics_url, "DATABASE_URL": "", "REDIS_URL": "",
-    }
-    log = open(tmp_path / "gateway.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "control_plane.cli", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gateway.log").read_text()[-3000:]
-        time.sleep(0.2)
+    server = ServeProcess(triton_piper, tmp_path, SHUTDOWN_GRACE_S="60").start()
     try:
-        yield url, proc
+        yield server.url, server.process
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        log.close()
+        server.stop()
 
 
 async def _http_stream(url: str, key: str, started: asyncio.Event) -> tuple[str, int]:
