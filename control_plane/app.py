@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane import __version__
 from control_plane.api import ROUTERS
-from control_plane.errors import StreamAborted, install_error_handlers
+from control_plane.errors import StreamAborted, document_errors, install_error_handlers
 from control_plane.logging import configure_logging, request_id_var
 from control_plane.settings import Settings, get_settings
 from control_plane.state import build_state
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "served by Triton. Authenticate with `Authorization: Bearer <api key>`.",
     )
     install_error_handlers(app)
+    document_errors(app)
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestMiddleware)

@@ -12,7 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,26 @@ _HTTP_CODES = {
     406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
     422: "validation_error", 429: "rate_limited", 503: "unavailable",
 }
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[FieldError] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorInfo
 
 
 class ApiError(Exception):
@@ -124,3 +146,31 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
         return error_response(request, 500, "internal_error", "an internal error occurred")
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the error body in the OpenAPI document: every operation's 422 and `default` response is
+    `ErrorBody` (FastAPI's own 422 schema describes a body this API never sends)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components["ErrorBody"] = body
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        error = {"description": "Error (see `error.code`)",
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {**error, "description": "Invalid request"}
+                responses.setdefault("default", error)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

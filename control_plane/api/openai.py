@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from control_plane.api.deps import get_services, get_tenant, rate_limited
 from control_plane.api.synthesis import synthesize_streaming, synthesize_whole
 from control_plane.errors import ApiError
+from control_plane.services import audio as A
 from control_plane.services.synthesis import SynthesisRequest
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -41,7 +42,9 @@ class SpeechBody(BaseModel):
 
 
 @router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", dependencies=[Depends(rate_limited)],
-             responses={200: {"description": "Audio bytes"}})
+             response_class=Response,
+             responses={200: {"description": "Audio bytes",
+                              "content": {A.FORMATS[f].content_type.split(";")[0]: {} for f in FORMATS.values()}}})
 async def speech(request: Request, body: SpeechBody = Body(openapi_examples={
         "basic": {"summary": "OpenAI client defaults", "value": {"model": "tts-1", "input": "Hello world!",
                                                                   "voice": "alloy"}},

@@ -267,7 +267,7 @@ def _cacheable(prepared: Prepared, streamed: list[bytes]) -> bytes | None:
 
 
 @router.post("/v1/synthesize", summary="Synthesise speech and return the whole file",
-             dependencies=[Depends(rate_limited)],
+             dependencies=[Depends(rate_limited)], response_class=Response,
              responses={200: {"content": {spec.content_type.split(";")[0]: {} for spec in A.FORMATS.values()},
                               "description": "Audio in the requested format"}})
 async def synthesize(request: Request, body: SynthesizeBody = Body(openapi_examples=EXAMPLES),
