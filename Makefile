@@ -18,6 +18,7 @@ help:
 	@echo "make run          start Triton + the API on the embedded store, print a dev API key"
 	@echo "make test         install what is needed, start real servers, run the whole suite"
 	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
+	@echo "make load-test    200 concurrent streams for 60 s per engine (CI runs it too)"
 	@echo "make lint         ruff"
 
 venv: $(STAMP)
@@ -61,6 +62,11 @@ deploy-check: venv
 
 bench-quick: venv
 	$(VENV)/bin/tts-gateway bench quick
+
+# 200 concurrent streams held for 60 s through the gateway, per engine: errors, usage, leaks (bench/load_stage.py).
+load-test: venv
+	$(VENV)/bin/tts-gateway bench load --engine piper --streams 200 --seconds 60
+	$(VENV)/bin/tts-gateway bench load --engine xtts --streams 200 --seconds 60
 
 clean:
 	rm -rf $(VENV) .cache var .tools
