@@ -197,7 +197,9 @@ def run_load_stage(args, log=print) -> dict[str, Any]:
             export_tiny(artifact, seed=0)
         models += ["xtts", "xtts_condition"]
         # Every stream gets a decode row at once: streams queue on the vocoder, not for a row.
-        env_triton.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams))})
+        # 200 streams on one CPU vocoder queue for minutes: no stream may be dropped for waiting.
+        env_triton.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams)),
+                           "XTTS_CHUNK_TIMEOUT_S": "900"})
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         http, grpc, metrics, api_port = free_ports(4)
         server = TritonServer(http_port=http, grpc_port=grpc, metrics_port=metrics, models=models, env=env_triton,

@@ -51,7 +51,8 @@ class TritonPythonModel:
         max_batch = int(os.environ.get("XTTS_MAX_BATCH_SIZE") or model_parameter(config, "max_batch_size", "32"))
         prefix_voices = int(os.environ.get(CACHE_VOICES_ENV) or model_parameter(
             config, "prefix_cache_voices", str(DEFAULT_VOICES)))
-        self.chunk_timeout_s = float(model_parameter(config, "chunk_timeout_s", "120"))
+        self.chunk_timeout_s = float(os.environ.get("XTTS_CHUNK_TIMEOUT_S") or model_parameter(
+            config, "chunk_timeout_s", "120"))
         self.poll_cancellation = cancellation_polling(config)
         try:
             self.engine = XttsEngine.from_artifact(
