@@ -34,13 +34,15 @@ _ALPHABET = string.ascii_lowercase + string.digits + ".,;:!?'\"-()" + "àâäç�
 _SPECIAL_TOKENS = ["[STOP]", "[UNK]", "[SPACE]", "[START]"]
 
 
-def tiny_config():
-    """The XttsConfig of the tiny model."""
+def tiny_config(max_audio_tokens: int | None = None):
+    """The XttsConfig of the tiny model (`max_audio_tokens` overrides its per-sentence token bound)."""
     from TTS.tts.configs.xtts_config import XttsConfig
 
     config = XttsConfig()
     for key, value in TINY_MODEL_ARGS.items():
         setattr(config.model_args, key, value)
+    if max_audio_tokens is not None:
+        config.model_args.gpt_max_audio_tokens = max_audio_tokens
     config.languages = list(XTTS_LANGUAGES)
     return config
 
@@ -98,7 +100,8 @@ def write_tiny_speakers(path: Path, model, names: tuple[str, ...] = TINY_SPEAKER
     torch.save(speakers, path)
 
 
-def build_tiny_checkpoint(out_dir: Path, seed: int = 0, with_speakers: bool = False) -> Path:
+def build_tiny_checkpoint(out_dir: Path, seed: int = 0, with_speakers: bool = False,
+                          max_audio_tokens: int | None = None) -> Path:
     """Write model.pth, config.json and vocab.json (and speakers_xtts.pth if asked) of a random tiny XTTS."""
     from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.models.xtts import Xtts
@@ -108,7 +111,7 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0, with_speakers: bool = Fa
     vocab_path = out_dir / "vocab.json"
     write_tiny_vocab(vocab_path)
 
-    config = tiny_config()
+    config = tiny_config(max_audio_tokens)
     torch.manual_seed(seed)
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=vocab_path)

@@ -264,15 +264,19 @@ def export_xtts(
     return output
 
 
-def export_tiny(output_dir: str | Path, seed: int = 0, *, onnx: bool = True, overwrite: bool = False) -> Path:
-    """The tiny random-weight XTTS-v2 (with two test studio speakers), exported and flagged as test weights."""
+def export_tiny(output_dir: str | Path, seed: int = 0, *, onnx: bool = True, overwrite: bool = False,
+                max_audio_tokens: int | None = None) -> Path:
+    """The tiny random-weight XTTS-v2 (with two test studio speakers), exported and flagged as test weights.
+
+    `max_audio_tokens` shortens every sentence (load runs: the serving path, not the audio length)."""
     from export.tiny import build_tiny_checkpoint
 
     output = Path(output_dir).absolute()
     if output.exists() and not overwrite:
         raise ExportError(f"{output} already exists; pass overwrite=True (--overwrite) to replace it")
     with tempfile.TemporaryDirectory(prefix="xtts-tiny-checkpoint-") as work:
-        checkpoint = build_tiny_checkpoint(Path(work), seed=seed, with_speakers=True)
+        checkpoint = build_tiny_checkpoint(Path(work), seed=seed, with_speakers=True,
+                                           max_audio_tokens=max_audio_tokens)
         return export_xtts(
             checkpoint, output, onnx=onnx, test_weights=True, overwrite=overwrite,
             source={"kind": "tiny", "path": None, "seed": seed},
