@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-max-concurrency", type=int, default=16,
                    help="skip the reference above this (it serves one stream at a time: its throughput is flat)")
     p.add_argument("--max-batch-size", type=int, default=None, help="engine rows (default: the largest concurrency)")
+    p.add_argument("--vocoder-threads", type=int, default=1, help="the engine's vocoder threads (XTTS_VOCODER_THREADS)")
 
     p = sub.add_parser("length", help="cost against utterance length, streaming vs not, ours vs reference")
     _add_model_args(p)
@@ -155,6 +156,7 @@ def cmd_engine(args, argv) -> int:
         bm, concurrency=args.concurrency, tokens=args.tokens, rounds=args.rounds,
         reference_max_concurrency=args.reference_max_concurrency,
         max_batch_size=args.max_batch_size or max(args.concurrency), repeats=args.repeats,
+        vocoder_threads=args.vocoder_threads,
     )
     _record(_out_dir(args, "engine"), "engine", args, argv, result, engine_markdown(result))
     return 0 if not _problems(result) else 1

@@ -16,14 +16,16 @@ class EngineSide:
 
     name = "engine"
 
-    def __init__(self, bench_model: BenchModel, max_batch_size: int = 64, engine: Any = None, **params: Any):
+    def __init__(self, bench_model: BenchModel, max_batch_size: int = 64, engine: Any = None,
+                 vocoder_threads: int = 1, **params: Any):
         from tts_engine.xtts.engine import XttsEngine
 
         self.bm = bench_model
         self.params = params  # extra SynthesisParams fields (chunking) for every request
         if engine is None:
             engine = XttsEngine(
-                bench_model.model, device=bench_model.device, dtype=bench_model.dtype, max_batch_size=max_batch_size
+                bench_model.model, device=bench_model.device, dtype=bench_model.dtype, max_batch_size=max_batch_size,
+                vocoder_threads=vocoder_threads,
             )
         self.engine = engine
         self.engine.start()

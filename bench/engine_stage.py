@@ -71,11 +71,12 @@ def run_engine_stage(
     max_batch_size: int = 64,
     seed: int = 1234,
     repeats: int = 1,
+    vocoder_threads: int = 1,
     log=print,
 ) -> dict[str, Any]:
     """Both sides at each concurrency level (reference first, then ours, on the same request list)."""
     reference = ReferenceServer(bm)
-    engine = EngineSide(bm, max_batch_size=max_batch_size)
+    engine = EngineSide(bm, max_batch_size=max_batch_size, vocoder_threads=vocoder_threads)
     try:
         _warm_up(reference, bm)
         _warm_up(engine, bm)
@@ -99,6 +100,7 @@ def run_engine_stage(
         "tokens_per_request": tokens,
         "rounds": rounds,
         "repeats": repeats,
+        "vocoder_threads": vocoder_threads,
         "reference_max_concurrency": reference_max_concurrency,
         "max_batch_size": max_batch_size,
         "levels": levels,

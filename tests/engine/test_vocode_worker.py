@@ -37,8 +37,10 @@ def _whole(engine: XttsEngine, seed: int) -> np.ndarray:
     return np.concatenate([engine.vocode(latents, speaker) for latents in result.sentence_latents])
 
 
-def test_a_slow_vocoder_merges_chunks_and_the_audio_is_unchanged(tiny_model):
-    engine = XttsEngine(tiny_model, device="cpu", max_batch_size=4)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_slow_vocoder_merges_chunks_and_the_audio_is_unchanged(tiny_model, threads):
+    # With several vocoder threads, requests are vocoded at once but each one's chunks stay in order.
+    engine = XttsEngine(tiny_model, device="cpu", max_batch_size=4, vocoder_threads=threads)
     expected = {seed: _whole(engine, seed) for seed in (1, 2, 3)}
     _wrap(engine, delay=0.05)  # far slower than the tiny GPT: due chunks pile up
     with engine:

@@ -144,6 +144,7 @@ class XttsEngine:
         stream_timeout: float = 120.0,
         prefix_cache_voices: int = DEFAULT_VOICES,
         pipeline_vocoding: bool = True,
+        vocoder_threads: int = 1,
     ):
         self.device = resolve_device(device)
         if dtype is None:
@@ -179,7 +180,7 @@ class XttsEngine:
             logger.warning("vocoder has no frame-level entry point: each sentence is vocoded whole when it ends")
         self.window = window or WindowConfig()
         # Vocoding beside the decode loop (vocode_worker.py); False vocodes between decode steps.
-        self.worker = VocodeWorker(self._run_segment, self._fail_from_worker) \
+        self.worker = VocodeWorker(self._run_segment, self._fail_from_worker, threads=vocoder_threads) \
             if pipeline_vocoding and self.frame_decoder is not None else None
         self._close_lock = threading.Lock()
         hifi = model.hifigan_decoder

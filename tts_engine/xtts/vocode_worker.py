@@ -11,7 +11,9 @@ order per request and emits the audio. Two things follow from running the stages
 
 Requests whose first chunk is still to come are served first, and a first chunk is never merged
 into a later one (time to first audio); the rest take turns one segment at a time. A sentence's
-final segment is never merged into the next sentence's.
+final segment is never merged into the next sentence's. With several threads (XTTS_VOCODER_THREADS,
+for CPU hosts whose decode loop leaves cores idle) different requests are vocoded at once, and one
+request's segments still run one at a time, in order.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ class Segment:
 class VocodeWorker:
     """One thread running `Segment`s; `run_segment(job, segment)` does the vocoding and emitting."""
 
-    def __init__(self, run_segment: Callable[[Any, Segment], None], fail: Callable[[Any, BaseException], None]):
+    def __init__(self, run_segment: Callable[[Any, Segment], None], fail: Callable[[Any, BaseException], None],
+                 threads: int = 1):
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        self.threads = threads
         self._run_segment = run_segment
         self._fail = fail
         self._cv = threading.Condition()
@@ -52,8 +58,9 @@ class VocodeWorker:
         self._jobs: dict[int, Any] = {}
         self._first: deque[int] = deque()  # jobs that have not emitted audio yet
         self._rest: deque[int] = deque()
+        self._busy: set[int] = set()  # jobs a thread is vocoding now: not handed to another meanwhile
         self._running = False
-        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self.merged = 0  # segments folded into a later one (for stats and tests)
 
     def start(self) -> None:
@@ -61,23 +68,26 @@ class VocodeWorker:
             if self._running:
                 return
             self._running = True
-        self._thread = threading.Thread(target=self._loop, name="xtts-vocoder", daemon=True)
-        self._thread.start()
+        self._workers = [threading.Thread(target=self._loop, name=f"xtts-vocoder-{i}", daemon=True)
+                         for i in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
 
     def stop(self, timeout: float = 10.0) -> list[Any]:
         """Stop the thread; returns the jobs that still had work (their streams must be failed)."""
         with self._cv:
             self._running = False
             self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for worker in self._workers:
+            worker.join(timeout)
+        self._workers = []
         with self._cv:
             left = list(self._jobs.values())
             self._segments.clear()
             self._jobs.clear()
             self._first.clear()
             self._rest.clear()
+            self._busy.clear()
         return left
 
     @property
@@ -93,13 +103,14 @@ class VocodeWorker:
             if queue is None:
                 queue = self._segments[key] = deque()
                 self._jobs[key] = job
-                (self._first if first else self._rest).append(key)
             newest = queue[-1] if queue else None
             if newest is not None and newest.vocoder is segment.vocoder and not newest.final and not newest.first:
                 queue[-1] = segment  # the newer segment covers everything the older one would have
                 self.merged += 1
             else:
                 queue.append(segment)
+            if key not in self._busy and key not in self._first and key not in self._rest:
+                (self._first if first else self._rest).append(key)
             self._cv.notify()
 
     def _next(self) -> tuple[Any, Segment] | None:
@@ -109,14 +120,21 @@ class VocodeWorker:
             if not self._running:
                 return None
             key = (self._first or self._rest).popleft()
-            queue = self._segments[key]
-            segment = queue.popleft()
-            job = self._jobs[key]
+            segment = self._segments[key].popleft()
+            self._busy.add(key)
+            return self._jobs[key], segment
+
+    def _done(self, job: Any) -> None:
+        """A segment of `job` finished: its next one (if any) waits for the others' turn."""
+        key = id(job)
+        with self._cv:
+            self._busy.discard(key)
+            queue = self._segments.get(key)
             if queue:
-                self._rest.append(key)  # its next segment waits for the others' turn
-            else:
+                self._rest.append(key)
+                self._cv.notify()
+            elif queue is not None:
                 del self._segments[key], self._jobs[key]
-            return job, segment
 
     def _loop(self) -> None:
         torch.set_grad_enabled(False)
@@ -128,6 +146,8 @@ class VocodeWorker:
                 logger.warning("request failed in vocoding: %s", type(exc).__name__)
                 self.drop(job)
                 self._fail(job, exc)
+            finally:
+                self._done(job)
 
     def drop(self, job: Any) -> None:
         """Forget a job's waiting segments (cancelled or failed)."""
@@ -135,6 +155,7 @@ class VocodeWorker:
         with self._cv:
             self._segments.pop(key, None)
             self._jobs.pop(key, None)
+            self._busy.discard(key)
             for order in (self._first, self._rest):
                 if key in order:
                     order.remove(key)

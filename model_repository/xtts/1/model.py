@@ -51,12 +51,15 @@ class TritonPythonModel:
         max_batch = int(os.environ.get("XTTS_MAX_BATCH_SIZE") or model_parameter(config, "max_batch_size", "32"))
         prefix_voices = int(os.environ.get(CACHE_VOICES_ENV) or model_parameter(
             config, "prefix_cache_voices", str(DEFAULT_VOICES)))
+        vocoder_threads = int(os.environ.get("XTTS_VOCODER_THREADS") or model_parameter(
+            config, "vocoder_threads", "1"))
         self.chunk_timeout_s = float(os.environ.get("XTTS_CHUNK_TIMEOUT_S") or model_parameter(
             config, "chunk_timeout_s", "120"))
         self.poll_cancellation = cancellation_polling(config)
         try:
             self.engine = XttsEngine.from_artifact(
-                path, device=instance_device(args), max_batch_size=max_batch, prefix_cache_voices=prefix_voices
+                path, device=instance_device(args), max_batch_size=max_batch, prefix_cache_voices=prefix_voices,
+                vocoder_threads=vocoder_threads,
             )
         except Exception as error:
             raise RuntimeError(f"xtts: cannot load the artifact at XTTS_MODEL_PATH={path}: {error}") from error
