@@ -14,6 +14,9 @@ from bench.errors import StageUnavailable
 
 QUICK_TOKENS = 64  # ~3 s of audio per request
 QUICK_CONCURRENCY = [1, 8]
+# The tiny model is all HiFi-GAN: one vocoder thread leaves the second core to a decode loop with
+# almost nothing to do, so the quick run vocodes on two (XTTS_VOCODER_THREADS=2, as a CPU host would).
+QUICK_VOCODER_THREADS = 2
 QUICK_LENGTH_S = 30.0
 
 
@@ -34,7 +37,8 @@ def key_lines(
         if 1 in by_c:
             ttfa1 = by_c[1]["engine"]["ttfa_p50_ms"]
     verdict = "" if ratio is None else (" MET" if ratio >= 3.0 else " MISSED")
-    lines.append(f"throughput ours/reference at concurrency 8: {_fmt(ratio, 'x')} (target >= 3x){verdict}")
+    lines.append(f"throughput ours/reference at concurrency 8 (tiny model, {QUICK_VOCODER_THREADS} vocoder threads): "
+                 f"{_fmt(ratio, 'x')} (target >= 3x){verdict}")
     added = gateway.get("gateway_added_p50_ms") if gateway else None
     verdict = "" if added is None else (" MET" if added <= 5.0 else " MISSED")
     lines.append(f"gateway added latency p50: {_fmt(added, ' ms', 1)} (target <= 5 ms){verdict}")
@@ -55,7 +59,8 @@ def run_quick(args, argv, build_model, record, out) -> int:
 
     start = time.perf_counter()
     bm = build_model(args, max_audio_tokens=tokens_for_seconds(QUICK_LENGTH_S) + 8)
-    engine = run_engine_stage(bm, concurrency=QUICK_CONCURRENCY, tokens=QUICK_TOKENS, max_batch_size=8)
+    engine = run_engine_stage(bm, concurrency=QUICK_CONCURRENCY, tokens=QUICK_TOKENS, max_batch_size=8,
+                              vocoder_threads=QUICK_VOCODER_THREADS)
     record(out, "engine", args, argv, engine, engine_markdown(engine))
     length = run_length_stage(bm, seconds=[QUICK_LENGTH_S], include_reference=False)
     record(out, "length", args, argv, length, length_markdown(length))
