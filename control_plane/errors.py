@@ -96,7 +96,7 @@ def store_unreachable(exc: BaseException) -> bool:
         orig = getattr(exc, "orig", None)
         name = type(getattr(orig, "__cause__", None) or orig).__name__
         return isinstance(orig, ConnectionError | TimeoutError) or name in _CONNECTION_ERRORS
-    return isinstance(exc, OSError) and exc.errno is not None
+    return False
 
 
 # asyncpg's names for a server that is gone or not accepting connections (checked by name: the driver is optional).
@@ -139,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     from sqlalchemy import exc as sa
 
     # Handled inside the app (a handler for Exception itself runs outside it, and the error is re-raised).
-    for kind in (sa.DBAPIError, sa.TimeoutError, ConnectionError, TimeoutError, OSError):
+    for kind in (sa.DBAPIError, sa.TimeoutError, ConnectionError, TimeoutError):
         app.add_exception_handler(kind, _store)
 
     @app.exception_handler(Exception)
