@@ -10,22 +10,17 @@ byte). Then one response is cached and requested again and again.
 
 from __future__ import annotations
 
-import os
 import queue
-import secrets
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.errors import StageUnavailable, start_triton
+from bench.errors import StageUnavailable
 from bench.metrics import percentile
 from bench.results import REPO_ROOT, md_table
+from bench.stack import running_stack
 
 # Short, so the engine's own time (and its jitter) stays small next to the gateway's share.
 TEXT = "Test {i}."
@@ -35,22 +30,6 @@ BENCH_LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_00
 
 def _app_present() -> bool:
     return (REPO_ROOT / "control_plane" / "app.py").is_file() and (REPO_ROOT / "model_repository" / "piper").is_dir()
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StageUnavailable(f"the control plane exited ({proc.returncode}): {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise StageUnavailable(f"the control plane did not answer {url} within {timeout:.0f} s")
 
 
 def _direct_piper(client, text: str) -> tuple[float, float, int]:
@@ -110,47 +89,11 @@ def run_gateway_stage(args, requests: int | None = None, tokens: int | None = No
         raise StageUnavailable("control_plane/app.py (the API) or model_repository/piper is not in this tree")
     import httpx
 
-    from control_plane.triton_server import TritonServer, free_ports
-
     requests = requests or getattr(args, "requests", 30)
     cached_seconds = cached_seconds or getattr(args, "cached_seconds", 5.0)
     threads = str(getattr(args, "threads", None) or 1)
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-        http, grpc, metrics, api_port = free_ports(4)
-        server = TritonServer(http_port=http, grpc_port=grpc, metrics_port=metrics, models=["piper"],
-                              env={"OMP_NUM_THREADS": threads}, log_path=Path(tmp) / "triton.log")
-        start_triton(server, timeout=300)
-        admin = "adm_" + secrets.token_urlsafe(16)
-        env = {
-            **os.environ, "TTS_HOST": "127.0.0.1", "TTS_PORT": str(api_port), "TTS_DATA_DIR": str(Path(tmp) / "data"),
-            "TTS_ADMIN_TOKEN": admin, "DATABASE_URL": "", "REDIS_URL": "", "LOG_LEVEL": "WARNING",
-            "TRITON_GRPC_URL": server.grpc_url, "TRITON_HTTP_URL": server.http_url,
-            "TRITON_METRICS_URL": server.metrics_url, "OMP_NUM_THREADS": threads,
-        }
-        log_path = Path(tmp) / "api.log"
-        api = None
-        try:
-            subprocess.run([sys.executable, "-c", "import sys; from control_plane.cli import main; "
-                            "sys.exit(main(['migrate']))"], env=env, cwd=REPO_ROOT, check=True,
-                           capture_output=True, timeout=120)
-            with open(log_path, "wb") as api_log:
-                api = subprocess.Popen([sys.executable, "-c", "import sys; from control_plane.cli import main; "
-                                        "sys.exit(main(['serve']))"], env=env, cwd=REPO_ROOT,
-                                       stdout=api_log, stderr=subprocess.STDOUT)
-            base = f"http://127.0.0.1:{api_port}"
-            _wait_http(f"{base}/health", 60, api, log_path)
-            result = _measure(base, admin, server.grpc_url, requests, cached_seconds, httpx, log)
-        except subprocess.CalledProcessError as error:
-            raise StageUnavailable(f"migrate failed: {error.stderr[-1500:]!r}") from error
-        finally:
-            if api is not None:
-                api.terminate()
-                try:
-                    api.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    api.kill()
-            server.stop()
-    return result
+    with running_stack("gateway", ["piper"], threads) as stack:
+        return _measure(stack.base, stack.admin, stack.grpc_url, requests, cached_seconds, httpx, log)
 
 
 def _measure(base: str, admin: str, grpc_url: str, requests: int, cached_seconds: float, httpx, log) -> dict:

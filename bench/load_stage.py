@@ -16,18 +16,13 @@ XTTS the tiny artifact serves, and the voice is a clone of a few seconds of the 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.errors import StageUnavailable, start_triton
+from bench.errors import StageUnavailable
 from bench.metrics import percentile
 from bench.results import REPO_ROOT, md_table
+from bench.stack import running_stack
 
 LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_000, "requests_per_day": 100_000_000,
           "monthly_characters": 10**11, "max_concurrent_streams": 10_000}
@@ -184,11 +179,9 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
 
 
 def run_load_stage(args, log=print) -> dict[str, Any]:
-    from control_plane.triton_server import TritonServer, free_ports
-
     model, streams, seconds = args.engine, args.streams, args.seconds
     threads = str(getattr(args, "threads", None) or 1)
-    env_triton = {"OMP_NUM_THREADS": threads}
+    triton_env: dict[str, str] = {}
     models = ["piper"]
     if model == "xtts":
         from export.xtts import export_tiny
@@ -201,41 +194,11 @@ def run_load_stage(args, log=print) -> dict[str, Any]:
         models += ["xtts", "xtts_condition"]
         # Every stream gets a decode row at once: streams queue on the vocoder, not for a row.
         # 200 streams on one CPU vocoder queue for minutes: no stream may be dropped for waiting.
-        env_triton.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams)),
+        triton_env.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams)),
                            "XTTS_CHUNK_TIMEOUT_S": "900"})
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        http, grpc, metrics, api_port = free_ports(4)
-        server = TritonServer(http_port=http, grpc_port=grpc, metrics_port=metrics, models=models, env=env_triton,
-                              log_path=Path(tmp) / "triton.log")
-        start_triton(server, timeout=300)
-        admin = "adm_" + secrets.token_urlsafe(16)
-        env = {
-            **os.environ, "TTS_HOST": "127.0.0.1", "TTS_PORT": str(api_port), "TTS_DATA_DIR": str(Path(tmp) / "data"),
-            "TTS_ADMIN_TOKEN": admin, "DATABASE_URL": "", "REDIS_URL": "", "LOG_LEVEL": "WARNING",
-            "TRITON_GRPC_URL": server.grpc_url, "TRITON_HTTP_URL": server.http_url,
-            "TRITON_METRICS_URL": server.metrics_url, "OMP_NUM_THREADS": threads,
-            "MAX_CONCURRENT_STREAMS": str(streams * 2), "TRITON_REQUEST_TIMEOUT_S": "900",
-        }
-        log_path = Path(tmp) / "api.log"
-        api = None
-        try:
-            with open(log_path, "wb") as api_log:
-                api = subprocess.Popen([sys.executable, "-c", "import sys; from control_plane.cli import main; "
-                                        "sys.exit(main(['serve']))"], env=env, cwd=REPO_ROOT,
-                                       stdout=api_log, stderr=subprocess.STDOUT)
-            base = f"http://127.0.0.1:{api_port}"
-            from bench.gateway_stage import _wait_http
-
-            _wait_http(f"{base}/health", 60, api, log_path)
-            result = asyncio.run(_run(base, admin, api.pid, model, streams, seconds, log))
-        finally:
-            if api is not None:
-                api.terminate()
-                try:
-                    api.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    api.kill()
-            server.stop()
+    api_env = {"MAX_CONCURRENT_STREAMS": str(streams * 2), "TRITON_REQUEST_TIMEOUT_S": "900"}
+    with running_stack("load", models, threads, triton_env, api_env) as stack:
+        result = asyncio.run(_run(stack.base, stack.admin, stack.api_pid, model, streams, seconds, log))
     log(f"  {result['ok']}/{result['requests']} ok, TTFA p50/p95 {result['ttfa_p50_ms']}/{result['ttfa_p95_ms']} ms, "
         f"problems: {result['problems'] or 'none'}")
     return result
