@@ -99,7 +99,8 @@ class Limiter:
         self.fallback = Limiter(None, metrics=metrics, month_usage=month_usage) \
             if redis is not None and failure_mode == "open" else None
         self._redis_down_until = 0.0
-        self._last_warning = 0.0
+        self._redis_down = False  # a failure was seen and Redis has not answered since
+        self._last_warning = -LOG_EVERY_S
         self.windows = SlidingWindowCounterRateLimiter(self.storage)
         self.month_usage = month_usage  # characters already used this month, from the usage table
         self._slots: dict[str, set[str]] = {}
@@ -120,6 +121,7 @@ class Limiter:
         """Record a Redis failure; the fallback limiter when failing open, else 503 `limits_unavailable`."""
         now = time.monotonic()
         self._redis_down_until = now + RETRY_S
+        self._redis_down = True
         if self.metrics is not None:
             self.metrics.redis_errors.labels(operation=operation).inc()
             self.metrics.redis_up.set(0)
@@ -136,11 +138,12 @@ class Limiter:
         return self.fallback
 
     def _redis_ok(self) -> None:
-        if self._last_warning and self.metrics is not None:
+        if not self._redis_down:
+            return
+        self._redis_down = False
+        if self.metrics is not None:
             self.metrics.redis_up.set(1)
-        if self._last_warning:
-            log.info("redis reachable again")
-            self._last_warning = 0.0
+        log.info("redis reachable again")
 
     async def _guarded(self, operation: str, call: Callable[[Limiter], Awaitable[Any]]) -> Any:
         """`call(self)` against Redis, or `call(fallback)` while Redis is down (failing open)."""
