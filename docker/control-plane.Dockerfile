@@ -29,6 +29,7 @@ RUN pip install --upgrade pip wheel setuptools \
 
 COPY pyproject.toml README.md ./
 COPY control_plane control_plane
+COPY tts_contract tts_contract
 COPY tts_engine tts_engine
 COPY export export
 RUN pip wheel --no-deps --wheel-dir /wheels . \
@@ -55,6 +56,7 @@ WORKDIR /app
 # The source tree next to the installed wheel: `tts-gateway migrate` reads schema/ relative to the
 # repository root, which is /app here (PYTHONPATH puts these packages first).
 COPY --chown=root:root control_plane control_plane
+COPY --chown=root:root tts_contract tts_contract
 COPY --chown=root:root tts_engine tts_engine
 COPY --chown=root:root export export
 COPY --chown=root:root bench bench

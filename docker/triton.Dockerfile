@@ -86,6 +86,7 @@ RUN /opt/engine/bin/pip install --upgrade pip wheel setuptools \
 WORKDIR /opt/tts-gateway
 COPY pyproject.toml README.md ./
 COPY control_plane control_plane
+COPY tts_contract tts_contract
 COPY tts_engine tts_engine
 COPY export export
 COPY schema schema

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tts_contract.languages import CHAR_LIMITS, normalise_language
+from tts_contract.tensors import SPEAKER_EMBEDDING_DIM
 from tts_engine.xtts.batcher import DecodeBatcher, Job
 from tts_engine.xtts.conditioning import compute_conditioning
-from tts_engine.xtts.languages import CHAR_LIMITS, normalise_language
 from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache, voice_key
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.text import split_text
@@ -41,7 +42,6 @@ from tts_engine.xtts.vocoding import LatentFrames, SentenceVocoder, WindowConfig
 
 logger = logging.getLogger(__name__)
 
-SPEAKER_EMBEDDING_DIM = 512
 _END = object()
 
 
@@ -356,7 +356,7 @@ class XttsEngine:
         if not isinstance(params, SynthesisParams):
             raise ValueError("params must be a SynthesisParams")
         params.validate()
-        language = normalise_language(language) if isinstance(language, str) else normalise_language("")
+        language = normalise_language(language)
         cond = self._cond_tensor(gpt_cond_latent)
         sentences = self._tokenize(text, language)
         max_new = min(params.max_new_tokens or self.max_gen_tokens, self.max_gen_tokens)
