@@ -11,13 +11,17 @@ with a fresh prefill. Rows are kept compact (0..n-1) by moving the last row into
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tts_engine.xtts.gpt_decoder import GptDecoder
 from tts_engine.xtts.prefix_cache import PrefixCache
 from tts_engine.xtts.sampling import SamplingRows
+from tts_engine.xtts.types import SynthesisParams
+
+if TYPE_CHECKING:
+    from tts_engine.xtts.output import RequestState
 
 
 @dataclass(eq=False)
@@ -26,7 +30,7 @@ class Job:
 
     sentences: list[list[int]]
     cond_latent: torch.Tensor  # [N, D] on the engine device
-    params: Any  # SynthesisParams
+    params: SynthesisParams
     max_new_tokens: int
     generator: torch.Generator | None = None
     prefix_key: bytes | None = None  # the voice's prefix-cache key (None: do not cache)
@@ -37,7 +41,7 @@ class Job:
     codes: list[int] = field(default_factory=list)  # this sentence's audio codes, stop token excluded
     latents: list[torch.Tensor] = field(default_factory=list)  # this sentence's latents, one per decode step
     stopped: bool = False  # this sentence ended with the stop token
-    context: Any = None  # owner's state (stream, vocoder window, ...)
+    context: RequestState | None = None  # the engine's per-request state (stream, vocoder window, ...)
 
 
 @dataclass
@@ -52,7 +56,7 @@ class DecodeBatcher:
 
     def __init__(
         self,
-        gpt,
+        gpt: Any,
         *,
         max_batch: int,
         max_seq: int,
