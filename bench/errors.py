@@ -7,7 +7,7 @@ class StageUnavailable(RuntimeError):
 
 def start_triton(server, timeout: float) -> None:
     """Start a `TritonServer` and wait until it is ready, or stop it and raise StageUnavailable."""
-    from control_plane.triton_server import TritonError
+    from devtools.triton_server import TritonError
 
     try:
         server.start()

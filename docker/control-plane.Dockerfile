@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
 #
 # TTS Gateway control plane: the FastAPI API (`tts-gateway serve`), migrations and tenant admin.
-# No model weights and no torch: synthesis happens on Triton (docker/triton.Dockerfile).
+# No model weights and no torch: synthesis happens on Triton (docker/triton.Dockerfile). The image
+# holds the runtime package and the contract it shares with the models (control_plane/, tts_contract/)
+# plus schema/ for `tts-gateway migrate`; engine code, export and dev tooling stay out.
 #
 #   docker build -f docker/control-plane.Dockerfile -t tts-gateway/control-plane:0.1.0 .
 #
@@ -30,8 +32,6 @@ RUN pip install --upgrade pip wheel setuptools \
 COPY pyproject.toml README.md ./
 COPY control_plane control_plane
 COPY tts_contract tts_contract
-COPY tts_engine tts_engine
-COPY export export
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && pip install --no-deps /wheels/*.whl
 
@@ -57,9 +57,6 @@ WORKDIR /app
 # repository root, which is /app here (PYTHONPATH puts these packages first).
 COPY --chown=root:root control_plane control_plane
 COPY --chown=root:root tts_contract tts_contract
-COPY --chown=root:root tts_engine tts_engine
-COPY --chown=root:root export export
-COPY --chown=root:root bench bench
 COPY --chown=root:root schema schema
 
 ENV PATH=/opt/venv/bin:$PATH \

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonError, TritonServer, free_ports
+from devtools.triton_server import DEFAULT_MODEL_REPOSITORY, TritonError, TritonServer, free_ports
 
 XTTS_MODELS = ("xtts", "xtts_condition")
 XTTS_MAX_BATCH = 8  # decode rows of the served xtts engine (XTTS_MAX_BATCH_SIZE); small keeps CPU tests quick

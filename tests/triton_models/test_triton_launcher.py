@@ -1,4 +1,4 @@
-"""control_plane.triton_server: layout, start/ready/stop, fail-fast errors and the `tts-gateway triton` CLI."""
+"""devtools.triton_server: layout, start/ready/stop, fail-fast errors and the `tts-gateway triton` CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.triton_server import (
+from devtools.triton_server import (
     DEFAULT_MODEL_REPOSITORY,
     REPO_ROOT,
     TritonError,
