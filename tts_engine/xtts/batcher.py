@@ -44,6 +44,11 @@ class Job:
     context: RequestState | None = None  # the engine's per-request state (stream, vocoder window, ...)
 
 
+def _row(job: Job) -> int:
+    assert job.row is not None, "only jobs in the batch have a row"
+    return job.row
+
+
 @dataclass
 class StepEvent:
     job: Job
@@ -103,9 +108,10 @@ class DecodeBatcher:
 
     def _move(self, job: Job, row: int) -> None:
         if job.cache_len > 0:  # a job not yet prefilled has nothing in its row
-            self.decoder.move_row(job.row, row, job.cache_len)
-            self.sampling.move_row(job.row, row)
-            self.next_tokens[row] = self.next_tokens[job.row]
+            old = _row(job)
+            self.decoder.move_row(old, row, job.cache_len)
+            self.sampling.move_row(old, row)
+            self.next_tokens[row] = self.next_tokens[old]
         job.row = row
 
     def _partition(self) -> None:
@@ -120,7 +126,7 @@ class DecodeBatcher:
         self.rows = decoding + waiting
 
     def _start_sentence(self, job: Job) -> None:
-        row = job.row
+        row = _row(job)
         uniforms = None
         if job.params.do_sample:
             uniforms = torch.rand(job.max_new_tokens + 1, generator=job.generator)
@@ -131,12 +137,13 @@ class DecodeBatcher:
 
     def _prefill(self, job: Job, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         voice_len = job.cond_latent.shape[0]
+        row = _row(job)
         if voice_len == 0 or job.prefix_key is None:
-            return self.decoder.prefill(job.row, prefix)
+            return self.decoder.prefill(row, prefix)
         cached = self.prefix_cache.get(job.prefix_key)
-        result = self.decoder.prefill(job.row, prefix, cached)
+        result = self.decoder.prefill(row, prefix, cached)
         if cached is None and self.prefix_cache.enabled:
-            self.prefix_cache.put(job.prefix_key, self.decoder.prefix_kv(job.row, voice_len))
+            self.prefix_cache.put(job.prefix_key, self.decoder.prefix_kv(row, voice_len))
         return result
 
     @torch.inference_mode()
@@ -191,7 +198,7 @@ class DecodeBatcher:
             events.append(StepEvent(job, token, finished))
             if finished:
                 done.append(job)
-        for job in sorted(done, key=lambda j: j.row, reverse=True):
+        for job in sorted(done, key=_row, reverse=True):
             self.remove(job)
         return events, failed
 

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ import torch
 from tts_engine.xtts.batcher import DecodeBatcher, Job
 from tts_engine.xtts.conditioning import compute_conditioning
 from tts_engine.xtts.intake import RequestIntake
+from tts_engine.xtts.offline import CodeRequest, CodeResult, generate_codes
 from tts_engine.xtts.output import RequestOutputs, RequestState
 from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache
 from tts_engine.xtts.stats import EngineStats
@@ -41,8 +42,7 @@ from tts_engine.xtts.types import EngineError, SynthesisParams
 from tts_engine.xtts.vocode_worker import VocodeWorker
 from tts_engine.xtts.vocoding import FrameDecoder, WindowConfig, frame_decoder_for
 
-if TYPE_CHECKING:
-    from tts_engine.xtts.offline import CodeRequest, CodeResult
+__all__ = ["CodeRequest", "CodeResult", "SynthesisStream", "XttsEngine", "resolve_device"]  # earlier import paths
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +246,6 @@ class XttsEngine:
 
     def generate_codes(self, requests: list[CodeRequest]) -> list[CodeResult]:
         """Offline runs through the real batcher, no audio (tts_engine.xtts.offline); loop stopped only."""
-        from tts_engine.xtts.offline import generate_codes
-
         return generate_codes(self, requests)
 
     # -- loop --------------------------------------------------------------------------------
@@ -290,9 +288,9 @@ class XttsEngine:
                 self.output.fail(job, EngineError(f"decode failed: {type(exc).__name__}"))
             return
         self.stats.record_step(len(events), time.perf_counter() - started)
-        for job, exc in failed:
-            logger.warning("request failed in prefill: %s", type(exc).__name__)
-            self.output.fail(job, EngineError(f"prefill failed: {type(exc).__name__}: {exc}"))
+        for job, error in failed:
+            logger.warning("request failed in prefill: %s", type(error).__name__)
+            self.output.fail(job, EngineError(f"prefill failed: {type(error).__name__}: {error}"))
         for event in events:
             try:
                 self.output.after_token(event.job, event.sentence_done)

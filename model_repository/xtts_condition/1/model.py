@@ -54,4 +54,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self) -> None:
-        self.artifact = None
+        del self.artifact  # frees the model before the stub exits
