@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from devtools.triton_install import ALL_MODELS, TritonError
+from devtools.triton_install import ALL_MODELS, TritonLaunchError
 from devtools.triton_server import TritonServer
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except _Stop:
         print("stopping tritonserver ...", flush=True)
         return 0
-    except TritonError as error:
+    except TritonLaunchError as error:
         print(f"tts-gateway triton: {error}", file=sys.stderr)
         return 1
     finally:

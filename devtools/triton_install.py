@@ -30,8 +30,9 @@ ALL_MODELS = ("xtts", "xtts_condition", "piper")
 PYTRITON_DIST = "nvidia-pytriton"
 
 
-class TritonError(RuntimeError):
-    """Triton could not be found, laid out, started or did not become ready."""
+class TritonLaunchError(RuntimeError):
+    """Triton could not be found, laid out, started or did not become ready (the control plane's own
+    TritonError, in adapters/triton.py, is about requests to a running server)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def _layout_pytriton(pytriton_root: Path, cache_dir: Path) -> TritonInstall:
     source = pytriton_root / "tritonserver"
     stub = source / "python_backend_stubs" / _python_tag() / "triton_python_backend_stub"
     if not stub.is_file():
-        raise TritonError(f"{PYTRITON_DIST} {version} has no Python backend stub for Python {_python_tag()} ({stub})")
+        raise TritonLaunchError(f"{PYTRITON_DIST} {version} has no Python backend stub for Python {_python_tag()} "
+                                f"({stub})")
     target = cache_dir / f"{version}-py{_python_tag()}"
     marker = target / ".complete"
     if not marker.is_file():
@@ -104,7 +106,7 @@ def find_triton(cache_dir: Path = DEFAULT_CACHE_DIR) -> TritonInstall:
         return TritonInstall(executable=Path(system), backend_dir=SYSTEM_BACKENDS)
     root = _pytriton_root()
     if root is None:
-        raise TritonError(
+        raise TritonLaunchError(
             "no tritonserver found: install NVIDIA's Triton (tritonserver on PATH, backends in "
             f"{SYSTEM_BACKENDS}) or `pip install --no-deps {PYTRITON_DIST}==0.7.0`"
         )

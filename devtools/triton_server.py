@@ -23,8 +23,8 @@ from devtools.triton_install import (
     DEFAULT_CACHE_DIR,
     DEFAULT_MODEL_REPOSITORY,
     REPO_ROOT,
-    TritonError,
     TritonInstall,
+    TritonLaunchError,
     find_triton,
     has_gpu,
     server_environment,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from control_plane.settings import Settings
 
 __all__ = [
-    "DEFAULT_MODEL_REPOSITORY", "REPO_ROOT", "TritonError", "TritonServer", "find_triton", "free_ports",
+    "DEFAULT_MODEL_REPOSITORY", "REPO_ROOT", "TritonLaunchError", "TritonServer", "find_triton", "free_ports",
     "port_in_use", "server_environment",
 ]
 
@@ -144,13 +144,13 @@ class TritonServer:
 
     def start(self) -> TritonServer:
         if self.process is not None and self.process.poll() is None:
-            raise TritonError("this TritonServer is already running")
+            raise TritonLaunchError("this TritonServer is already running")
         repo = Path(self.model_repository)
         if not repo.is_dir():
-            raise TritonError(f"model repository {repo} does not exist")
+            raise TritonLaunchError(f"model repository {repo} does not exist")
         for port in self.ports:
             if port_in_use(port):
-                raise TritonError(f"port {port} is already in use (another Triton running?)")
+                raise TritonLaunchError(f"port {port} is already in use (another Triton running?)")
         install = find_triton(self.cache_dir)
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="triton-log-")) / "triton.log"
@@ -183,7 +183,7 @@ class TritonServer:
                 return
         except urllib.error.HTTPError as error:
             detail = error.read().decode(errors="replace")
-            raise TritonError(f"{path} failed: {detail}; log tail:\n{self.log_tail()}") from error
+            raise TritonLaunchError(f"{path} failed: {detail}; log tail:\n{self.log_tail()}") from error
 
     def load_model(self, name: str, timeout: float = 300.0) -> None:
         """Load (or reload) a model of the repository; returns once it is ready, raises with the log tail."""
@@ -200,19 +200,19 @@ class TritonServer:
             return False
 
     def wait_ready(self, timeout: float = 120.0) -> TritonServer:
-        """Poll /v2/health/ready; raise TritonError with the log tail if the server exits or times out."""
+        """Poll /v2/health/ready; raise TritonLaunchError with the log tail if the server exits or times out."""
         if self.process is None:
-            raise TritonError("start() the server first")
+            raise TritonLaunchError("start() the server first")
         deadline = time.monotonic() + timeout
         while True:
             code = self.process.poll()
             if code is not None:
-                raise TritonError(f"tritonserver exited with code {code} before it was ready; log tail:\n"
+                raise TritonLaunchError(f"tritonserver exited with code {code} before it was ready; log tail:\n"
                                   f"{self.log_tail()}")
             if self.is_ready():
                 return self
             if time.monotonic() > deadline:
-                raise TritonError(f"tritonserver not ready after {timeout:.0f} s; log tail:\n{self.log_tail()}")
+                raise TritonLaunchError(f"tritonserver not ready after {timeout:.0f} s; log tail:\n{self.log_tail()}")
             time.sleep(0.25)
 
     def stop(self, grace_s: float = 20.0) -> int | None:
