@@ -53,7 +53,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m mypy
 	@# Every model.py is a module named `model`: one run each.
-	for model in model_repository/*/1/model.py; do $(PY) -m mypy --no-warn-unused-configs "$$model"; done
+	for model in model_repository/*/1/model.py; do $(PY) -m mypy "$$model"; done
 
 test: venv system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider

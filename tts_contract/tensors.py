@@ -30,6 +30,7 @@ FIRST_CHUNK_TOKENS = "FIRST_CHUNK_TOKENS"
 CANCEL_REQUEST_ID = "CANCEL_REQUEST_ID"
 AUDIO = "AUDIO"
 SAMPLE_RATE = "SAMPLE_RATE"
+WORDS = "WORDS"  # piper: JSON [[char_start, char_end, start_sample, end_sample], ...] per chunk
 
 SPEAKER_EMBEDDING_DIM = 512  # values in a speaker embedding (XTTS-v2's speaker encoder)
 
@@ -118,7 +119,7 @@ XTTS_CONDITION = ModelSpec(
 PIPER = ModelSpec(
     name="piper",
     inputs=(_optional(TEXT, "BYTES"), _optional(SPEED, "FP32"), _optional(CANCEL_REQUEST_ID, "BYTES")),
-    outputs=_STREAM_OUTPUTS,
+    outputs=(*_STREAM_OUTPUTS, TensorSpec(WORDS, "BYTES", (1,))),
     decoupled=True,
 )
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -36,7 +36,8 @@ from tts_engine.triton_inputs import (
 )
 
 __all__ = [
-    "PARAM_FIELDS", "AudioSource", "CancelBoard", "DecoupledModel", "InputError", "IteratorSource", "PolledStream",
+    "PARAM_FIELDS", "AudioSource", "CancelBoard", "Chunk", "DecoupledModel", "InputError", "IteratorSource",
+    "PolledStream",
     "RequestInputs", "TensorGetter", "cancellation_polling", "input_getter", "instance_device", "model_parameter",
     "xtts_model_path", "xtts_params",
 ]
@@ -96,11 +97,21 @@ class CancelBoard:
                         os.unlink(entry.path)
 
 
-class AudioSource(Protocol):
-    """One request's audio: iterating yields mono float32 chunks, or None when nothing is ready yet
-    (a chance to see a cancel while waiting); `cancel()` stops the work behind it."""
+class Chunk(NamedTuple):
+    """Audio plus outputs of the model's own that travel in the same response (e.g. piper's WORDS)."""
 
-    def __iter__(self) -> Iterator[np.ndarray | None]: ...
+    audio: np.ndarray
+    extra: dict[str, np.ndarray]
+
+
+SourceItem = np.ndarray | Chunk | None
+
+
+class AudioSource(Protocol):
+    """One request's audio: iterating yields mono float32 chunks (or `Chunk`s), or None when nothing
+    is ready yet (a chance to see a cancel while waiting); `cancel()` stops the work behind it."""
+
+    def __iter__(self) -> Iterator[SourceItem]: ...
 
     def cancel(self) -> None: ...
 
@@ -108,10 +119,10 @@ class AudioSource(Protocol):
 class IteratorSource:
     """A blocking iterator of chunks (one per sentence, say) as an AudioSource."""
 
-    def __init__(self, chunks: Iterator[np.ndarray]):
+    def __init__(self, chunks: Iterator[np.ndarray] | Iterator[Chunk]):
         self._chunks = chunks
 
-    def __iter__(self) -> Iterator[np.ndarray | None]:
+    def __iter__(self) -> Iterator[SourceItem]:
         return iter(self._chunks)
 
     def cancel(self) -> None:
@@ -136,7 +147,7 @@ class PolledStream:
         self._poll_s = poll_s
         self._chunk_timeout_s = chunk_timeout_s
 
-    def __iter__(self) -> Iterator[np.ndarray | None]:
+    def __iter__(self) -> Iterator[SourceItem]:
         self._stream.timeout = self._poll_s
         last = time.monotonic()
         while True:
@@ -256,17 +267,19 @@ class DecoupledModel:
         outcome = "ok"
         first = True
         try:
-            for audio in source:
+            for item in source:
                 if self._cancel_requested(request_id, sender):
                     source.cancel()  # xtts frees the decode row before its next step
                     outcome = "cancelled"
                     break
-                if audio is None:
+                if item is None:
                     continue
-                audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+                raw, extra = (item.audio, item.extra) if isinstance(item, Chunk) else (item, {})
+                audio = np.ascontiguousarray(raw, dtype=np.float32).reshape(-1)
                 sender.send(self.pb.InferenceResponse(output_tensors=[
                     self.pb.Tensor(T.AUDIO, audio),
                     self.pb.Tensor(T.SAMPLE_RATE, self._rate_tensor),
+                    *(self.pb.Tensor(name, value) for name, value in extra.items()),
                 ]))
                 if first:
                     self.pending.first_chunk(time.perf_counter() - arrived)

@@ -1,20 +1,30 @@
-"""Triton model `piper`: decoupled; streams one AUDIO response per sentence of TEXT, then the final flag.
+"""Triton model `piper`: decoupled; streams one response per sentence of TEXT, then the final flag.
 
-`execute` hands each request to this instance's worker threads and returns, so the instance is
-always free to take the next request, including a cancel request (CANCEL_REQUEST_ID only), which
-stops the running request with that id before its next sentence, whichever instance runs it.
+Each response carries the sentence's AUDIO, SAMPLE_RATE and WORDS (the input words it speaks, with
+their sample spans). `execute` hands each request to this instance's worker threads and returns, so
+the instance is always free to take the next request, including a cancel request
+(CANCEL_REQUEST_ID only), which stops the running request with that id before its next sentence,
+whichever instance runs it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_contract import tensors as T
 from tts_engine.metrics import ModelMetrics
 from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine
-from tts_engine.triton_utils import DecoupledModel, IteratorSource, RequestInputs, model_parameter
+from tts_engine.piper.words import Word, words_tensor
+from tts_engine.triton_utils import Chunk, DecoupledModel, IteratorSource, RequestInputs, model_parameter
+
+
+def _with_words(timed: Iterator[tuple[np.ndarray, list[Word]]]) -> Iterator[Chunk]:
+    for audio, words in timed:
+        yield Chunk(audio, {T.WORDS: words_tensor(words)})
 
 
 class TritonPythonModel:
@@ -32,7 +42,8 @@ class TritonPythonModel:
     def _start(self, inputs: RequestInputs) -> IteratorSource:
         text = inputs.text(T.TEXT)
         speed = inputs.scalar(T.SPEED, float, 1.0, low=MIN_SPEED, high=MAX_SPEED)
-        return IteratorSource(self.engine.synthesize_stream(text, speed))  # validates before any work
+        timed = self.engine.synthesize_timed(text, speed)  # validates before any work
+        return IteratorSource(_with_words(timed))
 
     def finalize(self) -> None:
         self.server.close()
