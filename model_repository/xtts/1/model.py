@@ -36,23 +36,24 @@ from tts_engine.xtts.types import EngineError
 POLL_S = 0.05  # how often a waiting relay thread checks for cancellation
 
 
-def _setting(env: str, config: dict, key: str, default: str) -> str:
-    return os.environ.get(env) or model_parameter(config, key, default)
-
-
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         from tts_engine.xtts.engine import XttsEngine
 
         config = json.loads(args["model_config"])
         path = xtts_model_path()
-        self.chunk_timeout_s = float(_setting("XTTS_CHUNK_TIMEOUT_S", config, "chunk_timeout_s", "120"))
+        # Environment variables override the config's parameters.
+        max_batch = int(os.environ.get("XTTS_MAX_BATCH_SIZE") or model_parameter(config, "max_batch_size", "32"))
+        prefix_voices = int(os.environ.get(CACHE_VOICES_ENV) or model_parameter(
+            config, "prefix_cache_voices", str(DEFAULT_VOICES)))
+        vocoder_threads = int(os.environ.get("XTTS_VOCODER_THREADS") or model_parameter(
+            config, "vocoder_threads", "1"))
+        self.chunk_timeout_s = float(os.environ.get("XTTS_CHUNK_TIMEOUT_S") or model_parameter(
+            config, "chunk_timeout_s", "120"))
         try:
             self.engine = XttsEngine.from_artifact(
-                path, device=instance_device(args),
-                max_batch_size=int(_setting("XTTS_MAX_BATCH_SIZE", config, "max_batch_size", "32")),
-                prefix_cache_voices=int(_setting(CACHE_VOICES_ENV, config, "prefix_cache_voices", str(DEFAULT_VOICES))),
-                vocoder_threads=int(_setting("XTTS_VOCODER_THREADS", config, "vocoder_threads", "1")),
+                path, device=instance_device(args), max_batch_size=max_batch, prefix_cache_voices=prefix_voices,
+                vocoder_threads=vocoder_threads,
             )
         except Exception as error:
             raise RuntimeError(f"xtts: cannot load the artifact at XTTS_MODEL_PATH={path}: {error}") from error
