@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,8 @@ class Word:
     end: int
 
 
-def phoneme_durations(phonemes: Sequence[str], id_samples: Sequence[int], id_map: dict[str, list[int]],
+def phoneme_durations(phonemes: Sequence[str], id_samples: Sequence[int] | np.ndarray,
+                      id_map: Mapping[str, Sequence[int]],
                       pad: str = "_", bos: str = "^", eos: str = "$") -> list[int] | None:
     """Samples per phoneme (BOS and EOS included, first and last), following how piper lays out ids:
     BOS, then each phoneme's ids followed by PAD, then EOS. None when the layout does not match."""
