@@ -20,7 +20,7 @@ MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
 # The default limits are TenantRow's: one place to change them.
-_ROW_DEFAULTS = {f.name: f.default for f in fields(TenantRow)}
+_ROW_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TenantRow)}
 
 
 @dataclass(frozen=True)
