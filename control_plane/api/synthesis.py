@@ -14,6 +14,7 @@ from control_plane.api.audio_responses import timed_response, whole_response
 from control_plane.api.deps import Flow, RateLimitedTenant, caller, with_cancellation
 from control_plane.services import audio as A
 from control_plane.services.synthesis import SynthesisRequest
+from tts_contract import MAX_TEXT_CHARS
 
 router = APIRouter(tags=["synthesis"])
 
@@ -21,7 +22,7 @@ Format = Literal["wav", "mp3", "ogg", "opus", "vorbis", "flac", "pcm", "mulaw", 
 
 
 class SynthesizeBody(BaseModel):
-    text: str | None = Field(None, max_length=5000, description="Plain text (or give ssml)",
+    text: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="Plain text (or give ssml)",
                              examples=["Hello! This is the TTS Gateway."])
     ssml: str | None = Field(None, max_length=20000, description="SSML document (or give text)")
     voice_id: str = Field("en-US-generic", description="A voice id from GET /v1/voices",

@@ -122,6 +122,13 @@ class WsSink:
         await self._json(ctx, {"type": "done", "request_id": ctx.request_id,
                                "audio_seconds": round(outcome.audio_seconds, 4), "characters": outcome.characters})
 
+    async def context_error(self, context_id: str, exc: ServiceError) -> None:
+        """An error about a named context (one that may not exist, or failed to open)."""
+        with contextlib.suppress(Exception):
+            async with self.lock:
+                await self.ws.send_json({"type": "error", "code": exc.code, "message": exc.message,
+                                         "context_id": context_id})
+
     async def error(self, ctx: Context | None, exc: ServiceError) -> None:
         with contextlib.suppress(Exception):
             await self._json(ctx, {"type": "error", "code": exc.code, "message": exc.message,
@@ -191,7 +198,7 @@ class Connection:
             except ServiceError as exc:
                 if context_id is None:
                     raise
-                await self.sink.error(self.session.contexts.get(context_id), exc)
+                await self.sink.context_error(str(context_id), exc)  # that context only: the socket stays
 
     async def dispatch(self, msg: dict[str, Any], context_id: str | None) -> None:
         session = self.session

@@ -21,11 +21,8 @@ from control_plane.services.engine_port import EnginePort
 from control_plane.services.planning import SILENT_DB, Plan, plan_text
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 from control_plane.services.voices import PIPER_VOICE, ResolvedVoice, VoiceService
-from tts_engine.xtts.languages import XTTS_LANGUAGES, normalise_language
+from tts_contract import MAX_TEXT_CHARS, NATIVE_RATES, normalise_language
 
-NATIVE_RATES = {"piper": 22050, "xtts": 24000}
-PIPER_LANGUAGES = ("en",)
-MAX_TEXT_CHARS = 5000
 INLINE_PLAN_CHARS = 500
 
 
@@ -136,13 +133,10 @@ async def _off_loop_if_long(size: int, fn: Callable[..., Plan], *args: Any, **kw
 
 
 def _check_language(voice: ResolvedVoice, language: str) -> str:
-    base = language.strip().lower().split("-")[0].split("_")[0]
-    if voice.engine == "piper":
-        if base not in PIPER_LANGUAGES:
-            raise InvalidInput("unsupported_language", f"voice {PIPER_VOICE} speaks English only (got {language!r})")
-        return "en"
     try:
-        return normalise_language(language)
-    except ValueError:
-        raise InvalidInput("unsupported_language",
-                       f"language {language!r} is not supported; use one of {', '.join(XTTS_LANGUAGES)}") from None
+        return normalise_language(language, voice.engine)
+    except ValueError as exc:
+        if voice.engine == "piper":
+            raise InvalidInput("unsupported_language",
+                               f"voice {PIPER_VOICE} speaks English only (got {language!r})") from None
+        raise InvalidInput("unsupported_language", str(exc)) from None
