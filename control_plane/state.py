@@ -14,6 +14,7 @@ from control_plane.adapters.limits import Limiter
 from control_plane.adapters.redis import connect
 from control_plane.adapters.store import Store
 from control_plane.adapters.triton import TritonClient
+from control_plane.adapters.triton_pool import TritonPool, build_triton
 from control_plane.errors import ApiError
 from control_plane.metrics import Metrics
 from control_plane.services.synthesis import SynthesisService
@@ -83,7 +84,7 @@ class AppState:
     redis: Any | None
     streams: StreamTracker
     cache: Any
-    triton: TritonClient
+    triton: TritonClient | TritonPool
     voices: VoiceService
     synthesis: SynthesisService
     started_at: float = field(default_factory=time.time)
@@ -108,7 +109,7 @@ async def build_state(settings: Settings) -> AppState:
     limiter = Limiter(redis, settings.redis_url, metrics, month_usage=usage.characters_this_month,
                       failure_mode=settings.redis_failure_mode)
     cache = build_cache(settings, redis, metrics, redis_usable=lambda: limiter.redis_usable)
-    triton = TritonClient(settings)
+    triton = await build_triton(settings, metrics)
     voices = VoiceService(store, triton, cache, settings)
     synthesis = SynthesisService(triton, cache, voices, settings, metrics=metrics)
     return AppState(

@@ -1,0 +1,180 @@
+"""Streams spread across Triton replicas, a lost replica is routed around, a new one is used at once.
+
+Four tritonserver processes serving piper (started in parallel), one gateway whose TRITON_GRPC_URLS
+lists all four; the fourth is not running when the gateway starts. Where each stream went is read
+from each Triton's own `nv_inference_request_success` counter. The tests share the replicas and run
+in file order: even spread, one replica killed and restarted, the fourth started under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from fault_helpers import KillableTriton, eventually
+from gateway_helpers import run_gateway, settled_triton_counter
+
+SUCCESS = "nv_inference_request_success_total"  # Triton's counter, as the Prometheus parser names it
+_SEQUENCE = itertools.count()
+LONG_TEXT = " ".join(f"Sentence {i} keeps this stream busy for a little while longer." for i in range(6))
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    servers = [KillableTriton(tmp_path_factory.mktemp(f"replica-{i}"), models=["piper"]) for i in range(4)]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda s: s.start(), servers[:3]))
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(replicas, tmp_path_factory):
+    lists = {
+        "triton_grpc_urls": ",".join(r.grpc_url for r in replicas),
+        "triton_http_urls": ",".join(r.http_url for r in replicas),
+        "triton_metrics_urls": ",".join(r.metrics_url for r in replicas),
+    }
+    with run_gateway(tmp_path_factory.mktemp("gw-scaleout"), replicas[0], **lists) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+async def api_key(gateway) -> str:
+    _, key = await gateway.tenant(max_concurrent_streams=64, requests_per_minute=1000)
+    return key
+
+
+async def _served(replicas) -> list[float]:
+    """Piper requests each replica completed (0 for one that is down)."""
+
+    async def one(r: KillableTriton) -> float:
+        try:
+            return await settled_triton_counter(r.metrics_url, SUCCESS, model="piper")
+        except httpx.HTTPError:
+            return 0.0
+
+    return list(await asyncio.gather(*(one(r) for r in replicas)))
+
+
+async def _gateway_metric(gateway, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=gateway.url) as c:
+        text = (await c.get("/metrics")).text
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+async def _stream(gateway, key: str, text: str) -> dict:
+    """One streamed synthesis; how it ended (complete, or the chunked body cut off) and the bytes received."""
+    received = 0
+    async with gateway.client(key, timeout=60) as c, c.stream(
+            "POST", "/v1/synthesize/stream", json={"text": text, "format": "pcm"}) as r:
+        if r.status_code != 200:
+            await r.aread()
+            return {"status": r.status_code, "received": 0, "ended": r.text}
+        try:
+            async for chunk in r.aiter_raw():
+                received += len(chunk)
+        except httpx.HTTPError as exc:
+            return {"status": 200, "received": received, "ended": type(exc).__name__}
+    return {"status": 200, "received": received, "ended": "complete"}
+
+
+async def _short_streams(gateway, key: str, n: int) -> list[dict]:
+    """`n` concurrent one-sentence streams, each text new (a repeated one would be served by the audio cache)."""
+    texts = [f"Replica check number {next(_SEQUENCE)}." for _ in range(n)]
+    return list(await asyncio.gather(*(_stream(gateway, key, text) for text in texts)))
+
+
+def _all_complete(results: list[dict]) -> None:
+    for result in results:
+        assert result["status"] == 200 and result["ended"] == "complete" and result["received"] > 1000, result
+
+
+async def test_thirty_concurrent_streams_spread_evenly(replicas, gateway, api_key):
+    before = await _served(replicas)
+    results = await _short_streams(gateway, api_key, 30)
+    _all_complete(results)
+    served = [after - b for after, b in zip(await _served(replicas), before, strict=True)]
+    assert sum(served) == 30, served
+    for count in served[:3]:
+        assert 8 <= count <= 12, served  # within ±2 of 10 each
+    assert served[3] == 0  # the fourth replica is not running
+    assert await _gateway_metric(gateway, "tts_triton_routed_total", kind="stream") == 30
+    assert await _gateway_metric(gateway, "tts_triton_replica_outstanding_streams") == 0
+
+
+async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, api_key):
+    lost = replicas[0]
+    streams = [asyncio.create_task(_stream(gateway, api_key, LONG_TEXT)) for _ in range(9)]
+
+    async def all_streaming() -> bool:
+        return await _gateway_metric(gateway, "tts_active_streams") == 9
+
+    await eventually(all_streaming, within=60, interval=0.1)
+    await asyncio.sleep(0.5)  # audio is flowing on every replica
+    await asyncio.to_thread(lost.kill)
+    results = await asyncio.wait_for(asyncio.gather(*streams), timeout=90)
+
+    # Every stream ended: complete (its requests on the lost replica were re-sent before any answer),
+    # or cut off as a terminated chunked body (never a clean end passing for complete audio). The
+    # streams on the other replicas went on.
+    for result in results:
+        assert result["status"] == 200 and result["received"] > 0, result
+        assert result["ended"] == "complete" or result["ended"] in ("RemoteProtocolError", "ReadError"), result
+    assert sum(r["ended"] == "complete" for r in results) >= 6, results
+
+    async def out_of_rotation() -> bool:
+        return await _gateway_metric(gateway, "tts_triton_replica_ready", replica=lost.grpc_url) == 0
+
+    await eventually(out_of_rotation, within=10)
+    assert await _gateway_metric(gateway, "tts_active_streams") == 0  # nothing leaked
+
+    # New streams all succeed, on the two replicas left.
+    before = await _served(replicas)
+    _all_complete(await _short_streams(gateway, api_key, 10))
+    served = [after - b for after, b in zip(await _served(replicas), before, strict=True)]
+    assert served[0] == 0 and served[3] == 0 and sum(served) == 10 and min(served[1:3]) >= 4, served
+
+    # Restarted on the same address: back in rotation within the health interval, and given streams.
+    await asyncio.to_thread(lost.start)
+
+    async def in_rotation() -> bool:
+        return await _gateway_metric(gateway, "tts_triton_replica_ready", replica=lost.grpc_url) == 1
+
+    await eventually(in_rotation, within=10)
+    before = await _served(replicas)
+    _all_complete(await _short_streams(gateway, api_key, 9))
+    served = [after - b for after, b in zip(await _served(replicas), before, strict=True)]
+    assert sum(served) == 9 and served[0] >= 2, served
+
+
+async def test_replica_started_under_load_receives_streams(replicas, gateway, api_key):
+    new = replicas[3]
+    stop = asyncio.Event()
+    results: list[dict] = []
+
+    async def keep_streaming() -> None:  # three streams at a time until told to stop
+        while not stop.is_set():
+            results.extend(await _short_streams(gateway, api_key, 3))
+
+    load = asyncio.create_task(keep_streaming())
+    await asyncio.sleep(1)
+    await asyncio.to_thread(new.start)
+
+    async def routed_to_new() -> bool:
+        return await _gateway_metric(gateway, "tts_triton_routed_total", replica=new.grpc_url) > 0
+
+    await eventually(routed_to_new, within=10)  # the health interval is 1 s
+    await asyncio.sleep(2)
+    stop.set()
+    await asyncio.wait_for(load, timeout=60)
+    _all_complete(results)
+    served = await _served([new])
+    assert served[0] >= 1, served
