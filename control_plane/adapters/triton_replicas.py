@@ -120,13 +120,13 @@ class DnsDiscovery(Discovery):
 
     dynamic = True
 
-    def __init__(self, settings: Settings, resolver: Resolver = resolve_addresses) -> None:
+    def __init__(self, settings: Settings, resolver: Resolver | None = None) -> None:
         target = settings.triton_grpc_url[len(DNS_SCHEME):]
         self.host = _host_of(target)
         self.port = _port(target, 8001)
         self.refresh_s = float(settings.triton_dns_refresh_s)
         self._settings = settings
-        self._resolver = resolver
+        self._resolver = resolver or resolve_addresses
         self._failing = False
 
     async def endpoints(self) -> list[ReplicaEndpoint] | None:

@@ -1,9 +1,11 @@
-"""Streams spread across Triton replicas, a lost replica is routed around, a new one is used at once.
+"""Streams spread across Triton replicas, a lost replica is routed around, new ones are used at once.
 
-Four tritonserver processes serving piper (started in parallel), one gateway whose TRITON_GRPC_URLS
-lists all four; the fourth is not running when the gateway starts. Where each stream went is read
-from each Triton's own `nv_inference_request_success` counter. The tests share the replicas and run
-in file order: even spread, one replica killed and restarted, the fourth started under load.
+Four tritonserver processes serving piper (started in parallel), each on its own loopback address
+with the same ports, as pods are. One gateway lists the replicas in TRITON_GRPC_URLS (the fourth is
+not running when it starts); another discovers them from DNS records (`dns:///`), which the tests
+change as Kubernetes changes a headless Service's: a pod is published once ready and withdrawn when
+it terminates. Where each stream went is read from each Triton's own `nv_inference_request_success`
+counter. The tests share the replicas and run in file order.
 """
 
 from __future__ import annotations
@@ -11,20 +13,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from fault_helpers import KillableTriton, eventually
 from gateway_helpers import run_gateway, settled_triton_counter
 
+from control_plane.adapters import triton_replicas
+from control_plane.triton_server import free_ports
+
 SUCCESS = "nv_inference_request_success_total"  # Triton's counter, as the Prometheus parser names it
 _SEQUENCE = itertools.count()
-LONG_TEXT = " ".join(f"Sentence {i} keeps this stream busy for a little while longer." for i in range(6))
+LONG_TEXT = " ".join(f"Sentence {i} keeps this stream busy for a little while longer." for i in range(4))
 
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory):
-    servers = [KillableTriton(tmp_path_factory.mktemp(f"replica-{i}"), models=["piper"]) for i in range(4)]
+    ports = tuple(free_ports(3))
+    servers = [KillableTriton(tmp_path_factory.mktemp(f"replica-{i}"), models=["piper"], host=f"127.0.0.{2 + i}",
+                              ports=ports) for i in range(4)]
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda s: s.start(), servers[:3]))
     yield servers
@@ -34,19 +42,51 @@ def replicas(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gateway(replicas, tmp_path_factory):
-    lists = {
-        "triton_grpc_urls": ",".join(r.grpc_url for r in replicas),
-        "triton_http_urls": ",".join(r.http_url for r in replicas),
-        "triton_metrics_urls": ",".join(r.metrics_url for r in replicas),
-    }
-    with run_gateway(tmp_path_factory.mktemp("gw-scaleout"), replicas[0], **lists) as gw:
+    """Static list; each replica's HTTP and metrics endpoints derived from its host and the shared ports."""
+    urls = ",".join(r.grpc_url for r in replicas)
+    with run_gateway(tmp_path_factory.mktemp("gw-scaleout"), replicas[0], triton_grpc_urls=urls) as gw:
         yield gw
 
 
 @pytest.fixture(scope="module")
-async def api_key(gateway) -> str:
+def dns_records(replicas):
+    """The addresses `replicas.test` resolves to; a test edits the list as the cluster would."""
+    records = [r.host for r in replicas[:3]]
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert host == "replicas.test" and port == replicas[0].grpc_port
+        if not records:
+            raise OSError("no records")
+        return sorted(records)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(triton_replicas, "resolve_addresses", resolve)
+        yield records
+
+
+@pytest.fixture(scope="module")
+def dns_gateway(replicas, dns_records, tmp_path_factory):
+    first = replicas[0]
+    target = SimpleNamespace(grpc_url=f"dns:///replicas.test:{first.grpc_port}",
+                             http_url=f"http://replicas.test:{first.http_port}",
+                             metrics_url=f"http://replicas.test:{first.metrics_port}/metrics")
+    with run_gateway(tmp_path_factory.mktemp("gw-dns"), target, triton_dns_refresh_s=1.0) as gw:
+        yield gw
+
+
+async def _tenant(gateway) -> str:
     _, key = await gateway.tenant(max_concurrent_streams=64, requests_per_minute=1000)
     return key
+
+
+@pytest.fixture(scope="module")
+async def api_key(gateway) -> str:
+    return await _tenant(gateway)
+
+
+@pytest.fixture(scope="module")
+async def dns_key(dns_gateway) -> str:
+    return await _tenant(dns_gateway)
 
 
 async def _served(replicas) -> list[float]:
@@ -112,23 +152,23 @@ async def test_thirty_concurrent_streams_spread_evenly(replicas, gateway, api_ke
 
 async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, api_key):
     lost = replicas[0]
-    streams = [asyncio.create_task(_stream(gateway, api_key, LONG_TEXT)) for _ in range(9)]
+    streams = [asyncio.create_task(_stream(gateway, api_key, LONG_TEXT)) for _ in range(6)]
 
     async def all_streaming() -> bool:
-        return await _gateway_metric(gateway, "tts_active_streams") == 9
+        return await _gateway_metric(gateway, "tts_active_streams") == 6
 
     await eventually(all_streaming, within=60, interval=0.1)
     await asyncio.sleep(0.5)  # audio is flowing on every replica
     await asyncio.to_thread(lost.kill)
     results = await asyncio.wait_for(asyncio.gather(*streams), timeout=90)
 
-    # Every stream ended: complete (its requests on the lost replica were re-sent before any answer),
-    # or cut off as a terminated chunked body (never a clean end passing for complete audio). The
-    # streams on the other replicas went on.
+    # Every stream ended: complete (a request on the lost replica that had not answered yet was sent
+    # to another one), or cut off as a terminated chunked body when audio had already come from it
+    # (never a clean end passing for complete audio). The streams on the other replicas went on.
     for result in results:
         assert result["status"] == 200 and result["received"] > 0, result
         assert result["ended"] == "complete" or result["ended"] in ("RemoteProtocolError", "ReadError"), result
-    assert sum(r["ended"] == "complete" for r in results) >= 6, results
+    assert sum(r["ended"] == "complete" for r in results) >= 4, results
 
     async def out_of_rotation() -> bool:
         return await _gateway_metric(gateway, "tts_triton_replica_ready", replica=lost.grpc_url) == 0
@@ -155,26 +195,56 @@ async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, ap
     assert sum(served) == 9 and served[0] >= 2, served
 
 
-async def test_replica_started_under_load_receives_streams(replicas, gateway, api_key):
+async def test_replica_published_in_dns_under_load_receives_streams(replicas, dns_gateway, dns_key, dns_records):
     new = replicas[3]
     stop = asyncio.Event()
     results: list[dict] = []
 
     async def keep_streaming() -> None:  # three streams at a time until told to stop
         while not stop.is_set():
-            results.extend(await _short_streams(gateway, api_key, 3))
+            results.extend(await _short_streams(dns_gateway, dns_key, 3))
 
     load = asyncio.create_task(keep_streaming())
-    await asyncio.sleep(1)
     await asyncio.to_thread(new.start)
+    dns_records.append(new.host)  # the pod is ready: its record is published
 
     async def routed_to_new() -> bool:
-        return await _gateway_metric(gateway, "tts_triton_routed_total", replica=new.grpc_url) > 0
+        return await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=new.grpc_url) > 0
 
-    await eventually(routed_to_new, within=10)  # the health interval is 1 s
+    await eventually(routed_to_new, within=10)  # re-resolved every 1 s here
     await asyncio.sleep(2)
     stop.set()
     await asyncio.wait_for(load, timeout=60)
     _all_complete(results)
-    served = await _served([new])
-    assert served[0] >= 1, served
+    assert (await _served([new]))[0] >= 1
+    for replica in replicas:
+        assert await _gateway_metric(dns_gateway, "tts_triton_replica_ready", replica=replica.grpc_url) == 1
+
+
+async def test_replica_withdrawn_from_dns_drains(replicas, dns_gateway, dns_key, dns_records):
+    leaving = replicas[1]
+    streams = [asyncio.create_task(_stream(dns_gateway, dns_key, LONG_TEXT)) for _ in range(6)]
+
+    async def busy() -> bool:
+        return await _gateway_metric(dns_gateway, "tts_triton_replica_outstanding_streams",
+                                     replica=leaving.grpc_url) > 0
+
+    await eventually(busy, within=60, interval=0.1)
+    dns_records.remove(leaving.host)  # the pod is terminating: its record is withdrawn, the server still runs
+
+    async def draining() -> bool:
+        return await _gateway_metric(dns_gateway, "tts_triton_replica_ready", replica=leaving.grpc_url) == 0
+
+    await eventually(draining, within=10)
+    routed_at_drain = await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=leaving.grpc_url)
+    results = list(await asyncio.wait_for(asyncio.gather(*streams), timeout=90))
+    results += await _short_streams(dns_gateway, dns_key, 6)
+    _all_complete(results)  # its requests in flight finished there; the streams went on elsewhere
+
+    async def removed() -> bool:  # once nothing is left in flight on it, it is forgotten
+        async with httpx.AsyncClient(base_url=dns_gateway.url) as c:
+            return leaving.grpc_url not in (await c.get("/metrics")).text
+
+    routed_later = await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=leaving.grpc_url)
+    assert routed_later in (routed_at_drain, 0)  # unchanged, or already removed: no new requests went there
+    await eventually(removed, within=10)
