@@ -1,9 +1,10 @@
 """Routing across Triton replicas: one `TritonClient` per replica, each new request to the least-loaded one.
 
 `TritonPool` presents `TritonClient`'s public methods. Every synthesis stream and conditioning call
-is sent to the ready replica with the fewest requests from this control plane in flight, raised by
-what the replica itself reports (requests its engine has queued, its recent mean queue time); ties go
-to the replica picked longest ago, so a trickle of short requests rotates too. The load counts are
+is sent to the ready replica with the fewest requests from this control plane in flight (each
+weighted by its text length), raised by what the replica itself reports (requests its engine has
+queued, its recent mean queue time); ties go to the replica picked longest ago, so a trickle of
+short requests rotates too. The load counts are
 exact for this control plane (they change with each pick and each end, nothing is sampled), which is
 what keeps 30 simultaneous streams within one of even on three replicas; a replica's own reports
 add what other control planes send it.
@@ -196,7 +197,7 @@ class TritonPool:
                 self.metrics.triton_routed.remove(name, kind)
 
     # --- routing ----------------------------------------------------------------------------
-    def _pick(self, kind: str, tried: set[str]) -> ReplicaState:
+    def _pick(self, kind: str, tried: set[str], chars: int) -> ReplicaState:
         replica = least_loaded(self.replicas, exclude=tried)
         if replica is None:
             if tried:
@@ -205,14 +206,16 @@ class TritonPool:
         self._seq += 1
         replica.picked_seq = self._seq
         replica.outstanding += 1
+        replica.outstanding_chars += chars
         tried.add(replica.name)
         if self.metrics is not None:
             self.metrics.triton_routed.labels(replica=replica.name, kind=kind).inc()
         self._publish()
         return replica
 
-    def _release(self, replica: ReplicaState) -> None:
+    def _release(self, replica: ReplicaState, chars: int) -> None:
         replica.outstanding -= 1
+        replica.outstanding_chars -= chars
         self._publish()
         if replica.draining and replica.outstanding == 0:
             self._drop_drained()
@@ -222,11 +225,11 @@ class TritonPool:
         if self.metrics is not None:
             self.metrics.triton_failovers.labels(replica=replica.name).inc()
 
-    async def _route_stream(self, open_stream: Callable[[TritonClient], AsyncIterator[AudioChunk]]
+    async def _route_stream(self, open_stream: Callable[[TritonClient], AsyncIterator[AudioChunk]], chars: int
                             ) -> AsyncIterator[AudioChunk]:
         tried: set[str] = set()
         while True:
-            replica = self._pick("stream", tried)
+            replica = self._pick("stream", tried, chars)
             answered = False
             try:
                 # aclosing: leaving early closes the replica's stream now, which sends its cancel request.
@@ -241,18 +244,18 @@ class TritonPool:
                     raise
                 self._failed_over(replica)
             finally:
-                self._release(replica)
+                self._release(replica, chars)
 
     async def _route_call(self, kind: str, call: Callable[[TritonClient], Coroutine[Any, Any, Any]]) -> Any:
         tried: set[str] = set()
         while True:
-            replica = self._pick(kind, tried)
+            replica = self._pick(kind, tried, 0)
             try:
                 return await call(self._clients[replica.name])
             except TritonUnavailable:
                 self._failed_over(replica)
             finally:
-                self._release(replica)
+                self._release(replica, 0)
 
     # --- TritonClient's surface ---------------------------------------------------------------
     def _live(self) -> list[tuple[ReplicaState, TritonClient]]:
@@ -281,12 +284,13 @@ class TritonPool:
         return await self._route_call("condition", lambda client: client.condition(audio, sample_rate))
 
     def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]:
-        return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id))
+        return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id),
+                                  len(text))
 
     def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray,
                     **options: Any) -> AsyncIterator[AudioChunk]:
         return self._route_stream(
-            lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, **options))
+            lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, **options), len(text))
 
 
 async def build_triton(settings: Settings, metrics: Metrics | None = None) -> TritonClient | TritonPool:

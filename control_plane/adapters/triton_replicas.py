@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 DNS_SCHEME = "dns:///"
 # Each `QUEUE_MS_PER_STREAM` of mean queue time a replica reports counts like one more outstanding stream.
 QUEUE_MS_PER_STREAM = 100.0
+# A request's text adds its length / CHARS_PER_STREAM to its weight of 1: synthesis time grows with the text,
+# so a replica busy with a few long requests is not taken for idle next to one serving many short ones.
+CHARS_PER_STREAM = 100.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class ReplicaState:
     ready: bool = False
     draining: bool = False
     outstanding: int = 0  # streams and conditioning calls this control plane has on it now
+    outstanding_chars: int = 0  # the text those streams carry
     picked_seq: int = 0  # when it was last picked: ties go to the one picked longest ago
     load: LoadReport = field(default_factory=LoadReport)
 
@@ -212,8 +216,11 @@ class ReplicaState:
         """Load beyond our own streams that the replica reports (other control planes' work shows here)."""
         return self.load.waiting + self.load.recent_queue_ms / QUEUE_MS_PER_STREAM
 
+    def load_score(self) -> float:
+        return self.outstanding + self.outstanding_chars / CHARS_PER_STREAM + self.pressure()
+
     def sort_key(self) -> tuple[float, int]:
-        return (self.outstanding + self.pressure(), self.picked_seq)
+        return (self.load_score(), self.picked_seq)
 
 
 def least_loaded(replicas: list[ReplicaState], exclude: frozenset[str] | set[str] = frozenset()) -> ReplicaState | None:

@@ -112,3 +112,9 @@ def test_not_ready_and_draining_replicas_get_nothing() -> None:
     assert least_loaded([a, b]) is a
     a.ready = False
     assert least_loaded([a, b]) is None
+
+
+def test_long_requests_in_flight_weigh_more_than_short_ones() -> None:
+    busy = _replica("busy", outstanding=1, outstanding_chars=400)  # one long sentence run: weight 5
+    many = _replica("many", outstanding=3, outstanding_chars=75)  # three short ones: weight 3.75
+    assert least_loaded([busy, many]) is many
