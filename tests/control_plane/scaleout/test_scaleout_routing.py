@@ -33,11 +33,13 @@ def replicas(tmp_path_factory):
     ports = tuple(free_ports(3))
     servers = [KillableTriton(tmp_path_factory.mktemp(f"replica-{i}"), models=["piper"], host=f"127.0.0.{2 + i}",
                               ports=ports) for i in range(4)]
-    with ThreadPoolExecutor(3) as pool:
-        list(pool.map(lambda s: s.start(), servers[:3]))
-    yield servers
-    for server in servers:
-        server.stop()
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda s: s.start(), servers[:3]))
+        yield servers
+    finally:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda s: s.stop(), servers))
 
 
 @pytest.fixture(scope="module")
