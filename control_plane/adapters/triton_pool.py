@@ -4,17 +4,17 @@
 is sent to the ready replica with the fewest requests from this control plane in flight (each
 weighted by its text length), raised by what the replica itself reports (requests its engine has
 queued, its recent mean queue time); ties go to the replica picked longest ago, so a trickle of
-short requests rotates too. The load counts are
-exact for this control plane (they change with each pick and each end, nothing is sampled), which is
-what keeps 30 simultaneous streams within one of even on three replicas; a replica's own reports
-add what other control planes send it.
+short requests rotates too. The load counts are exact for this control plane (they change with
+each pick and each end, nothing is sampled), which is what keeps 30 simultaneous streams even on
+three replicas; a replica's own reports add what other control planes send it.
 
 Health: every `TRITON_HEALTH_INTERVAL_S` each replica's `/v2/health/ready` is asked (with that
-interval as its timeout); a request that fails as unavailable takes its replica out of rotation at
-once. A request that fails that way before any audio came back is tried on the next replica, so a
-replica lost between two health checks costs new requests nothing; a stream cut mid-way ends with
-the usual `TritonUnavailable` (the API's `engine_unavailable`). The cancel path stays inside each
-replica's `TritonClient`: an early stop cancels on the replica that runs the request.
+interval as its timeout; a refusal or two timeouts in a row take it out of rotation), and a request
+that fails as unavailable takes its replica out at once. A request that fails that way before any
+audio came back is tried on the next replica, so a replica lost between two health checks costs new
+requests nothing; a stream cut mid-way ends with the usual `TritonUnavailable` (the API's
+`engine_unavailable`). The cancel path stays inside each replica's `TritonClient`: an early stop
+cancels on the replica that runs the request.
 """
 
 from __future__ import annotations
@@ -143,11 +143,17 @@ class TritonPool:
 
     # --- health and load ---------------------------------------------------------------------
     async def _ready(self, replica: ReplicaState) -> bool:
+        """A refusal or a not-ready answer counts at once; a check that times out only on the second in a row
+        (on a CPU-starved node a busy server can be slow to answer without being gone)."""
         try:
             r = await self._http.get(f"{replica.endpoint.http_url.rstrip('/')}/v2/health/ready")
-            return r.status_code == 200
+        except httpx.TimeoutException:
+            replica.slow_checks += 1
+            return replica.ready and replica.slow_checks < 2
         except httpx.HTTPError:
             return False
+        replica.slow_checks = 0
+        return r.status_code == 200
 
     async def _check_health(self) -> None:
         replicas = self.replicas
@@ -262,14 +268,10 @@ class TritonPool:
         return [(r, self._clients[r.name]) for r in self.replicas if not r.draining]
 
     async def server_ready(self) -> bool:
-        live = self._live()
-        results = await asyncio.gather(*(client.server_ready() for _, client in live))
-        return any(results)
+        return await _first_true([client.server_ready() for _, client in self._live()])
 
     async def model_ready(self, name: str) -> bool:
-        live = self._live()
-        results = await asyncio.gather(*(client.model_ready(name) for _, client in live))
-        return any(results)
+        return await _first_true([client.model_ready(name) for _, client in self._live()])
 
     async def model_info(self, refresh: bool = False) -> dict[str, ModelInfo]:
         """The model info of a ready replica (every replica serves the same repository)."""
@@ -291,6 +293,20 @@ class TritonPool:
                     **options: Any) -> AsyncIterator[AudioChunk]:
         return self._route_stream(
             lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, **options), len(text))
+
+
+async def _first_true(checks: list[Coroutine[Any, Any, bool]]) -> bool:
+    """True as soon as one check is: a replica that hangs must not hold up the answer of a ready one."""
+    tasks = [asyncio.ensure_future(check) for check in checks]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            if await next_done:
+                return True
+        return False
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def build_triton(settings: Settings, metrics: Metrics | None = None) -> TritonClient | TritonPool:

@@ -202,6 +202,7 @@ class ReplicaState:
     outstanding: int = 0  # streams and conditioning calls this control plane has on it now
     outstanding_chars: int = 0  # the text those streams carry
     picked_seq: int = 0  # when it was last picked: ties go to the one picked longest ago
+    slow_checks: int = 0  # health checks in a row that timed out
     load: LoadReport = field(default_factory=LoadReport)
 
     @property

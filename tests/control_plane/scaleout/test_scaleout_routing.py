@@ -177,6 +177,8 @@ async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, ap
 
     await eventually(out_of_rotation, within=10)
     assert await _gateway_metric(gateway, "tts_active_streams") == 0  # nothing leaked
+    async with httpx.AsyncClient(base_url=gateway.url) as c:
+        assert (await c.get("/ready")).status_code == 200  # the other replicas serve: still ready
 
     # New streams all succeed, on the two replicas left.
     before = await _served(replicas)
