@@ -64,7 +64,31 @@ class Settings(BaseSettings):
     )
 
     # --- Triton ---
-    triton_grpc_url: str = Field("localhost:8001", description="Triton gRPC endpoint (synthesis streams).")
+    triton_grpc_url: str = Field(
+        "localhost:8001", description="Triton gRPC endpoint (synthesis streams). `dns:///NAME:PORT` (the chart's "
+        "default: its headless Service) routes across every address NAME resolves to, re-resolved every "
+        "TRITON_DNS_REFRESH_S.",
+    )
+    triton_grpc_urls: str = Field(
+        "", description="Comma-separated gRPC endpoints of several Triton replicas (`host:port,host:port`); each new "
+        "stream goes to the least-loaded ready one. Empty = TRITON_GRPC_URL alone.",
+    )
+    triton_http_urls: str = Field(
+        "", description="HTTP endpoints (health) of the TRITON_GRPC_URLS replicas, in the same order; "
+        "empty = each replica's host on TRITON_HTTP_URL's port.",
+    )
+    triton_metrics_urls: str = Field(
+        "", description="Metrics endpoints (queue time) of the TRITON_GRPC_URLS replicas, in the same order; "
+        "empty = each replica's host on TRITON_METRICS_URL's port and path.",
+    )
+    triton_dns_refresh_s: float = Field(
+        5.0, gt=0, description="Seconds between resolutions of a `dns:///` TRITON_GRPC_URL (new replicas get "
+        "streams within this, departed ones drain).",
+    )
+    triton_health_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between readiness checks of each Triton replica (also their timeout) when "
+        "routing across replicas.",
+    )
     triton_http_url: str = Field("http://localhost:8000", description="Triton HTTP endpoint (health, model readiness).")
     triton_metrics_url: str = Field("http://localhost:8002/metrics", description="Triton Prometheus endpoint.")
     triton_model_repository: Path = Field(

@@ -11,7 +11,7 @@ from control_plane.adapters.cache import AudioCache, build_cache
 from control_plane.adapters.limits import Limiter
 from control_plane.adapters.redis import connect
 from control_plane.adapters.store import Store
-from control_plane.adapters.triton import TritonClient
+from control_plane.adapters.triton_pool import build_triton
 from control_plane.metrics import Metrics
 from control_plane.services.engine_port import EnginePort
 from control_plane.services.flow import SynthesisFlow
@@ -65,7 +65,7 @@ async def build_state(settings: Settings) -> AppState:
     limiter = Limiter(redis, settings.redis_url, metrics, month_usage=usage.characters_this_month,
                       failure_mode=settings.redis_failure_mode)
     cache = build_cache(settings, redis, metrics, redis_usable=lambda: limiter.redis_usable)
-    engine: EnginePort = TritonClient(settings)
+    engine: EnginePort = await build_triton(settings, metrics)
     voices = VoiceService(store, engine, cache, settings)
     synthesis = SynthesisService(engine, voices)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
