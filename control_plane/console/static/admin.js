@@ -70,7 +70,7 @@ function tenantRow(t) {
     h('td', {}, h('span', { class: `status status-${t.status}`, text: t.status })),
     h('td', { text: `${fmtNumber(l.requests_per_minute)} / ${fmtNumber(l.requests_per_hour)} / ${fmtNumber(l.requests_per_day)}` }),
     h('td', { text: fmtNumber(l.max_concurrent_streams) }),
-    h('td', { text: fmtNumber(l.monthly_characters) }),
+    h('td', { class: 'monthly', text: fmtNumber(l.monthly_characters) }),
     h('td', { text: fmtNumber(l.max_voices) }),
     h('td', { class: 'actions-cell' }, actions));
 }

@@ -126,7 +126,7 @@ async function speak(event) {
 
 function setMode() {
   const ssml = mode() === 'ssml';
-  $('#pg-text-label').textContent = ssml ? 'SSML' : 'Text';
+  $('#pg-text-label').textContent = ssml ? 'SSML to speak' : 'Text to speak';
   const area = $('#pg-text');
   if (ssml && !area.value.trim().startsWith('<')) {
     area.value = `<speak>\n  ${area.value.trim() || 'Hello.'}\n  <break time="300ms"/>\n  Goodbye.\n</speak>`;
