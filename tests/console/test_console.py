@@ -160,6 +160,10 @@ def test_usage_chart_changes_after_a_request(console, gateway):
     console.go("Usage")
     page.wait_for_function("() => document.querySelector('#chart-cache')?.dataset.total === '1'")
     assert page.locator("#chart-requests").get_attribute("data-total") == "2"
+    # Another range: one bar per day of it, the totals unchanged.
+    page.get_by_label("Range").select_option("7")
+    page.wait_for_function("() => document.querySelectorAll('#chart-requests rect.bar').length === 7")
+    assert page.locator("#chart-requests").get_attribute("data-total") == "2"
     console.shot("usage")
 
 

@@ -15,8 +15,9 @@ export function barChart({ id, title, days, key, digits = 0, unit = '' }) {
   const step = plotW / Math.max(1, days.length);
   const bars = days.map((d, i) => {
     const height = (values[i] / max) * plotH;
-    return svg('rect', { x: PAD.left + i * step + step * 0.12, y: PAD.top + plotH - height,
-      width: Math.max(1, step * 0.76), height, class: 'bar' },
+    const width = Math.max(1, Math.min(step * 0.76, 48));
+    return svg('rect', { x: PAD.left + i * step + (step - width) / 2, y: PAD.top + plotH - height,
+      width, height, class: 'bar' },
     svg('title', {}, `${d.date}: ${fmtNumber(values[i], digits)}${unit}`));
   });
   const label = (x, y, text, anchor = 'middle') => svg('text', { x, y, 'text-anchor': anchor, class: 'axis' }, text);
