@@ -123,10 +123,10 @@ class TenantService:
         """Suspend (every key refused, nothing deleted) or resume a tenant; a revoked tenant stays revoked."""
         row = await self.get(tenant_id)
         if row.status == "revoked":
-            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         updated = await self.store.tenants.update(tenant_id, status="suspended" if suspended else "active")
         if updated is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return updated
 
     async def revoke(self, tenant_id: str) -> TenantRow:

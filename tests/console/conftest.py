@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.control_plane.gateway_helpers import ADMIN_TOKEN, Gateway, run_gateway
+from tests.control_plane.gateway_helpers import ADMIN_TOKEN, Gateway, encode_reference, piper_speech, run_gateway
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--autoplay-policy=no-user-gesture-required",
     "--use-fake-ui-for-media-stream",  # grant the microphone without a prompt
-    "--use-fake-device-for-media-stream",  # and feed it Chromium's test signal
+    "--use-fake-device-for-media-stream",  # a fake capture device (fed from a file, below)
 ]
 GRAFANA_URL = "http://grafana.example:3000"
 
@@ -46,11 +46,15 @@ def gateway(triton_piper, tmp_path_factory) -> Iterator[Gateway]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(tmp_path_factory) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    # The fake microphone plays real speech (the bundled voice), looped.
+    speech = tmp_path_factory.mktemp("mic") / "speech.wav"
+    speech.write_bytes(encode_reference(*piper_speech(6.0), "wav"))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium_path(),
+                                    args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={speech}"])
         try:
             yield browser
         finally:
@@ -95,7 +99,7 @@ def _counts(message: Any) -> bool:
 def console(browser, gateway) -> Iterator[Console]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(120_000)  # generous: the CI machine may be busy
     c = Console(page, gateway.url)
     page.on("console", lambda m: c.errors.append(f"console.{m.type}: {m.text}") if _counts(m) else None)
     page.on("pageerror", lambda e: c.errors.append(f"uncaught: {e}"))

@@ -1,5 +1,5 @@
 """The console end to end in headless Chromium: sign in, hear streamed speech, SSML errors in place,
-clone a voice, watch usage change, rotate a key, and the admin view; labels and narrow screens."""
+clone a voice, watch usage change, rotate a key, and the admin view; labels, contrast and narrow screens."""
 
 from __future__ import annotations
 
@@ -110,9 +110,10 @@ def test_upload_clone_rename_and_delete_a_voice(console, gateway, triton_server,
     page.get_by_label("Voice name").fill("Console voice")
     page.get_by_label("Audio file").set_input_files(str(reference))
     page.get_by_role("button", name="Clone voice").click()
+    page.wait_for_selector("#clone-checks li[data-server]")
+    assert "Server accepted 5.0 s" in page.locator("#clone-checks").inner_text()
     row = page.locator("#voices-table tr", has_text="Console voice")
     row.wait_for()
-    assert "Server accepted 5.0 s" in page.locator("#clone-checks").inner_text()
     assert "xtts" in row.inner_text() and "5.0 s" in row.inner_text()
     voices = httpx.get(f"{gateway.url}/v1/voices", headers={"Authorization": f"Bearer {key}"}).json()["voices"]
     cloned = [v for v in voices if v["name"] == "Console voice"]
@@ -130,6 +131,22 @@ def test_upload_clone_rename_and_delete_a_voice(console, gateway, triton_server,
     renamed.wait_for(state="detached")
     voices = httpx.get(f"{gateway.url}/v1/voices", headers={"Authorization": f"Bearer {key}"}).json()["voices"]
     assert not [v for v in voices if not v["builtin"]]
+
+    # From the microphone (Chromium's fake capture device plays the bundled voice): level meter, 3 s minimum.
+    page.get_by_label("Record", exact=True).check()
+    page.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#rec-level').value > 0")
+    page.wait_for_function("() => parseFloat(document.querySelector('#rec-time').textContent) >= 3.5")
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("#rec-preview:not([hidden])")
+    checks = page.locator("#clone-checks").inner_text()
+    assert "Recorded 3." in checks and "Speech level detected" in checks
+    page.get_by_label("Voice name").fill("Recorded voice")
+    page.get_by_role("button", name="Clone voice").click()
+    page.wait_for_selector("#clone-checks li[data-server]")
+    checks = page.locator("#clone-checks").inner_text()
+    assert "Server accepted 3." in checks, checks
+    page.locator("#voices-table tr", has_text="Recorded voice").wait_for()
 
 
 def test_usage_chart_changes_after_a_request(console, gateway):
@@ -238,6 +255,33 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, bu
     .filter(el => el.offsetParent !== null && el.type !== 'hidden')
     .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
     .map(el => el.outerHTML.slice(0, 80))"""
+# Contrast of every visible text against the first opaque background behind it (WCAG AA: 4.5:1,
+# 3:1 for large or bold-large text); disabled controls are exempt.
+LOW_CONTRAST = """() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92
+    : ((v + 0.055) / 1.055) ** 2.4; }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0.9) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('svg, [hidden], :disabled') || !el.offsetParent) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${el.tagName} "${text}" ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
 OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
@@ -246,12 +290,13 @@ def test_every_page_is_labelled_and_fits_a_narrow_screen(console, gateway):
     page = console.page
     page.set_viewport_size({"width": 375, "height": 800})
     console.open()
-    assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate(UNLABELLED) == [] and page.evaluate(LOW_CONTRAST) == []
     console.sign_in(key)
     for name in ("Playground", "Voices", "Usage", "Keys"):
         console.go(name)
         page.wait_for_load_state("networkidle")
         assert page.evaluate(UNLABELLED) == [], name
+        assert page.evaluate(LOW_CONTRAST) == [], name
         assert page.evaluate(OVERFLOW) <= 0, f"{name} scrolls sideways at 375 px"
         if name == "Playground":
             console.shot("narrow-playground")
@@ -259,4 +304,5 @@ def test_every_page_is_labelled_and_fits_a_narrow_screen(console, gateway):
     console.sign_in(ADMIN_TOKEN, admin=True)
     page.wait_for_selector("#tenants-table tbody tr")
     assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate(LOW_CONTRAST) == []
     assert page.evaluate(OVERFLOW) <= 0, "admin scrolls sideways at 375 px"

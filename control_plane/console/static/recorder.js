@@ -4,6 +4,7 @@ import { wavFile } from './player.js';
 
 export const MIN_SECONDS = 3;
 export const MAX_SECONDS = 30;
+const CLIP_LEVEL = 0.99;  // a little under the server's full-scale mark: its resampling can raise peaks
 
 export class Recorder {
   constructor({ onLevel, onTime, onAutoStop }) {
@@ -22,11 +23,16 @@ export class Recorder {
     this.blocks = [];
     this.length = 0;
     this.peak = 0;
+    this.clipped = 0;
     this.node.port.onmessage = ({ data }) => {
       this.blocks.push(data);
       this.length += data.length;
       let sum = 0;
-      for (const x of data) { sum += x * x; this.peak = Math.max(this.peak, Math.abs(x)); }
+      for (const x of data) {
+        sum += x * x;
+        this.peak = Math.max(this.peak, Math.abs(x));
+        if (Math.abs(x) >= CLIP_LEVEL) this.clipped += 1;
+      }
       // RMS in dBFS from -60..0 mapped to 0..1 for the meter.
       const db = 10 * Math.log10(sum / data.length + 1e-12);
       this.onLevel(Math.min(1, Math.max(0, (db + 60) / 60)));
@@ -50,6 +56,7 @@ export class Recorder {
         samples[offset++] = Math.max(-32768, Math.min(32767, Math.round(block[i] * 32767)));
       }
     }
-    return { blob: wavFile(samples, rate), seconds: this.length / rate, peak: this.peak };
+    return { blob: wavFile(samples, rate), seconds: this.length / rate, peak: this.peak,
+      clippedFraction: this.clipped / Math.max(1, this.length) };
   }
 }

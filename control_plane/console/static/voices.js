@@ -14,8 +14,9 @@ let recording = null;  // {blob, seconds, peak}
 
 function status(message) { $('#voices-status').textContent = message; }
 
-function check(ok, text) {
-  return h('li', { class: ok ? 'pass' : 'fail', dataset: { ok: String(ok) } },
+function check(ok, text, fromServer = false) {
+  const dataset = fromServer ? { ok: String(ok), server: 'true' } : { ok: String(ok) };
+  return h('li', { class: ok ? 'pass' : 'fail', dataset },
     h('span', { class: 'mark', 'aria-hidden': 'true', text: ok ? '✓' : '✗' }),
     h('span', { class: 'visually-hidden', text: ok ? 'Passed: ' : 'Failed: ' }), text);
 }
@@ -130,14 +131,14 @@ async function clone(event) {
   try {
     const voice = await api('/v1/voices/upload', { method: 'POST', body: form });
     list.lastChild.replaceWith(check(true, `Server accepted ${voice.duration_s?.toFixed(1)} s of audio: `
-      + `voice “${voice.name}” is ready (${voice.engine}).`));
+      + `voice “${voice.name}” is ready (${voice.engine}).`, true));
     $('#clone-form').reset();
     recording = null;
     $('#rec-preview').hidden = true;
     setSource();
     await refresh();
   } catch (error) {
-    list.lastChild.replaceWith(check(false, `Server: ${error.message} (${error.code})`));
+    list.lastChild.replaceWith(check(false, `Server: ${error.message} (${error.code})`, true));
   } finally {
     submit.disabled = false;
   }
@@ -183,7 +184,8 @@ async function stopRecording() {
   const long = recording.seconds >= MIN_SECONDS;
   $('#clone-checks').replaceChildren(
     check(long, `Recorded ${recording.seconds.toFixed(1)} s (3–30 s)`),
-    check(recording.peak < 0.999, recording.peak < 0.999 ? 'No clipping' : 'Clipping: move away from the microphone'),
+    check(recording.clippedFraction <= 0.01, recording.clippedFraction <= 0.01 ? 'No clipping'
+      : `${(recording.clippedFraction * 100).toFixed(1)}% of the samples clip: lower the input level`),
     check(recording.peak > 0.01, recording.peak > 0.01 ? 'Speech level detected' : 'Nearly silent: check the microphone'));
   if (!long) recording = null;
 }
