@@ -32,7 +32,9 @@ def speak_and_wait(page) -> float:
     before = page.eval_on_selector("#pg-audio", "a => a.src")
     page.get_by_role("button", name="Speak").click()
     page.wait_for_function("""before => { const a = document.querySelector('#pg-audio');
-        return a.src && a.src !== before && Number.isFinite(a.duration) && a.duration > 0; }""", arg=before)
+        return document.querySelector('#pg-error').textContent
+          || (a.src && a.src !== before && Number.isFinite(a.duration) && a.duration > 0); }""", arg=before)
+    assert page.locator("#pg-error").text_content() == ""
     return page.eval_on_selector("#pg-audio", "a => a.duration")
 
 

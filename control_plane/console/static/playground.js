@@ -78,7 +78,8 @@ function scheduleValidation() {
 
 function body() {
   const text = $('#pg-text').value;
-  const request = { voice_id: $('#pg-voice').value, language: $('#pg-language').value,
+  // The voice list may still be loading: the tenant's default voice then.
+  const request = { voice_id: $('#pg-voice').value || 'en-US-generic', language: $('#pg-language').value || 'en',
     speed: Number($('#pg-speed').value), pitch: Number($('#pg-pitch').value), format: $('#pg-format').value };
   if (mode() === 'ssml') request.ssml = text; else request.text = text;
   return request;
