@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         "", description="Exported XTTS artifact served by Triton; empty = the tiny test weights."
     )
 
+    # --- Web console ---
+    grafana_url: str = Field(
+        "", description="Base URL of the Grafana that shows this gateway's dashboards (e.g. http://localhost:3000); "
+        "the console's admin view links to them when set.",
+    )
+
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
 

@@ -14,7 +14,7 @@ tenants = sa.Table(
     "tenants", metadata,
     sa.Column("id", UUID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
-    sa.Column("status", sa.String(16), nullable=False),  # active | revoked
+    sa.Column("status", sa.String(16), nullable=False),  # active | suspended | revoked
     sa.Column("requests_per_minute", sa.Integer, nullable=False),
     sa.Column("requests_per_hour", sa.Integer, nullable=False),
     sa.Column("requests_per_day", sa.Integer, nullable=False),
