@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+
 from control_plane.services.normalize.vocab import Vocab
 
 ISO_DATE = re.compile(r"(?<![\d/.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d/-])")

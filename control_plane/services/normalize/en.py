@@ -16,10 +16,8 @@ WEEKDAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednes
 def say_date(day: int, month: int, yr: int | None, locale: str) -> str:
     m = MONTHS[month - 1]
     d = ordinal(day, locale)
-    if locale.lower().endswith(("gb", "uk", "ie", "au", "nz", "in")):
-        out = f"the {d} of {m}"
-    else:
-        out = f"{m} {d}"
+    day_first = locale.lower().endswith(("gb", "uk", "ie", "au", "nz", "in"))
+    out = f"the {d} of {m}" if day_first else f"{m} {d}"
     return f"{out} {year(yr, locale)}" if yr is not None else out
 
 
