@@ -16,6 +16,7 @@ from control_plane.adapters.store import Store
 from control_plane.adapters.triton import TritonClient
 from control_plane.errors import ApiError
 from control_plane.metrics import Metrics
+from control_plane.services.lexicons import LexiconService
 from control_plane.services.synthesis import SynthesisService
 from control_plane.services.tenants import TenantService
 from control_plane.services.usage import UsageService
@@ -86,6 +87,7 @@ class AppState:
     triton: TritonClient
     voices: VoiceService
     synthesis: SynthesisService
+    lexicons: LexiconService
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
 
@@ -110,9 +112,10 @@ async def build_state(settings: Settings) -> AppState:
     cache = build_cache(settings, redis, metrics, redis_usable=lambda: limiter.redis_usable)
     triton = TritonClient(settings)
     voices = VoiceService(store, triton, cache, settings)
-    synthesis = SynthesisService(triton, cache, voices, settings, metrics=metrics)
+    lexicons = LexiconService(store, settings)
+    synthesis = SynthesisService(triton, cache, voices, settings, metrics=metrics, lexicons=lexicons)
     return AppState(
         settings=settings, store=store, limiter=limiter, usage=usage, tenants=TenantService(store, settings),
         metrics=metrics, redis=redis, streams=StreamTracker(settings.max_concurrent_streams, metrics), cache=cache,
-        triton=triton, voices=voices, synthesis=synthesis,
+        triton=triton, voices=voices, synthesis=synthesis, lexicons=lexicons,
     )

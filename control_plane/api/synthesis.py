@@ -48,6 +48,11 @@ class SynthesizeBody(BaseModel):
     sample_rate: int | None = Field(None, ge=8000, le=48000,
                                     description="Output rate; default the engine's (Opus snaps to 8/12/16/24/48 kHz)")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="XTTS sampling seed for repeatable output")
+    normalize: Literal["auto", "on", "off"] | None = Field(
+        None, description="Write out numbers, dates, amounts, codes... before synthesis (default: the server's "
+        "TTS_NORMALIZE_DEFAULT, normally auto); SSML say-as always wins")
+    lexicons: list[str] | None = Field(None, max_length=10, description="Your lexicons (by name) to apply, "
+                                       "besides those applied by default")
 
     def to_request(self) -> SynthesisRequest:
         return SynthesisRequest(**self.model_dump())

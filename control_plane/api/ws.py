@@ -25,7 +25,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
@@ -52,6 +52,8 @@ class StartMessage(BaseModel):
     speed: float = Field(1.0, ge=0.5, le=2.0)
     pitch: float = Field(1.0, ge=0.5, le=2.0)
     volume: float = Field(1.0, ge=0.0, le=2.0)
+    normalize: Literal["auto", "on", "off"] | None = None
+    lexicons: list[str] | None = Field(None, max_length=10)
 
 
 class _Closed(Exception):
@@ -81,7 +83,8 @@ class _Session:
     def _request(self, text: str) -> SynthesisRequest:
         s = self.start
         return SynthesisRequest(text=text, voice_id=s.voice_id, language=s.language, speed=s.speed, pitch=s.pitch,
-                                volume=s.volume, format=s.format, sample_rate=s.sample_rate)
+                                volume=s.volume, format=s.format, sample_rate=s.sample_rate, normalize=s.normalize,
+                                lexicons=s.lexicons)
 
     async def feed(self, text: str) -> None:
         self.buffer += text

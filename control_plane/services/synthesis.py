@@ -26,6 +26,8 @@ from control_plane.adapters.cache import KEY_PREFIX, AudioCache, CacheEntry
 from control_plane.adapters.triton import TritonClient, TritonError, TritonTimeout, TritonUnavailable
 from control_plane.errors import ApiError
 from control_plane.services import audio as A
+from control_plane.services.normalize import NormalizationUnavailable
+from control_plane.services.normalize.ipa import text_for_engine
 from control_plane.services.planning import SILENT_DB, Plan, plan_text
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 from control_plane.services.voices import PIPER_VOICE, ResolvedVoice, VoiceService
@@ -50,6 +52,8 @@ class SynthesisRequest:
     format: str = "wav"
     sample_rate: int | None = None
     seed: int | None = None
+    normalize: str | None = None  # "auto" | "on" | "off"; None: TTS_NORMALIZE_DEFAULT
+    lexicons: list[str] | None = None  # the tenant's lexicons to use, besides those applied by default
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ class SynthesisService:
         voices: VoiceService,
         settings: Settings,
         metrics: Any | None = None,
+        lexicons: Any | None = None,
     ) -> None:
+        self.lexicons = lexicons  # LexiconService: the tenant's pronunciation lexicons
         self.triton = triton
         self.cache = cache
         self.voices = voices
@@ -121,12 +127,19 @@ class SynthesisService:
             raise ApiError(422, "invalid_request", "give exactly one of text or ssml")
         default = await self.voices.resolve(tenant_id, req.voice_id)
         gain = _gain_db(req.volume)
+        mode: Any = req.normalize or self.settings.tts_normalize_default
+        chosen, available = None, {}
+        if self.lexicons is not None:
+            book = await self.lexicons.book(tenant_id)
+            chosen, available = book.select(req.lexicons), book.lexicons
         if req.ssml:
             try:
                 result = parse_ssml(req.ssml, language=req.language, voice_id=None, speed=req.speed, pitch=req.pitch,
-                                    volume_db=gain)
+                                    volume_db=gain, normalize_mode=mode, lexicons=chosen, available=available)
             except SsmlRejected as exc:
                 raise ApiError(400, exc.code, exc.message) from None
+            except NormalizationUnavailable as exc:
+                raise ApiError(422, "normalization_unavailable", str(exc)) from None
             if not result.valid:
                 first = result.errors[0]
                 raise ApiError(422, "invalid_ssml", f"line {first.line}, column {first.column}: {first.message}")
@@ -135,7 +148,11 @@ class SynthesisService:
             text = req.text or ""
             if len(text) > MAX_TEXT_CHARS:
                 raise ApiError(422, "text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
-            plan = plan_text(text, language=req.language, speed=req.speed, pitch=req.pitch, volume_db=gain)
+            try:
+                plan = plan_text(text, language=req.language, speed=req.speed, pitch=req.pitch, volume_db=gain,
+                                 normalize_mode=mode, lexicons=chosen)
+            except NormalizationUnavailable as exc:
+                raise ApiError(422, "normalization_unavailable", str(exc)) from None
         if not plan.segments:
             raise ApiError(422, "empty_text", "there is nothing to say")
         voices: dict[str | None, ResolvedVoice] = {None: default}
@@ -144,6 +161,7 @@ class SynthesisService:
         for seg in plan.segments:
             voice = voices[seg.voice_id]
             seg.language = _check_language(voice, seg.language)
+            seg.text = text_for_engine(seg.text, voice.engine)  # phonemes for Piper, a respelling for XTTS
         engines = sorted({voices[s.voice_id].engine for s in plan.segments if s.text} or {default.engine})
         rate = A.output_rate(req.format, req.sample_rate, NATIVE_RATES[default.engine])
         info = await self.triton.model_info()
