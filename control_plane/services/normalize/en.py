@@ -107,7 +107,7 @@ VOCAB = Vocab(
            "per": "per", "through": "through"},
     id_keywords=("order", "account", "reference", "ref", "confirmation", "ticket", "case", "invoice", "policy",
                  "tracking", "booking", "claim", "member", "customer", "serial", "PIN", "pin", "code", "ID", "id",
-                 "number", "no", "#"),
+                 "number", "ending in", "ends in", "#"),
     say_date=say_date, say_time=say_time, abbreviations=ABBREVIATIONS, ordinal_suffix=r"(?:st|nd|rd|th)",
     default_date_order="dmy", locale_date_order={"en": "mdy", "en-us": "mdy", "en-ca": "mdy", "en-ph": "mdy"},
 )

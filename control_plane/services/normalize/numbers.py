@@ -1,7 +1,7 @@
 """Numbers as words, per language, on top of num2words (already a dependency).
 
 num2words writes "one thousand, two hundred and thirty-four"; spoken call-centre English drops the
-comma (and, for en-US, the "and"), so the wrappers here tidy its output once, in one place.
+comma and the "and", so the wrappers here tidy its output once, in one place.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def _n2w(value: int | float, language: str, to: str = "cardinal") -> str:
     except (NotImplementedError, OverflowError, KeyError, TypeError, ValueError):
         words = num2words(value, lang="en", to=to)
     words = words.replace(",", "")
-    if lang == "en" and not language.lower().endswith(("gb", "uk", "ie", "au", "nz")):
-        words = re.sub(r"\band (?=\w)", "", words) if to != "year" else words
+    if lang == "en" and to != "year":
+        words = re.sub(r"\band (?=\w)", "", words)  # "one hundred twenty", as call centres say it
     return re.sub(r"\s+", " ", words).strip()
 
 
