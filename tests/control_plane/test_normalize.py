@@ -8,6 +8,12 @@ import pytest
 from control_plane.services.normalize import NormalizationUnavailable, normalize
 
 ENGLISH = [
+    ('Dr. Smith lives at 42 Oak St. The appointment is soon.',
+     'Doctor Smith lives at forty-two Oak Street. The appointment is soon.'),
+    ('Call Dr. Jones at 12 Elm Dr. Then wait.',
+     'Call Doctor Jones at twelve Elm Drive. Then wait.'),
+    ('Visit St. Louis, then Main St., near 5th St.',
+     'Visit Saint Louis, then Main Street, near fifth Street.'),
     ('Your order #A-10293 ships on Jan 5th.',
      'Your order number A, one zero two nine three ships on January fifth.'),
     ('The appointment is on 03/14/2026 at 9:30 am.',

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from control_plane.services.normalize.numbers import cardinal, ordinal, year
 from control_plane.services.normalize.vocab import Currency, Vocab
 
@@ -53,19 +56,38 @@ UNITS = {
 # Titles before a name lose their dot (so no sentence break follows "Doctor"); street types after a
 # name read as the street type. "St." is Saint before a capitalised name, Street after one.
 _END = r"(?=\s|$|[,;:!?)])"
-ABBREVIATIONS = (
-    (r"\bDr\.(?=\s+[A-Z])", "Doctor"),
+_AFTER_NAME = re.compile(r"(?:(?<=[^.!?\s]\s)[A-Z][A-Za-z'-]*|\d+(?:st|nd|rd|th)?)\s+$")
+
+
+def place_or_title(place: str, title: str) -> Callable[[re.Match[str]], str]:
+    """"St."/"Dr." after a street's name ("42 Oak St.", "Elm Dr.") is the street type; otherwise, before
+    a name, it is the title ("Dr. Smith", "St. Mary's"). A capitalised word that starts the sentence
+    is not a street's name ("Call Dr. Jones")."""
+
+    def choose(m: re.Match[str]) -> str:
+        before = m.string[: m.start()]
+        after = m.string[m.end():]
+        if _AFTER_NAME.search(before[-60:]):
+            ends = m.group(0).endswith(".") and (not after.strip() or re.match(r"\s+[A-Z]", after))
+            return place + ("." if ends else "")
+        if re.match(r"\s+[A-Z]", after):
+            return title
+        return place + ("." if m.group(0).endswith(".") and not after.strip() else "")
+
+    return choose
+
+
+ABBREVIATIONS: tuple[tuple[str, str | Callable[[re.Match[str]], str]], ...] = (
+    (r"\bSt\b\.?(?=\s|$|[,;:!?)])", place_or_title("Street", "Saint")),
+    (r"\bDr\b\.?(?=\s|$|[,;:!?)])", place_or_title("Drive", "Doctor")),
     (r"\bMrs\.?(?=\s+[A-Z])", "Missus"),
     (r"\bMr\.?(?=\s+[A-Z])", "Mister"),
     (r"\bMs\.?(?=\s+[A-Z])", "Miz"),
     (r"\bProf\.(?=\s+[A-Z])", "Professor"),
-    (r"\bSt\.(?=\s+[A-Z])", "Saint"),
-    (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) St\.?" + _END, r"\1 Street"),
     (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Ave\.?" + _END, r"\1 Avenue"),
     (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Rd\.?" + _END, r"\1 Road"),
     (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Blvd\.?" + _END, r"\1 Boulevard"),
     (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Ln\.?" + _END, r"\1 Lane"),
-    (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Dr\.?" + _END, r"\1 Drive"),
     (r"\b([A-Z][A-Za-z]*|\d+(?:st|nd|rd|th)?) Hwy\.?" + _END, r"\1 Highway"),
     (r"\bApt\.?(?=\s*#?\s*\w)", "Apartment"),
     (r"\bSte\.(?=\s*#?\s*\w)", "Suite"),

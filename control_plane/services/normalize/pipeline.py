@@ -43,11 +43,11 @@ def _sub(pattern: re.Pattern[str], fn: Rule, text: str) -> str:
     return pattern.sub(repl, text)
 
 
-_ABBREV_CACHE: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+_ABBREV_CACHE: dict[str, list[tuple[re.Pattern[str], str | Rule]]] = {}
 _WEEKDAY_RANGE: dict[str, re.Pattern[str]] = {}
 
 
-def _abbreviations(v: Vocab) -> list[tuple[re.Pattern[str], str]]:
+def _abbreviations(v: Vocab) -> list[tuple[re.Pattern[str], str | Rule]]:
     if v.lang not in _ABBREV_CACHE:
         _ABBREV_CACHE[v.lang] = [(re.compile(p), r) for p, r in v.abbreviations]
     return _ABBREV_CACHE[v.lang]
@@ -104,7 +104,10 @@ def normalize_piece(text: str, v: Vocab, locale: str) -> str:
     text = _sub(C.EMAIL, lambda m: C.say_email(m, v), text)
     text = _sub(C.URL, lambda m: C.say_url(m, v), text)
     for pattern, replacement in _abbreviations(v):
-        text = pattern.sub(lambda m, r=replacement, t=_is_title(pattern): _abbreviation(m, r, t), text)
+        if callable(replacement):
+            text = _sub(pattern, replacement, text)
+        else:
+            text = pattern.sub(lambda m, r=replacement, t=_is_title(pattern): _abbreviation(m, r, t), text)
     text = _sub(D.ISO_DATE, lambda m: D.say_iso(m, v, locale), text)
     text = _sub(D.NUM_DATE, lambda m: D.say_numeric(m, v, locale), text)
     for pattern in D.month_patterns(v):

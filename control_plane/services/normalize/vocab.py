@@ -3,6 +3,7 @@ it writes dates and times, and its abbreviations. One `Vocab` per language, in e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,8 +33,9 @@ class Vocab:
     say_date: Callable[[int, int, int | None, str], str]
     # (hour, minute, "am"/"pm"/"", locale) -> spoken time
     say_time: Callable[[int, int, str], str]
-    # (regex, replacement) pairs applied to the text, in order; replacements may use groups
-    abbreviations: tuple[tuple[str, str], ...] = ()
+    # (regex, replacement) pairs applied to the text, in order; a replacement may use groups, or be a
+    # function of the match (when the reading depends on the words around it)
+    abbreviations: tuple[tuple[str, str | Callable[[re.Match[str]], str]], ...] = ()
     ordinal_suffix: str = ""  # regex of the suffix written after an ordinal's digits, e.g. (st|nd|rd|th)
     feminine_ordinal: str = ""  # suffixes that make the ordinal feminine (ª)
     fixups: tuple[tuple[str, str], ...] = ()  # (regex, replacement) run last, e.g. German case endings
