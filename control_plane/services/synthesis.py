@@ -37,6 +37,7 @@ from tts_engine.xtts.languages import XTTS_LANGUAGES, normalise_language
 NATIVE_RATES = {"piper": 22050, "xtts": 24000}
 PIPER_LANGUAGES = ("en",)
 MAX_TEXT_CHARS = 5000
+PLAN_IN_THREAD_CHARS = 1000  # planning (lexicons + normalisation) costs ~8 ms per 1,000 characters
 _END = object()  # end of one segment's audio in its queue
 
 
@@ -134,8 +135,9 @@ class SynthesisService:
             chosen, available = book.select(req.lexicons), book.lexicons
         if req.ssml:
             try:
-                result = parse_ssml(req.ssml, language=req.language, voice_id=None, speed=req.speed, pitch=req.pitch,
-                                    volume_db=gain, normalize_mode=mode, lexicons=chosen, available=available)
+                result = await _off_loop(len(req.ssml), parse_ssml, req.ssml, language=req.language, voice_id=None,
+                                         speed=req.speed, pitch=req.pitch, volume_db=gain, normalize_mode=mode,
+                                         lexicons=chosen, available=available)
             except SsmlRejected as exc:
                 raise ApiError(400, exc.code, exc.message) from None
             except NormalizationUnavailable as exc:
@@ -149,8 +151,8 @@ class SynthesisService:
             if len(text) > MAX_TEXT_CHARS:
                 raise ApiError(422, "text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
             try:
-                plan = plan_text(text, language=req.language, speed=req.speed, pitch=req.pitch, volume_db=gain,
-                                 normalize_mode=mode, lexicons=chosen)
+                plan = await _off_loop(len(text), plan_text, text, language=req.language, speed=req.speed,
+                                       pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen)
             except NormalizationUnavailable as exc:
                 raise ApiError(422, "normalization_unavailable", str(exc)) from None
         if not plan.segments:
@@ -325,6 +327,13 @@ class Rendering:
         tail = encoder.finish()
         if tail:
             yield tail
+
+
+async def _off_loop(size: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Short texts are planned inline (a thread hop costs more); long ones in a thread."""
+    if size > PLAN_IN_THREAD_CHARS:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _apply_volume(x: np.ndarray, gain_db: float) -> np.ndarray:
