@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -71,6 +72,9 @@ class TritonTimeout(TritonError):
 class AudioChunk:
     samples: np.ndarray  # float32 mono in [-1, 1]
     sample_rate: int
+    # Words this chunk speaks, when the engine times them: (char_start, char_end, start, end), character
+    # offsets into the request's text and sample offsets into this chunk.
+    words: tuple[tuple[int, int, int, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,18 @@ def _infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any
     )
     request.parameters["triton_enable_empty_final_response"].bool_param = True
     return request
+
+
+def _words(result: InferResult) -> tuple[tuple[int, int, int, int], ...] | None:
+    if not any(o.name == "WORDS" for o in result.get_response().outputs):
+        return None
+    raw = result.as_numpy("WORDS")
+    try:
+        rows = json.loads(raw.reshape(-1)[0])
+        return tuple((int(a), int(b), int(c), int(d)) for a, b, c, d in rows)
+    except (ValueError, TypeError, IndexError):
+        log.warning("ignoring malformed WORDS output")
+        return None
 
 
 def _is_final(infer_response: Any) -> bool:
@@ -333,7 +349,8 @@ class TritonClient:
                     audio = result.as_numpy("AUDIO")
                     rate = result.as_numpy("SAMPLE_RATE")
                     if audio is not None and audio.size:
-                        yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]))
+                        yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]),
+                                         _words(result))
                 if ended:
                     break
         except grpc.aio.AioRpcError as exc:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.errors import ApiError
+from control_plane.errors import ApiError, InvalidInput, NotFound
 from control_plane.services.normalize import NormalizationUnavailable
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 
@@ -63,22 +64,22 @@ async def validate(
     book = await services.lexicons.book(tenant.tenant_id)
     mode = body.normalize or services.settings.tts_normalize_default
     try:
-        result = parse_ssml(body.ssml, language=body.language, normalize_mode=mode,
-                            lexicons=book.select(body.lexicons), available=book.lexicons)
+        result = await asyncio.to_thread(parse_ssml, body.ssml, language=body.language, normalize_mode=mode,
+                                         lexicons=book.select(body.lexicons), available=book.lexicons)
     except SsmlRejected as exc:
         raise ApiError(400, exc.code, exc.message) from None
     except NormalizationUnavailable as exc:
-        raise ApiError(422, "normalization_unavailable", str(exc)) from None
+        raise InvalidInput("normalization_unavailable", str(exc)) from None
     errors = [Issue(line=e.line, column=e.column, message=e.message) for e in result.errors]
     # Voices named in the SSML must be the tenant's (or built-in): others read as not found.
     for name, line, column in result.voices:
         try:
             await services.voices.resolve(tenant.tenant_id, name)
-        except ApiError:
+        except NotFound:
             errors.append(Issue(line=line, column=column, message=f"voice '{name}' not found"))
     try:
         await services.voices.resolve(tenant.tenant_id, body.voice_id)
-    except ApiError:
+    except NotFound:
         errors.append(Issue(line=0, column=0, message=f"voice '{body.voice_id}' not found"))
     plan = result.plan
     return ValidateResponse(

@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from control_plane.adapters.store import LexiconRow, Store
-from control_plane.errors import ApiError
+from control_plane.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from control_plane.services.pls import Lexicon, LexiconSet, PlsError, parse_pls
 from control_plane.settings import Settings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class LexiconInvalid(ApiError):
+class LexiconInvalid(InvalidInput):
     """A PLS document that does not parse or check: 422 with the line and column of the problem."""
 
     def __init__(self, error: PlsError) -> None:
-        super().__init__(422, "invalid_lexicon", str(error))
+        super().__init__("invalid_lexicon", str(error))
         self.line = error.line
         self.column = error.column
 
@@ -43,7 +43,7 @@ class LexiconBook:
         chosen: list[Lexicon] = []
         for name in names or []:
             if name not in self.lexicons:
-                raise ApiError(422, "unknown_lexicon", f"lexicon '{name}' not found")
+                raise InvalidInput("unknown_lexicon", f"lexicon '{name}' not found")
             if self.lexicons[name] not in chosen:
                 chosen.append(self.lexicons[name])
         chosen += [self.lexicons[n] for n in self.defaults if self.lexicons[n] not in chosen]
@@ -71,7 +71,7 @@ class LexiconService:
     async def _parse(self, name: str, content: str) -> Lexicon:
         size = len(content.encode("utf-8"))
         if size > self.settings.lexicon_max_bytes:
-            raise ApiError(413, "lexicon_too_large",
+            raise PayloadTooLarge("lexicon_too_large",
                            f"the lexicon is {size} bytes; the limit is {self.settings.lexicon_max_bytes}")
         try:
             # lxml parsing of up to the size limit takes milliseconds: off the event loop.
@@ -82,12 +82,12 @@ class LexiconService:
     # --- CRUD ---
     async def create(self, tenant_id: str, name: str, content: str, apply_by_default: bool) -> LexiconRow:
         if not NAME.match(name):
-            raise ApiError(422, "invalid_name", "a lexicon name is 1-64 letters, digits, '.', '_' or '-'")
+            raise InvalidInput("invalid_name", "a lexicon name is 1-64 letters, digits, '.', '_' or '-'")
         lexicon = await self._parse(name, content)
         if await self.store.lexicons.get(tenant_id, name) is not None:
-            raise ApiError(409, "lexicon_exists", f"a lexicon named '{name}' exists; PUT replaces it")
+            raise Conflict("lexicon_exists", f"a lexicon named '{name}' exists; PUT replaces it")
         if await self.store.lexicons.count(tenant_id) >= self.settings.lexicon_max_count:
-            raise ApiError(422, "lexicon_limit_reached",
+            raise InvalidInput("lexicon_limit_reached",
                            f"a tenant may store at most {self.settings.lexicon_max_count} lexicons")
         row = LexiconRow(id=str(uuid.uuid4()), tenant_id=tenant_id, name=name, language=lexicon.language,
                          content=content, lexemes=len(lexicon.entries), size_bytes=len(content.encode("utf-8")),
@@ -99,7 +99,7 @@ class LexiconService:
     async def get(self, tenant_id: str, name: str) -> LexiconRow:
         row = await self.store.lexicons.get(tenant_id, name)
         if row is None:
-            raise ApiError(404, "lexicon_not_found", f"lexicon '{name}' not found")
+            raise NotFound("lexicon_not_found", f"lexicon '{name}' not found")
         return row
 
     async def list(self, tenant_id: str) -> list[LexiconRow]:
@@ -117,12 +117,12 @@ class LexiconService:
         row = await self.store.lexicons.update(tenant_id, name, **fields)
         self._books.pop(tenant_id, None)
         if row is None:
-            raise ApiError(404, "lexicon_not_found", f"lexicon '{name}' not found")
+            raise NotFound("lexicon_not_found", f"lexicon '{name}' not found")
         return row
 
     async def delete(self, tenant_id: str, name: str) -> None:
         if not await self.store.lexicons.delete(tenant_id, name):
-            raise ApiError(404, "lexicon_not_found", f"lexicon '{name}' not found")
+            raise NotFound("lexicon_not_found", f"lexicon '{name}' not found")
         self._books.pop(tenant_id, None)
 
     # --- for synthesis ---

@@ -12,7 +12,7 @@ from typing import Any
 
 from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
 from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
-from control_plane.errors import ApiError
+from control_plane.errors import Conflict, InvalidInput, NotFound
 from control_plane.ids import is_uuid
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
 from control_plane.settings import Settings
@@ -66,9 +66,9 @@ class TenantService:
     async def create(self, name: str, **limits: int) -> tuple[TenantRow, str]:
         name = name.strip()
         if not name:
-            raise ApiError(422, "validation_error", "name: must not be empty")
+            raise InvalidInput("validation_error", "name: must not be empty")
         if await self.store.tenants.find_by_name(name) is not None:
-            raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists")
+            raise Conflict("tenant_exists", f"a tenant named {name!r} already exists")
         values = {**asdict(TenantLimits()), **{k: v for k, v in limits.items() if v is not None}}
         tenant_id = str(uuid.uuid4())
         key, key_row = self._new_key(tenant_id)
@@ -77,14 +77,14 @@ class TenantService:
             await self.store.tenants.create(row, key_row)
         except Exception as exc:
             if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-                raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists") from None
+                raise Conflict("tenant_exists", f"a tenant named {name!r} already exists") from None
             raise
         return row, key
 
     async def get(self, tenant_id: str) -> TenantRow:
         row = await self.store.tenants.get(tenant_id, admin=True) if is_uuid(tenant_id) else None
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def resolve(self, ref: str) -> TenantRow:
@@ -92,7 +92,7 @@ class TenantService:
         row = await self.store.tenants.get(ref, admin=True) if is_uuid(ref) else None
         row = row or await self.store.tenants.find_by_name(ref)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {ref} not found")
+            raise NotFound("tenant_not_found", f"tenant {ref} not found")
         return row
 
     async def list(self) -> list[TenantRow]:
@@ -103,27 +103,27 @@ class TenantService:
         fields = {k: v for k, v in limits.items() if v is not None}
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def rotate_key(self, tenant_id: str, grace_seconds: int = 0) -> tuple[str, datetime | None]:
         """A new key; the keys valid now stay valid for `grace_seconds` more (0: refused at once)."""
         if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-            raise ApiError(422, "validation_error", f"grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}")
+            raise InvalidInput("validation_error", f"grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}")
         row = await self.get(tenant_id)
         if row.status != "active":
-            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         key, key_row = self._new_key(row.id)
         until = datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace_seconds else None
         if not await self.store.keys.rotate(row.id, key_row, until):
-            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         return key, until
 
     async def revoke(self, tenant_id: str) -> TenantRow:
         await self.get(tenant_id)
         row = await self.store.tenants.revoke(tenant_id)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def authenticate(self, key: str) -> TenantContext | None:

@@ -18,6 +18,7 @@ import triton_python_backend_utils as pb_utils
 
 from tts_engine.metrics import ModelMetrics, PendingMetrics
 from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine
+from tts_engine.piper.words import words_tensor
 from tts_engine.triton_utils import CancelBoard, InputError, RequestInputs, cancellation_polling, model_parameter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -52,7 +53,7 @@ class TritonPythonModel:
                     continue
                 text = inputs.text("TEXT")
                 speed = inputs.scalar("SPEED", float, 1.0, low=MIN_SPEED, high=MAX_SPEED)
-                stream = self.engine.synthesize_stream(text, speed)  # validates before any work
+                stream = self.engine.synthesize_timed(text, speed)  # validates before any work
             except (InputError, ValueError) as error:
                 self.pending.finished("error", was_active=False)
                 _fail(sender, f"piper: {error}")
@@ -65,13 +66,14 @@ class TritonPythonModel:
         outcome = "ok"
         try:
             first = True
-            for audio in stream:
+            for audio, words in stream:
                 if self.cancels.is_requested(request_id) or (self.poll_cancellation and sender.is_cancelled()):
                     outcome = "cancelled"
                     break
                 sender.send(pb_utils.InferenceResponse(output_tensors=[
                     pb_utils.Tensor("AUDIO", audio),
                     pb_utils.Tensor("SAMPLE_RATE", self.sample_rate),
+                    pb_utils.Tensor("WORDS", words_tensor(words)),
                 ]))
                 if first:
                     self.pending.first_chunk(time.perf_counter() - arrived)
