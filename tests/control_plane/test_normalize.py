@@ -299,3 +299,29 @@ def test_text_with_nothing_to_normalise_is_returned_as_is():
 
 def test_phoneme_blocks_are_left_alone():
     assert normalize("Say [[ t3 ]] 5 times.", "en") == "Say [[ t3 ]] five times."
+
+
+def test_phonemes_go_to_piper_as_given_and_to_xtts_respelled():
+    from control_plane.services.normalize.ipa import text_for_engine
+
+    assert text_for_engine("Say [[ təˈmeɪtoʊ ]] now.", "piper") == "Say [[ təˈmeɪtoʊ ]] now."
+    assert text_for_engine("Say [[ təˈmeɪtoʊ ]] now.", "xtts") == "Say tuhmaytoh now."
+
+
+def test_written_text_cannot_open_a_phoneme_block():
+    from control_plane.services.planning import plan_text
+
+    seg = plan_text("Hi [[ h ]] there", language="en", normalize_mode="off").segments[0]
+    assert "[[" not in seg.text and "]]" not in seg.text
+
+
+def test_every_surface_carries_the_switch_and_the_lexicons():
+    from control_plane.api.openai import SpeechBody
+    from control_plane.api.synthesis import SynthesizeBody
+    from control_plane.api.ws import StartMessage
+
+    req = SynthesizeBody(text="x", normalize="off", lexicons=["a"]).to_request()
+    assert (req.normalize, req.lexicons) == ("off", ["a"])
+    ctx = StartMessage(type="start", normalize="on", lexicons=["b"]).settings()
+    assert (ctx.normalize, ctx.lexicons) == ("on", ["b"])
+    assert SpeechBody(input="x", normalize="auto").normalize == "auto"
