@@ -1,4 +1,4 @@
--- 0002_lexicons: pronunciation lexicons (W3C PLS documents) per tenant, with row-level security.
+-- 0003_lexicons: pronunciation lexicons (W3C PLS documents) per tenant, with row-level security.
 --
 -- Like voices: the app role sees and writes only the rows of the tenant named by the
 -- transaction-local setting app.tenant_id; the admin role has no privilege on them at all.
