@@ -16,7 +16,7 @@ def say_date(day: int, month: int, yr: int | None, locale: str) -> str:
 
 
 def say_time(hour: int, minute: int, suffix: str) -> str:
-    h = "una" if hour in (1, 13) and not suffix and hour == 1 else cardinal(hour, "es")
+    h = "una" if hour == 1 else cardinal(hour, "es")
     if minute == 0:
         return f"{h} en punto"
     return f"{h} y {cardinal(minute, 'es')}"

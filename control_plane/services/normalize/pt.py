@@ -16,7 +16,7 @@ def say_date(day: int, month: int, yr: int | None, locale: str) -> str:
 
 
 def say_time(hour: int, minute: int, suffix: str) -> str:
-    h = "uma" if hour in (1, 13) and hour == 1 else ("duas" if hour == 2 else cardinal(hour, "pt"))
+    h = {1: "uma", 2: "duas"}.get(hour) or cardinal(hour, "pt")  # hours are feminine
     return f"{h} horas" if minute == 0 else f"{h} e {cardinal(minute, 'pt')}"
 
 

@@ -45,6 +45,3 @@ class Vocab:
     def date_order(self, locale: str) -> str:
         return self.locale_date_order.get(locale.lower().replace("_", "-"), self.default_date_order)
 
-
-SI_UNITS_METRIC = ("km", "m", "cm", "mm", "kg", "g", "mg", "mcg", "µg", "l", "ml", "mL", "L", "°C", "°F", "km/h",
-                   "GB", "MB", "TB", "kB", "KB", "Mbps", "Gbps", "GHz", "MHz", "kWh", "kW", "W", "V")
