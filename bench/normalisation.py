@@ -78,10 +78,13 @@ def _first_audio(client: Any, base: str, key: str, mode: str, seed: int) -> floa
 
 
 def run(rounds: int) -> dict[str, Any]:
+    import os
+
     import httpx
 
     from bench.stack import running_stack
 
+    load_before = os.getloadavg()[0]
     cost = _normaliser_cost()
     times: dict[str, list[float]] = {"on": [], "off": [], "prenormalised": []}
     with running_stack("normalisation", ["piper"], "1") as stack, httpx.Client(timeout=120) as client:
@@ -100,7 +103,8 @@ def run(rounds: int) -> dict[str, Any]:
             for mode in modes[i % 3:] + modes[: i % 3]:  # rotate the order: no mode always goes first
                 times[mode].append(_first_audio(client, stack.base, key, mode, next(seeds)))
     med = {m: statistics.median(v) for m, v in times.items()}
-    return {"rounds": rounds, "text": TEXT, "spoken": SPOKEN,
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores"
+    return {"rounds": rounds, "load_average": load, "text": TEXT, "spoken": SPOKEN,
             **{f"ttfa_{m}_median_ms": round(v * 1000, 1) for m, v in med.items()},
             "ratio_on_over_prenormalised": round(med["on"] / med["prenormalised"], 3),
             "ratio_on_over_off": round(med["on"] / med["off"], 3),
@@ -117,8 +121,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['rounds']} rounds, alternating order, streamed pcm, no cache hits. Text: \"{result['text']}\"", "",
         md_table(["mode", "median first audio (ms)"], rows), "",
         f"On / off with the same engine input: **{result['ratio_on_over_prenormalised']:.3f}** (target: within "
-        f"1.10). On / off with the written text: {result['ratio_on_over_off']:.3f} (the spoken form has more words "
-        "to say before the first sentence's audio: Piper returns a sentence at a time).", "",
+        f"1.10). On / off with the written text: {result['ratio_on_over_off']:.3f} (the engine then reads a "
+        "different first sentence: Piper returns audio a sentence at a time).", "",
+        f"Load average during the run: {result.get('load_average', 'not recorded')} (the absolute times scale with "
+        "it; the ratios are the result).", "",
         f"The normaliser alone: {n['per_sentence_us']} µs per sentence over the {n['sentences']} table strings; "
         f"planning a 5,000-character document {n['plan_5000_chars_on_ms']} ms with normalisation, "
         f"{n['plan_5000_chars_off_ms']} ms without.",
