@@ -107,7 +107,8 @@ def normalize_piece(text: str, v: Vocab, locale: str) -> str:
         if callable(replacement):
             text = _sub(pattern, replacement, text)
         else:
-            text = pattern.sub(lambda m, r=replacement, t=_is_title(pattern): _abbreviation(m, r, t), text)
+            title = _is_title(pattern)
+            text = pattern.sub(lambda m, r=replacement, t=title: _abbreviation(m, r, t), text)  # type: ignore[misc]
     text = _sub(D.ISO_DATE, lambda m: D.say_iso(m, v, locale), text)
     text = _sub(D.NUM_DATE, lambda m: D.say_numeric(m, v, locale), text)
     for pattern in D.month_patterns(v):
@@ -131,8 +132,8 @@ def normalize_piece(text: str, v: Vocab, locale: str) -> str:
     text = _sub(A.RANGE, lambda m: A.say_range(m, v), text)
     text = _sub(A.NUMBER_TOKEN, lambda m: A.say_number(m, v), text)
     text = _symbols(text, v)
-    for pattern, replacement in v.fixups:
-        text = re.sub(pattern, replacement, text)
+    for fixup, replacement in v.fixups:
+        text = re.sub(fixup, replacement, text)
     return lead + _tidy(text) + trail
 
 
