@@ -18,18 +18,15 @@ from typing import TYPE_CHECKING
 
 from control_plane.services.normalize import NormalizeMode, normalize
 from control_plane.services.normalize.ipa import escape_markup
-from tts_engine.xtts.languages import CHAR_LIMITS
+from tts_contract import char_limit, split_text
 
 if TYPE_CHECKING:
     from control_plane.services.pls import LexiconSet
 
-DEFAULT_CHAR_LIMIT = 250
 # Rough speaking rate for estimates (characters per second at speed 1.0).
 CHARS_PER_SECOND = 14.0
 SILENT_DB = -120.0  # volume "silent": below this the segment is rendered as zeros
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？])")
-_SOFT_BREAK = re.compile(r"(?<=[,:，、])\s+")
 _WS = re.compile(r"\s+")
 
 
@@ -72,58 +69,6 @@ class Plan:
 
 def normalise_space(text: str) -> str:
     return _WS.sub(" ", text).strip()
-
-
-def char_limit(language: str) -> int:
-    return CHAR_LIMITS.get(language.split("-")[0].lower(), DEFAULT_CHAR_LIMIT)
-
-
-def split_text(text: str, limit: int) -> list[tuple[int, str]]:
-    """Sentences (then clauses, then words) no longer than `limit`, with their offsets in `text`."""
-    pieces: list[tuple[int, str]] = []
-    for start, sentence in _split_keep_offsets(text, _SENTENCE_END):
-        if len(sentence) <= limit:
-            pieces.append((start, sentence))
-            continue
-        for cstart, clause in _pack(_split_keep_offsets(sentence, _SOFT_BREAK), limit):
-            if len(clause) <= limit:
-                pieces.append((start + cstart, clause))
-                continue
-            words = [(m.start(), m.group()) for m in re.finditer(r"\S+", clause)]
-            for wstart, chunk in _pack(words, limit):
-                pieces.append((start + cstart + wstart, chunk))
-    return pieces
-
-
-def _split_keep_offsets(text: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    pos = 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append((pos, text[pos : m.start()]))
-        pos = m.end()
-    if pos < len(text):
-        out.append((pos, text[pos:]))
-    return [(o, t) for o, t in out if t.strip()]
-
-
-def _pack(parts: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
-    """Greedily join consecutive parts (with one space) while they fit; a single long word is cut."""
-    out: list[tuple[int, str]] = []
-    cur_start, cur = 0, ""
-    for start, part in parts:
-        if cur and len(cur) + 1 + len(part) <= limit:
-            cur += " " + part
-            continue
-        if cur:
-            out.append((cur_start, cur))
-        while len(part) > limit:
-            out.append((start, part[:limit]))
-            start, part = start + limit, part[limit:]
-        cur_start, cur = start, part
-    if cur:
-        out.append((cur_start, cur))
-    return out
 
 
 def split_segment(seg: Segment) -> list[Segment]:

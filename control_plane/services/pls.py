@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from tts_contract import base_language
+
 PLS_NS = "http://www.w3.org/2005/01/pronunciation-lexicon"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MAX_GRAPHEME_CHARS = 100
@@ -53,7 +55,7 @@ class Lexicon:
 
     @property
     def base_language(self) -> str:
-        return self.language.replace("_", "-").split("-")[0].lower()
+        return base_language(self.language.replace("_", "-"))
 
 
 def clean_phonemes(ph: str) -> str:
@@ -172,7 +174,7 @@ class LexiconSet:
         return [lx.name for lx in self.lexicons]
 
     def _for(self, language: str) -> tuple[re.Pattern[str], dict[str, Entry]] | None:
-        base = language.replace("_", "-").split("-")[0].lower()
+        base = base_language(language)
         if base not in self._compiled:
             table: dict[str, Entry] = {}
             for lx in self.lexicons:

@@ -39,13 +39,14 @@ from control_plane.services.ssml_values import (
     parse_time_ms,
     parse_volume,
 )
+from tts_contract import MAX_TEXT_CHARS
 
 SSML_NS = "http://www.w3.org/2001/10/synthesis"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XML_LANG = f"{{{XML_NS}}}lang"
 
 MAX_SSML_BYTES = 20_000
-MAX_TEXT_CHARS = 5_000
+
 MAX_DEPTH = 24
 
 ALLOWED_ATTRS: dict[str, set[str]] = {

@@ -5,16 +5,19 @@ from __future__ import annotations
 import re
 
 from control_plane.services.planning import SILENT_DB
+from tts_contract import PITCH_RANGE, SPEED_RANGE
 
 MAX_BREAK_MS = 10_000.0
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (0.5, 2.0)
+
 BREAK_STRENGTH_MS = {"none": 0.0, "x-weak": 100.0, "weak": 250.0, "medium": 400.0, "strong": 750.0, "x-strong": 1200.0}
 RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.75}
 PITCH_WORDS = {"x-low": 0.8, "low": 0.9, "medium": 1.0, "default": 1.0, "high": 1.1, "x-high": 1.2}
 VOLUME_WORDS = {"silent": SILENT_DB, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "default": 0.0, "loud": 6.0,
                 "x-loud": 12.0}
 EMPHASIS = {"strong": (0.9, 3.0), "moderate": (0.95, 1.5), "none": (1.0, 0.0), "reduced": (1.05, -3.0)}
+
+
+__all__ = ["PITCH_RANGE", "SPEED_RANGE", "clamp"]
 
 
 def clamp(v: float, bounds: tuple[float, float]) -> float:
