@@ -16,6 +16,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +29,9 @@ import httpx
 import pytest
 
 from control_plane.settings import Settings
+
+# Helpers of the fault tests (killable Triton, serve processes) are shared by other folders' tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "hardening"))
 
 ADMIN_TOKEN = "test-admin-token"
 APP_LOGIN = "tts_gateway"
