@@ -79,7 +79,7 @@ def _replicas(log_dir: Path) -> list[Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "control_plane" / "hardening"))
     from fault_helpers import KillableTriton
 
-    from control_plane.triton_server import free_ports
+    from devtools.triton_server import free_ports
 
     ports = tuple(free_ports(3))
     return [KillableTriton(log_dir / f"r{i}", models=["piper"], host=f"127.0.0.{2 + i}", ports=ports)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.api.synthesis import synthesize_streaming, synthesize_whole
+from control_plane.api.audio_responses import streaming_response, whole_response
+from control_plane.api.deps import Flow, RateLimitedTenant, caller
 from control_plane.errors import ApiError
 from control_plane.services import audio as A
 from control_plane.services.synthesis import SynthesisRequest
@@ -41,16 +41,15 @@ class SpeechBody(BaseModel):
     language: str = Field("en", description="Extension: the language to speak")
 
 
-@router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", dependencies=[Depends(rate_limited)],
-             response_class=Response,
+@router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", response_class=Response,
              responses={200: {"description": "Audio bytes",
                               "content": {A.FORMATS[f].content_type.split(";")[0]: {} for f in FORMATS.values()}}})
-async def speech(request: Request, body: SpeechBody = Body(openapi_examples={
+async def speech(request: Request, tenant: RateLimitedTenant, flow: Flow, body: SpeechBody = Body(openapi_examples={
         "basic": {"summary": "OpenAI client defaults", "value": {"model": "tts-1", "input": "Hello world!",
                                                                   "voice": "alloy"}},
         "stream": {"summary": "Streamed WAV", "value": {"model": "tts-1", "input": "Hello world!", "voice": "alloy",
-                                                         "response_format": "wav", "stream_format": "audio"}}}),
-                 tenant=Depends(get_tenant), services=Depends(get_services)) -> Response:
+                                                         "response_format": "wav", "stream_format": "audio"}}})
+                 ) -> Response:
     if body.model not in ("tts-1", "tts-1-hd", "piper", "xtts", "gpt-4o-mini-tts"):
         raise ApiError(400, "unsupported_model", f"model '{body.model}' is not served here (tts-1, tts-1-hd)")
     fmt = FORMATS.get(body.response_format)
@@ -62,6 +61,6 @@ async def speech(request: Request, body: SpeechBody = Body(openapi_examples={
     voice = DEFAULT_VOICE_ALIAS if body.voice.lower() in OPENAI_VOICES else body.voice
     req = SynthesisRequest(text=body.input, voice_id=voice, language=body.language,
                            speed=min(max(body.speed, 0.5), 2.0), format=fmt)
-    if body.stream_format == "audio":
-        return await synthesize_streaming(request, tenant, services, req, "openai_speech")
-    return await synthesize_whole(request, tenant, services, req, "openai_speech")
+    streaming = body.stream_format == "audio"
+    speech = await flow.open(caller(request, tenant, "openai_speech"), req, streaming=streaming)
+    return streaming_response(speech) if streaming else await whole_response(speech)

@@ -21,7 +21,7 @@ from fault_helpers import KillableTriton, eventually
 from gateway_helpers import run_gateway, settled_triton_counter
 
 from control_plane.adapters import triton_replicas
-from control_plane.triton_server import free_ports
+from devtools.triton_server import free_ports
 
 SUCCESS = "nv_inference_request_success_total"  # Triton's counter, as the Prometheus parser names it
 _SEQUENCE = itertools.count()
