@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -231,8 +231,8 @@ class TritonPool:
         if self.metrics is not None:
             self.metrics.triton_failovers.labels(replica=replica.name).inc()
 
-    async def _route_stream(self, open_stream: Callable[[TritonClient], AsyncIterator[AudioChunk]], chars: int
-                            ) -> AsyncIterator[AudioChunk]:
+    async def _route_stream(self, open_stream: Callable[[TritonClient], AsyncGenerator[AudioChunk, None]], chars: int
+                            ) -> AsyncGenerator[AudioChunk, None]:
         tried: set[str] = set()
         while True:
             replica = self._pick("stream", tried, chars)
@@ -285,13 +285,13 @@ class TritonPool:
     async def condition(self, audio: np.ndarray, sample_rate: int) -> Conditioning:
         return await self._route_call("condition", lambda client: client.condition(audio, sample_rate))
 
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
         return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id),
                                   len(text))
 
     def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray, *,
                     speed: float = 1.0, seed: int | None = None, request_id: str = "",
-                    **options: Any) -> AsyncIterator[AudioChunk]:
+                    **options: Any) -> AsyncGenerator[AudioChunk, None]:
         """`options`: the sampling overrides `TritonClient.stream_xtts` takes (temperature, top_k, ...)."""
         return self._route_stream(
             lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, speed=speed,

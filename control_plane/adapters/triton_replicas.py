@@ -96,7 +96,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 async def resolve_addresses(host: str, port: int) -> list[str]:
     """Every address `host` resolves to (A and AAAA records), sorted, duplicates removed."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 class Discovery:

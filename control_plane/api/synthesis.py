@@ -35,6 +35,11 @@ class SynthesizeBody(BaseModel):
     sample_rate: int | None = Field(None, ge=8000, le=48000,
                                     description="Output rate; default the engine's (Opus snaps to 8/12/16/24/48 kHz)")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="XTTS sampling seed for repeatable output")
+    normalize: Literal["auto", "on", "off"] | None = Field(
+        None, description="Write out numbers, dates, amounts, codes... before synthesis (default: the server's "
+        "TTS_NORMALIZE_DEFAULT, normally auto); SSML say-as always wins")
+    lexicons: list[str] | None = Field(None, max_length=10, description="Your lexicons (by name) to apply, "
+                                       "besides those applied by default")
     timestamps: bool = Field(False, description="Answer JSON with base64 audio and word timings (the stream: "
                              "server-sent events of audio chunks and words as they are known)")
 

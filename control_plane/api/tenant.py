@@ -1,4 +1,5 @@
-"""The calling tenant's own view: GET /v1/tenant/config and GET /v1/tenant/usage."""
+"""The calling tenant's own view: GET /v1/tenant/config, GET /v1/tenant/usage, and
+POST /v1/tenant/keys/rotate (a new key for the caller; its current keys may keep a grace period)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from control_plane.api.admin import RotateBody, RotatedKey
 from control_plane.api.deps import get_services, rate_limited
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
@@ -68,3 +70,10 @@ async def tenant_usage(
 ) -> UsageReport:
     start, end = parse_range(start_date, end_date)
     return UsageReport(**await services.usage.daily(tenant.tenant_id, start, end))
+
+
+@router.post("/keys/rotate", response_model=RotatedKey, summary="Issue a new key for the calling tenant")
+async def rotate_own_key(body: RotateBody | None = None, tenant: TenantContext = Depends(rate_limited),
+                         services: AppState = Depends(get_services)) -> RotatedKey:
+    key, until = await services.tenants.rotate_key(tenant.tenant_id, (body or RotateBody()).grace_seconds)
+    return RotatedKey(tenant_id=tenant.tenant_id, api_key=key, previous_keys_valid_until=until)

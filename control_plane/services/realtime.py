@@ -46,6 +46,8 @@ class ContextSettings:
     pitch: float = 1.0
     volume: float = 1.0
     seed: int | None = None
+    normalize: str | None = None
+    lexicons: list[str] | None = None
 
 
 class RealtimeSink(Protocol):
@@ -172,7 +174,8 @@ class Context:
             settings = self.settings
             req = SynthesisRequest(text=text, voice_id=settings.voice_id, language=settings.language,
                                    speed=settings.speed, pitch=settings.pitch, volume=settings.volume,
-                                   format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed)
+                                   format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed,
+                                   normalize=settings.normalize, lexicons=settings.lexicons)
             speech = await self.session.flow.open(self.session.caller(self), req, streaming=False, record=False,
                                                   voice=self.voice)
             self.characters += speech.prepared.characters

@@ -118,6 +118,16 @@ class TenantService:
             raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         return key, until
 
+    async def set_suspended(self, tenant_id: str, suspended: bool) -> TenantRow:
+        """Suspend (every key refused, nothing deleted) or resume a tenant; a revoked tenant stays revoked."""
+        row = await self.get(tenant_id)
+        if row.status == "revoked":
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
+        updated = await self.store.tenants.update(tenant_id, status="suspended" if suspended else "active")
+        if updated is None:
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
+        return updated
+
     async def revoke(self, tenant_id: str) -> TenantRow:
         await self.get(tenant_id)
         row = await self.store.tenants.revoke(tenant_id)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TOKEN = re.compile(r"\S+")
+_TOKEN = re.compile(r"\[\[.*?\]\]|\S+")  # a [[ phoneme ]] block is one input word
 PAUSES = set(",.;:!?¡¿—…\"'()[]")
 SILENT = PAUSES | {" ", "ˈ", "ˌ"}
 SENTENCE_ENDS = ".!?;:"
