@@ -289,10 +289,13 @@ class TritonPool:
         return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id),
                                   len(text))
 
-    def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray,
+    def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray, *,
+                    speed: float = 1.0, seed: int | None = None, request_id: str = "",
                     **options: Any) -> AsyncGenerator[AudioChunk, None]:
+        """`options`: the sampling overrides `TritonClient.stream_xtts` takes (temperature, top_k, ...)."""
         return self._route_stream(
-            lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, **options), len(text))
+            lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, speed=speed,
+                                              seed=seed, request_id=request_id, **options), len(text))
 
 
 async def _first_true(checks: list[Coroutine[Any, Any, bool]]) -> bool:
