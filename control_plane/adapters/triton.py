@@ -20,21 +20,31 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 
 import grpc
 import httpx
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc import aio as grpcclient
 from tritonclient.grpc._infer_result import InferResult
 from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
+from control_plane.adapters.triton_types import (
+    AudioChunk,
+    Conditioning,
+    ModelInfo,
+    TritonError,
+    TritonTimeout,
+    TritonUnavailable,
+    parse_model_info,
+)
 from control_plane.settings import Settings
+
+__all__ = ["AudioChunk", "Conditioning", "ModelInfo", "TritonClient", "TritonError", "TritonTimeout",
+           "TritonUnavailable", "parse_model_info"]
 
 log = logging.getLogger(__name__)
 
@@ -54,41 +64,6 @@ CHANNEL_ARGS = [
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]  # no client keepalive pings: Triton's server refuses frequent ones (GOAWAY "too_many_pings")
-
-
-class TritonError(Exception):
-    """Triton answered with an error for this request (bad input, model failure)."""
-
-
-class TritonUnavailable(TritonError):
-    """Triton cannot be reached or the model is not ready; worth retrying later."""
-
-
-class TritonTimeout(TritonError):
-    """The call ran past TRITON_REQUEST_TIMEOUT_S."""
-
-
-@dataclass(frozen=True)
-class AudioChunk:
-    samples: np.ndarray  # float32 mono in [-1, 1]
-    sample_rate: int
-    # Words this chunk speaks, when the engine times them: (char_start, char_end, start, end), character
-    # offsets into the request's text and sample offsets into this chunk.
-    words: tuple[tuple[int, int, int, int], ...] | None = None
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    model: str
-    model_version: str
-    test_weights: bool
-    labels: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Conditioning:
-    gpt_cond_latent: np.ndarray  # float32 [32, D]
-    speaker_embedding: np.ndarray  # float32 [512]
 
 
 def _tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
@@ -280,7 +255,7 @@ class TritonClient:
         )
 
     # --- synthesis streams ------------------------------------------------------------------
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             _tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
@@ -304,7 +279,7 @@ class TritonClient:
         max_new_tokens: int | None = None,
         first_chunk_tokens: int | None = None,
         request_id: str = "",
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             _tensor("LANGUAGE", np.array([language.encode()], dtype=np.object_), "BYTES"),
@@ -327,7 +302,8 @@ class TritonClient:
                 inputs.append(_tensor(name, np.array([value], dtype=np_type), dtype))
         return self._stream("xtts", inputs, request_id)
 
-    async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "") -> AsyncIterator[AudioChunk]:
+    async def _stream(self, model: str, inputs: list[InferInput],
+                      request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
         # Every Triton request gets its own id (a caller's request id is shared by its segments and
         # chosen by clients): it is what a cancel request names.
         triton_id = uuid.uuid4().hex
@@ -397,22 +373,3 @@ class TritonClient:
         the work goes on either way, and close() waits for it.
         """
         await asyncio.wait({self._spawn(coro)}, timeout=wait_s)
-
-
-def parse_model_info(metrics_text: str) -> dict[str, ModelInfo]:
-    info: dict[str, ModelInfo] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "tts_model_info":
-            continue
-        for sample in family.samples:
-            labels = dict(sample.labels)
-            model = labels.get("model")
-            if not model:
-                continue
-            info[model] = ModelInfo(
-                model=model,
-                model_version=labels.get("model_version", ""),
-                test_weights=labels.get("test_weights", "false").lower() == "true",
-                labels=labels,
-            )
-    return info

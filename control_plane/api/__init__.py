@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api import admin, engines, health, openai, ssml, stream, synthesis, tenant, voices, ws
+from control_plane.api import admin, engines, health, lexicons, openai, ssml, stream, synthesis, tenant, voices, ws
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -16,5 +16,6 @@ ROUTERS: list[APIRouter] = [
     openai.router,
     voices.router,
     ssml.router,
+    lexicons.router,
     engines.router,
 ]

@@ -96,7 +96,7 @@ async def update_tenant(tenant_id: str, body: LimitFields, services: AppState = 
 @router.post("/tenants/{tenant_id}/keys/rotate", response_model=RotatedKey, summary="Issue a new key")
 async def rotate_key(tenant_id: str, body: RotateBody | None = None,
                      services: AppState = Depends(get_services)) -> RotatedKey:
-    key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody()).grace_seconds)
+    key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody.model_validate({})).grace_seconds)
     return RotatedKey(tenant_id=tenant_id, api_key=key, previous_keys_valid_until=until)
 
 

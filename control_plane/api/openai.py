@@ -39,6 +39,8 @@ class SpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] | None = Field(None, description="'audio' streams chunked bytes")
     instructions: str | None = Field(None, description="Accepted and ignored")
     language: str = Field("en", description="Extension: the language to speak")
+    normalize: Literal["auto", "on", "off"] | None = Field(None, description="Extension: text normalisation")
+    lexicons: list[str] | None = Field(None, max_length=10, description="Extension: lexicons to apply (by name)")
 
 
 @router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", response_class=Response,
@@ -60,7 +62,8 @@ async def speech(request: Request, tenant: RateLimitedTenant, flow: Flow, body: 
         raise ApiError(400, "unsupported_stream_format", "stream_format 'sse' is not supported; use 'audio'")
     voice = DEFAULT_VOICE_ALIAS if body.voice.lower() in OPENAI_VOICES else body.voice
     req = SynthesisRequest(text=body.input, voice_id=voice, language=body.language,
-                           speed=min(max(body.speed, 0.5), 2.0), format=fmt)
+                           speed=min(max(body.speed, 0.5), 2.0), format=fmt, normalize=body.normalize,
+                           lexicons=body.lexicons)
     streaming = body.stream_format == "audio"
     speech = await flow.open(caller(request, tenant, "openai_speech"), req, streaming=streaming)
     return streaming_response(speech) if streaming else await whole_response(speech)

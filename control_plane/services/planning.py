@@ -3,6 +3,10 @@
 A plan is an ordered list of segments; each is one engine call (one sentence or a piece of one
 within the language's length limit) with its prosody and the exact silences around it. The plan's
 canonical JSON is part of the cache key, so two requests that say the same thing share audio.
+
+Segment text is the spoken form: the tenant's lexicons applied, then normalised (numbers, dates,
+codes written out; see control_plane/services/normalize). That is the text engines read, the text
+billed, and what `/v1/ssml/validate` shows.
 """
 
 from __future__ import annotations
@@ -10,8 +14,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
+from control_plane.services.normalize import NormalizeMode, normalize
+from control_plane.services.normalize.ipa import escape_markup
 from tts_engine.xtts.languages import CHAR_LIMITS
+
+if TYPE_CHECKING:
+    from control_plane.services.pls import LexiconSet
 
 DEFAULT_CHAR_LIMIT = 250
 # Rough speaking rate for estimates (characters per second at speed 1.0).
@@ -139,8 +149,21 @@ def split_segment(seg: Segment) -> list[Segment]:
     return out
 
 
+def speakable(text: str, language: str, *, normalize_mode: NormalizeMode = "auto",
+              lexicons: LexiconSet | None = None, locale: str | None = None) -> str:
+    """Written text -> what the engine should read: lexicon entries first (a tenant's word wins over
+    any rule), then normalisation. Raises NormalizationUnavailable for mode "on" in a language
+    without rules."""
+    text = escape_markup(text)
+    if lexicons:
+        text = lexicons.apply(text, language)
+    return normalize(text, language, normalize_mode, locale)
+
+
 def plan_text(text: str, *, language: str, voice_id: str | None = None, speed: float = 1.0, pitch: float = 1.0,
-              volume_db: float = 0.0) -> Plan:
-    base = Segment(text=normalise_space(text), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
+              volume_db: float = 0.0, normalize_mode: NormalizeMode = "auto",
+              lexicons: LexiconSet | None = None) -> Plan:
+    spoken = speakable(text, language, normalize_mode=normalize_mode, lexicons=lexicons)
+    base = Segment(text=normalise_space(spoken), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
                    volume_db=volume_db)
     return Plan(split_segment(base) if base.text else [])

