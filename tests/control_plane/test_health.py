@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_plane.errors import ApiError
+from control_plane.errors import Unavailable
 from tests.control_plane.conftest import bearer, settings_for, start_api
 
 
@@ -49,7 +49,7 @@ async def test_draining_refuses_new_streams_and_readiness(api):
         assert tracker.active == 1
         assert "tts_active_streams 1.0" in (await api.client.get("/metrics")).text
         tracker.draining = True
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(Unavailable) as info:
             async with tracker.track():
                 pass
         assert info.value.status_code == 503 and info.value.headers["Retry-After"]
