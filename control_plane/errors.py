@@ -49,12 +49,15 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """An error the client is meant to see: HTTP status, a stable machine code and a readable message."""
 
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status_code} {code}: {message}")
         self.status_code = status_code
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        # Extra members of the error object (a vendor-compatible route adds the fields its clients read).
+        self.fields = dict(fields or {})
 
 
 class StreamAborted(Exception):
@@ -114,7 +117,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, **exc.fields)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
 from control_plane.errors import ApiError
 from control_plane.ids import is_uuid
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
+from control_plane.services.voice_map import check_voice_map, dump_voice_map, parse_voice_map
 from control_plane.settings import Settings
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
@@ -45,10 +46,12 @@ class TenantContext:
     tenant_id: str
     name: str
     limits: TenantLimits
+    voice_map: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> voice id
 
 
 def tenant_view(row: TenantRow) -> dict[str, Any]:
     return {"tenant_id": row.id, "name": row.name, "status": row.status, "limits": asdict(TenantLimits.of(row)),
+            "voice_map": parse_voice_map(row.voice_map),
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None}
 
@@ -98,9 +101,14 @@ class TenantService:
     async def list(self) -> list[TenantRow]:
         return await self.store.tenants.list()
 
-    async def update(self, tenant_id: str, **limits: int | None) -> TenantRow:
+    async def update(self, tenant_id: str, voice_map: dict[str, str] | None = None,
+                     **limits: int | None) -> TenantRow:
+        """Limits and, when given, the whole voice map (replaced, not merged; {} clears it). The map's
+        voices must be the tenant's own or built-in ones (checked by the caller, which knows the voices)."""
         await self.get(tenant_id)
-        fields = {k: v for k, v in limits.items() if v is not None}
+        fields: dict[str, object] = {k: v for k, v in limits.items() if v is not None}
+        if voice_map is not None:
+            fields["voice_map"] = dump_voice_map(check_voice_map(voice_map))
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
             raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
@@ -136,7 +144,8 @@ class TenantService:
         key_row, tenant = found
         if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
             return None
-        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant))
+        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
+                             voice_map=parse_voice_map(tenant.voice_map))
 
 
 
