@@ -19,7 +19,7 @@ help:
 	@echo "make test         install what is needed, start real servers, run the whole suite"
 	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
 	@echo "make load-test    200 concurrent streams for 60 s per engine (CI runs it too)"
-	@echo "make lint         ruff"
+	@echo "make lint         ruff and mypy"
 
 venv: $(STAMP)
 
@@ -51,6 +51,9 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
+	@# Every model.py is a module named `model`: one run each.
+	for model in model_repository/*/1/model.py; do $(PY) -m mypy "$$model"; done
 
 test: venv system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
+    p = sub.add_parser("realtime", help="WebSocket time to first audio and barge-in latency (bundled voice)")
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
     p.add_argument("--skip-gateway", action="store_true")
@@ -209,7 +214,18 @@ def cmd_load(args, argv) -> int:
     result = run_load_stage(args)
     out = args.out or Path(__file__).resolve().parent / "results" / f"load-{args.engine}-cpu"
     _record(out, "load", args, argv, result, load_markdown(result))
+    # A test runner's closing line, so a CI log that ends with the load run ends with its verdict.
+    print(f"load {args.engine}: {result['checks_passed']} passed, {result['checks_failed']} failed")
     return 0 if not result["problems"] else 1
+
+
+def cmd_realtime(args, argv) -> int:
+    from bench.realtime_stage import realtime_markdown, run_realtime_stage
+
+    result = run_realtime_stage(args.rounds)
+    out = args.out or RESULTS_DIR / "realtime-piper-cpu"
+    _record(out, "realtime", args, argv, result, realtime_markdown(result))
+    return 0
 
 
 def cmd_quick(args, argv) -> int:
@@ -273,6 +289,7 @@ def _problems(result: Any) -> list[str]:
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
+    "realtime": cmd_realtime,
 }
 
 

@@ -7,11 +7,11 @@ class StageUnavailable(RuntimeError):
 
 def start_triton(server, timeout: float) -> None:
     """Start a `TritonServer` and wait until it is ready, or stop it and raise StageUnavailable."""
-    from control_plane.triton_server import TritonError
+    from devtools.triton_server import TritonLaunchError
 
     try:
         server.start()
         server.wait_ready(timeout=timeout)
-    except TritonError as error:
+    except TritonLaunchError as error:
         server.stop()
         raise StageUnavailable(f"Triton did not start: {error}\n{server.log_tail(30)}") from error

@@ -155,17 +155,17 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
         return None if p is None else round(p * 1000, 1)
 
     ttfa, total = [r["ttfa"] for r in ok], [r["total"] for r in ok]
-    problems = [f"{n} x {e}" for e, n in errors.items()]
-    if recorded != len(results):
-        problems.append(f"usage records {recorded} != requests {len(results)}")
-    if after["active_streams"] != 0:
-        problems.append(f"{after['active_streams']:.0f} streams still active after the run")
-    if after["tasks"] > before["tasks"]:
-        problems.append(f"asyncio tasks {before['tasks']:.0f} -> {after['tasks']:.0f}")
-    if after["fds"] > before["fds"] + FD_ALLOWANCE:
-        problems.append(f"open files {before['fds']:.0f} -> {after['fds']:.0f}")
-    if after["rss_mb"] - before["rss_mb"] > RSS_GROWTH_LIMIT_MB:
-        problems.append(f"memory grew {after['rss_mb'] - before['rss_mb']:.0f} MB")
+    # Each check the run makes, and what its failure says; `checks` counts them for the summary line.
+    checks = [
+        (not errors, "; ".join(f"{n} x {e}" for e, n in errors.items())),
+        (recorded == len(results), f"usage records {recorded} != requests {len(results)}"),
+        (after["active_streams"] == 0, f"{after['active_streams']:.0f} streams still active after the run"),
+        (after["tasks"] <= before["tasks"], f"asyncio tasks {before['tasks']:.0f} -> {after['tasks']:.0f}"),
+        (after["fds"] <= before["fds"] + FD_ALLOWANCE, f"open files {before['fds']:.0f} -> {after['fds']:.0f}"),
+        (after["rss_mb"] - before["rss_mb"] <= RSS_GROWTH_LIMIT_MB,
+         f"memory grew {after['rss_mb'] - before['rss_mb']:.0f} MB"),
+    ]
+    problems = [message for ok_, message in checks if not ok_]
     rate = 22050 if model == "piper" else 24000
     return {
         "model": model, "streams": streams, "seconds": seconds, "wall_s": round(run["wall_s"], 1),
@@ -175,6 +175,7 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
         "ttfa_p50_ms": ms(ttfa, 50), "ttfa_p95_ms": ms(ttfa, 95), "ttfa_p99_ms": ms(ttfa, 99),
         "total_p50_ms": ms(total, 50), "total_p95_ms": ms(total, 95), "total_p99_ms": ms(total, 99),
         "gateway_before": before, "gateway_after": after, "problems": problems,
+        "checks_passed": sum(1 for ok_, _ in checks if ok_), "checks_failed": len(problems),
     }
 
 

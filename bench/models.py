@@ -64,7 +64,7 @@ def bench_config(size: str, max_audio_tokens: int):
     """XttsConfig of a benchmark size; the audio position table holds `max_audio_tokens` tokens."""
     from TTS.tts.configs.xtts_config import XttsConfig
 
-    from tts_engine.xtts.languages import XTTS_LANGUAGES
+    from tts_contract.languages import XTTS_LANGUAGES
 
     if size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(MODEL_SIZES)}")

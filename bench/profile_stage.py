@@ -46,7 +46,7 @@ def run_profile_stage(bm: BenchModel, *, concurrency: int, tokens: int, log=prin
     timer = _Timer()
     try:
         run_concurrent(side, make_requests(1, 8, seed=99), 1)  # warm-up, not profiled
-        timer.wrap(engine, "_iterate", "loop iteration")
+        timer.wrap(engine, "run_step", "loop iteration")
         timer.wrap(engine.batcher.decoder, "prefill", "GPT prefill")
         timer.wrap(engine.batcher.decoder, "decode", "GPT batched decode")
         timer.wrap(engine.batcher.sampling, "choose", "sampling")

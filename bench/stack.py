@@ -45,7 +45,7 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path)
 def running_stack(name: str, models: list[str], threads: str, triton_env: dict[str, str] | None = None,
                   api_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Triton serving `models` and `tts-gateway serve` on the embedded store; both stopped on exit."""
-    from control_plane.triton_server import TritonServer, free_ports
+    from devtools.triton_server import TritonServer, free_ports
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         http, grpc, metrics, api_port = free_ports(4)

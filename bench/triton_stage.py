@@ -88,7 +88,7 @@ def run_triton_stage(args, log=print) -> dict[str, Any]:
         raise StageUnavailable("model_repository/xtts is not in this tree")
     if args.device != "cpu":
         raise StageUnavailable("the Triton stage runs on the CPU here (the GPU machines have no Triton)")
-    from control_plane.triton_server import TritonServer, free_ports
+    from devtools.triton_server import TritonServer, free_ports
     from tts_engine.xtts.engine import XttsEngine
 
     concurrency, tokens, rounds = args.concurrency, args.tokens, args.rounds

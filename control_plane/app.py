@@ -25,6 +25,7 @@ from control_plane import __version__
 from control_plane.api import ROUTERS
 from control_plane.errors import StreamAborted, document_errors, install_error_handlers
 from control_plane.logging import configure_logging, request_id_var
+from control_plane.loop_monitor import loop_lag_probe
 from control_plane.settings import Settings, get_settings
 from control_plane.state import build_state
 
@@ -115,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("started", extra={"version": __version__, "store": services.store.backend,
                                    "redis": services.redis is not None})
         try:
-            yield
+            async with loop_lag_probe(services.metrics):
+                yield
         finally:
             drained = await services.streams.drain(settings.shutdown_grace_s)
             if not drained:

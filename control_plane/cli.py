@@ -2,10 +2,13 @@
 
 Each subcommand lives in the module that owns the behaviour; this file only dispatches, importing
 lazily so that `tts-gateway serve` never pays for torch and `tts-gateway triton` never for FastAPI.
+`up`, `triton`, `export` and `bench` are development tools (devtools/, export/, bench/) that the
+control-plane image does not ship: they run from a source checkout.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 
@@ -29,22 +32,22 @@ def _serve(argv: list[str]) -> int:
     return main(argv)
 
 
-def _up(argv: list[str]) -> int:
-    from control_plane.devstack import main
+def _tool(module: str, command: str) -> Callable[[list[str]], int]:
+    """A command whose code lives outside the runtime package, imported only when it runs."""
 
-    return main(argv)
+    def run(argv: list[str]) -> int:
+        package = module.split(".")[0]
+        try:
+            main = importlib.import_module(module).main
+        except ModuleNotFoundError as error:
+            if error.name != package:
+                raise
+            print(f"tts-gateway {command}: {package}/ is not installed here (it is development tooling, not part of "
+                  "the control-plane image); run it from a source checkout", file=sys.stderr)
+            return 2
+        return int(main(argv) or 0)
 
-
-def _triton(argv: list[str]) -> int:
-    from control_plane.triton_server import main
-
-    return main(argv)
-
-
-def _export(argv: list[str]) -> int:
-    from export.cli import main
-
-    return main(argv)
+    return run
 
 
 def _tenants(argv: list[str]) -> int:
@@ -59,20 +62,14 @@ def _migrate(argv: list[str]) -> int:
     return main(argv)
 
 
-def _bench(argv: list[str]) -> int:
-    from bench.__main__ import main
-
-    return main(argv)
-
-
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "up": _up,
+    "up": _tool("devtools.devstack", "up"),
     "serve": _serve,
-    "triton": _triton,
-    "export": _export,
+    "triton": _tool("devtools.triton_cli", "triton"),
+    "export": _tool("export.cli", "export"),
     "tenants": _tenants,
     "migrate": _migrate,
-    "bench": _bench,
+    "bench": _tool("bench.__main__", "bench"),
 }
 
 

@@ -1,7 +1,8 @@
 """One error shape for every failure: `{"error": {"code", "message", "request_id"}}`.
 
-Routers and services raise `ApiError(status, code, message)`; the handlers installed by
-`install_error_handlers` turn it, FastAPI's validation errors and Starlette's HTTP errors into that
+Services raise `ServiceError` subclasses (invalid input, not found, limit exceeded, engine unavailable,
+...), routers `ApiError(status, ...)` where the protocol fixes the status; the handlers installed by
+`install_error_handlers` turn them, FastAPI's validation errors and Starlette's HTTP errors into that
 body. Anything unexpected becomes a 500 with a generic message (the details go to the log only).
 """
 
@@ -46,18 +47,91 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
-class ApiError(Exception):
-    """An error the client is meant to see: HTTP status, a stable machine code and a readable message."""
+class ServiceError(Exception):
+    """A failure the caller is meant to see, in the service's terms: a stable machine code and a readable
+    message. Services raise the subclasses below; `install_error_handlers` (HTTP) and `ws_close_code`
+    (WebSocket) are the one mapping to the wire, through each class's `status_code`."""
 
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None,
+    status_code: int = 400
+
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None,
                  fields: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{status_code} {code}: {message}")
-        self.status_code = status_code
+        super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
         # Extra members of the error object (a vendor-compatible route adds the fields its clients read).
         self.fields = dict(fields or {})
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+
+
+class UnsupportedMedia(ServiceError):
+    status_code = 415
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+
+
+class LimitExceeded(ServiceError):
+    """A rate limit, stream cap or quota: 429, with Retry-After where a retry can succeed."""
+
+    status_code = 429
+
+
+class EngineFailed(ServiceError):
+    status_code = 502
+
+
+class Unavailable(ServiceError):
+    """Something this request needs is down or full (engine, store, limits, this replica draining): 503."""
+
+    status_code = 503
+
+
+class EngineUnavailable(Unavailable):
+    pass
+
+
+class EngineTimeout(ServiceError):
+    status_code = 504
+
+
+class ApiError(ServiceError):
+    """An error raised by a router, where the protocol itself fixes the status."""
+
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
+        super().__init__(code, message, headers, fields)
+        self.status_code = status_code
+
+
+def ws_close_code(exc: ServiceError) -> int:
+    """The WebSocket close code for a service error (RFC 6455 section 7.4.1)."""
+    if exc.status_code in (401, 403):
+        return 1008  # policy violation
+    if exc.status_code == 503:
+        return 1013  # try again later
+    return 1011 if exc.status_code >= 500 else 1003 if exc.status_code in (400, 415) else 1008
 
 
 class StreamAborted(Exception):
@@ -115,8 +189,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, **exc.fields)
 
     @app.exception_handler(RequestValidationError)

@@ -51,6 +51,9 @@ class Metrics:
         self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
                                       registry=r)
         self.event_loop_tasks.set_function(_task_count)
+        self.event_loop_lag = Histogram("tts_event_loop_lag_seconds", "How late a periodic probe on the event loop "
+                                        "wakes up (a blocked loop delays every stream and ping)",
+                                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
 
     @staticmethod
     def _total(counter: Counter) -> float:

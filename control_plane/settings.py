@@ -29,6 +29,18 @@ class Settings(BaseSettings):
         "(keep below the pod's terminationGracePeriodSeconds).",
     )
 
+    # --- WebSockets (WS /v1/synthesize/ws) ---
+    ws_ping_interval_s: float = Field(
+        20.0, gt=0, description="Seconds between the server's WebSocket pings (keepalive through proxies).")
+    ws_ping_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds a WebSocket client may take to answer a ping before it is closed (1011).")
+    ws_inactivity_timeout_s: float = Field(
+        60.0, ge=1, description="A WebSocket with no client message and no audio in flight for this long is "
+        "closed (a client may set its own with `inactivity_timeout` in its start message).")
+    ws_max_contexts: int = Field(10, ge=1, description="Contexts one WebSocket may have open at once.")
+    ws_max_message_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest WebSocket message accepted from a client, in bytes.")
+
     # --- State: embedded defaults (SQLite, in-process limits and cache) unless URLs are given ---
     tts_data_dir: Path = Field(REPO_ROOT / "var", description="Where the embedded database and dev secrets live.")
     database_url: str = Field(

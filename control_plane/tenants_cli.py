@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from control_plane.errors import ApiError
+from control_plane.errors import ServiceError
 from control_plane.services.tenants import TenantService, tenant_view
 from control_plane.settings import Settings, get_settings
 
@@ -92,7 +92,7 @@ def main(argv: list[str], settings: Settings | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result = asyncio.run(run(args, settings or get_settings()))
-    except ApiError as exc:
+    except ServiceError as exc:
         print(f"tts-gateway tenants: {exc.message}", file=sys.stderr)
         return 1
     _print(result, args.json)

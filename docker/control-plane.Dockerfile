@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
 #
 # TTS Gateway control plane: the FastAPI API (`tts-gateway serve`), migrations and tenant admin.
-# No model weights and no torch: synthesis happens on Triton (docker/triton.Dockerfile).
+# No model weights and no torch: synthesis happens on Triton (docker/triton.Dockerfile). The image
+# holds the runtime package and the contract it shares with the models (control_plane/, tts_contract/)
+# plus schema/ for `tts-gateway migrate`; engine code, export and dev tooling stay out.
 #
 #   docker build -f docker/control-plane.Dockerfile -t tts-gateway/control-plane:0.1.0 .
 #
@@ -29,8 +31,7 @@ RUN pip install --upgrade pip wheel setuptools \
 
 COPY pyproject.toml README.md ./
 COPY control_plane control_plane
-COPY tts_engine tts_engine
-COPY export export
+COPY tts_contract tts_contract
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && pip install --no-deps /wheels/*.whl
 
@@ -55,9 +56,7 @@ WORKDIR /app
 # The source tree next to the installed wheel: `tts-gateway migrate` reads schema/ relative to the
 # repository root, which is /app here (PYTHONPATH puts these packages first).
 COPY --chown=root:root control_plane control_plane
-COPY --chown=root:root tts_engine tts_engine
-COPY --chown=root:root export export
-COPY --chown=root:root bench bench
+COPY --chown=root:root tts_contract tts_contract
 COPY --chown=root:root schema schema
 
 ENV PATH=/opt/venv/bin:$PATH \

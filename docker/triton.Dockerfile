@@ -85,10 +85,12 @@ RUN /opt/engine/bin/pip install --upgrade pip wheel setuptools \
 
 WORKDIR /opt/tts-gateway
 COPY pyproject.toml README.md ./
+# What the models import (tts_contract, tts_engine) and the repository itself, plus export/ and the
+# CLI entry point (control_plane/cli.py) for `tts-gateway export` in the init container.
 COPY control_plane control_plane
+COPY tts_contract tts_contract
 COPY tts_engine tts_engine
 COPY export export
-COPY schema schema
 COPY model_repository model_repository
 RUN /opt/engine/bin/pip install --no-deps . \
  && find model_repository -name '__pycache__' -prune -exec rm -rf {} + \

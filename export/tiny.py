@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from tts_engine.xtts.languages import XTTS_LANGUAGES
+from tts_contract.languages import XTTS_LANGUAGES
 
 TINY_MODEL_ARGS = {
     "gpt_layers": 2,

@@ -225,7 +225,7 @@ def export_xtts(
 
             vocoder = export_and_verify(model.hifigan_decoder, tmp / ONNX_VOCODER_FILE)
 
-        files = {
+        files: dict[str, dict[str, Any]] = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for path in sorted(tmp.iterdir())
         }

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonError, TritonServer, free_ports
+from devtools.triton_server import DEFAULT_MODEL_REPOSITORY, TritonLaunchError, TritonServer, free_ports
 
 XTTS_MODELS = ("xtts", "xtts_condition")
 XTTS_MAX_BATCH = 8  # decode rows of the served xtts engine (XTTS_MAX_BATCH_SIZE); small keeps CPU tests quick
@@ -133,7 +133,7 @@ class TritonHandle:
             if name not in self.loaded:
                 try:
                     self.server.load_model(name)
-                except TritonError as error:
+                except TritonLaunchError as error:
                     pytest.fail(f"Triton could not load {name}: {error}", pytrace=False)
                 self.loaded.add(name)
         return self
@@ -168,7 +168,7 @@ def _triton(_xtts_artifact_dir, tmp_path_factory) -> Iterator[TritonHandle]:
     try:
         server.start()
         server.wait_ready(timeout=120)
-    except TritonError as error:
+    except TritonLaunchError as error:
         server.stop()
         pytest.fail(f"Triton did not start: {error}", pytrace=False)
     try:

@@ -38,7 +38,7 @@ from limits.errors import StorageError
 from redis.exceptions import RedisError
 
 from control_plane.adapters.redis import limits_uri
-from control_plane.errors import ApiError
+from control_plane.errors import LimitExceeded, Unavailable
 from control_plane.services.usage import next_month_start
 
 STREAM_LEASE_S = 60.0
@@ -133,7 +133,7 @@ class Limiter:
 
     def _unavailable(self) -> Limiter:
         if self.fallback is None:
-            raise ApiError(503, "limits_unavailable", "limits cannot be checked right now; retry",
+            raise Unavailable("limits_unavailable", "limits cannot be checked right now; retry",
                            headers={"Retry-After": str(int(RETRY_S) + 1)})
         return self.fallback
 
@@ -174,13 +174,13 @@ class Limiter:
                 retry = max(1, math.ceil(stats.reset_time - now))
                 self._count(name)
                 state = RateState(item.amount, 0, retry)
-                raise ApiError(429, "rate_limited", f"rate limit of {item.amount} requests per {name} reached",
+                raise LimitExceeded("rate_limited", f"rate limit of {item.amount} requests per {name} reached",
                                headers={"Retry-After": str(retry), **state.headers()})
         for name, item, _ in states:
             if not await self.windows.hit(item, tenant.tenant_id):
                 self._count(name)
                 state = RateState(item.amount, 0, 1)
-                raise ApiError(429, "rate_limited", f"rate limit of {item.amount} requests per {name} reached",
+                raise LimitExceeded("rate_limited", f"rate limit of {item.amount} requests per {name} reached",
                                headers={"Retry-After": "1", **state.headers()})
         # Report the tightest window: the one with the fewest requests left.
         name, item, stats = min(states, key=lambda s: s[2].remaining)
@@ -200,7 +200,7 @@ class Limiter:
         holder, ok = await self._guarded("streams", lambda limiter: limiter._acquire_as(key, slot, limit))
         if not ok:
             self._count("streams")
-            raise ApiError(429, "too_many_streams", f"at most {limit} concurrent streams for this tenant",
+            raise LimitExceeded("too_many_streams", f"at most {limit} concurrent streams for this tenant",
                            headers={"Retry-After": "1"})
         renew = asyncio.create_task(self._renew(key, slot)) if holder.redis is not None else None
         try:
@@ -272,7 +272,7 @@ class Limiter:
         if not ok:
             self._count("quota")
             retry = max(1, int((next_month_start(now) - now).total_seconds()))
-            raise ApiError(429, "quota_exceeded",
+            raise LimitExceeded("quota_exceeded",
                            f"monthly character quota reached ({used} of {quota} used; this request needs {n})",
                            headers={"Retry-After": str(retry)})
         return used

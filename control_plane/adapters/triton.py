@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import httpx
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc import aio as grpcclient
 from tritonclient.grpc._infer_result import InferResult
 from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
+from control_plane.adapters.triton_types import (
+    AudioChunk,
+    Conditioning,
+    ModelInfo,
+    TritonError,
+    TritonTimeout,
+    TritonUnavailable,
+    parse_model_info,
+)
 from control_plane.settings import Settings
+
+__all__ = ["AudioChunk", "Conditioning", "ModelInfo", "TritonClient", "TritonError", "TritonTimeout",
+           "TritonUnavailable", "parse_model_info"]
 
 log = logging.getLogger(__name__)
 
@@ -53,38 +64,6 @@ CHANNEL_ARGS = [
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]  # no client keepalive pings: Triton's server refuses frequent ones (GOAWAY "too_many_pings")
-
-
-class TritonError(Exception):
-    """Triton answered with an error for this request (bad input, model failure)."""
-
-
-class TritonUnavailable(TritonError):
-    """Triton cannot be reached or the model is not ready; worth retrying later."""
-
-
-class TritonTimeout(TritonError):
-    """The call ran past TRITON_REQUEST_TIMEOUT_S."""
-
-
-@dataclass(frozen=True)
-class AudioChunk:
-    samples: np.ndarray  # float32 mono in [-1, 1]
-    sample_rate: int
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    model: str
-    model_version: str
-    test_weights: bool
-    labels: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Conditioning:
-    gpt_cond_latent: np.ndarray  # float32 [32, D]
-    speaker_embedding: np.ndarray  # float32 [512]
 
 
 def _tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
@@ -109,6 +88,18 @@ def _infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any
     )
     request.parameters["triton_enable_empty_final_response"].bool_param = True
     return request
+
+
+def _words(result: InferResult) -> tuple[tuple[int, int, int, int], ...] | None:
+    if not any(o.name == "WORDS" for o in result.get_response().outputs):
+        return None
+    raw = result.as_numpy("WORDS")
+    try:
+        rows = json.loads(raw.reshape(-1)[0])
+        return tuple((int(a), int(b), int(c), int(d)) for a, b, c, d in rows)
+    except (ValueError, TypeError, IndexError):
+        log.warning("ignoring malformed WORDS output")
+        return None
 
 
 def _is_final(infer_response: Any) -> bool:
@@ -333,7 +324,8 @@ class TritonClient:
                     audio = result.as_numpy("AUDIO")
                     rate = result.as_numpy("SAMPLE_RATE")
                     if audio is not None and audio.size:
-                        yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]))
+                        yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]),
+                                         _words(result))
                 if ended:
                     break
         except grpc.aio.AioRpcError as exc:
@@ -380,22 +372,3 @@ class TritonClient:
         the work goes on either way, and close() waits for it.
         """
         await asyncio.wait({self._spawn(coro)}, timeout=wait_s)
-
-
-def parse_model_info(metrics_text: str) -> dict[str, ModelInfo]:
-    info: dict[str, ModelInfo] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "tts_model_info":
-            continue
-        for sample in family.samples:
-            labels = dict(sample.labels)
-            model = labels.get("model")
-            if not model:
-                continue
-            info[model] = ModelInfo(
-                model=model,
-                model_version=labels.get("model_version", ""),
-                test_weights=labels.get("test_weights", "false").lower() == "true",
-                labels=labels,
-            )
-    return info

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ParamSpec
+
+from fastapi import Depends, Request, Response
 from starlette.requests import HTTPConnection
 
-from control_plane.errors import ApiError
+from control_plane.errors import ApiError, ServiceError
+from control_plane.services.flow import Caller, SynthesisFlow
 from control_plane.services.keys import tokens_equal
 from control_plane.services.tenants import TenantContext
 from control_plane.state import AppState
@@ -59,13 +66,29 @@ async def get_tenant(request: Request, services: AppState = Depends(get_services
     return await authenticate_key(services, api_key_of(request), request)
 
 
+Services = Annotated[AppState, Depends(get_services)]
+Tenant = Annotated[TenantContext, Depends(get_tenant)]
+
+
+def get_flow(services: Services) -> SynthesisFlow:
+    return services.flow
+
+
+Flow = Annotated[SynthesisFlow, Depends(get_flow)]
+
+
+def request_id(conn: HTTPConnection) -> str:
+    """The id the request middleware gave this request (X-Request-ID in and out)."""
+    return str(getattr(conn.state, "request_id", "") or "")
+
+
 async def rate_limited(request: Request, tenant: TenantContext = Depends(get_tenant),
                        services: AppState = Depends(get_services)) -> TenantContext:
     """Count the request against the tenant's minute/hour/day windows. The X-RateLimit-* headers are
     added to the response by the request middleware (streamed and error responses included)."""
     try:
         state = await services.limiter.hit(tenant)
-    except ApiError as exc:
+    except ServiceError as exc:
         request.state.rate_limit_headers = {k: v for k, v in exc.headers.items() if k.startswith("X-RateLimit")}
         raise
     request.state.rate_limit_headers = state.headers()
@@ -81,3 +104,41 @@ async def require_admin(request: Request, services: AppState = Depends(get_servi
     if not tokens_equal(bearer(request), expected):
         await services.limiter.auth_failed(client_address(request))
         raise ApiError(401, "unauthorized", "missing or invalid admin token", headers=UNAUTHORIZED)
+
+
+RateLimitedTenant = Annotated[TenantContext, Depends(rate_limited)]
+
+
+def caller(request: Request, tenant: TenantContext, endpoint: str) -> Caller:
+    return Caller(tenant=tenant, endpoint=endpoint, request_id=request_id(request))
+
+
+P = ParamSpec("P")
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def with_cancellation(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """Cancel a whole-body handler when its client disconnects, so a caller that gave up stops costing
+    engine time (its engine requests are cancelled as the handler unwinds). The handler takes `request`."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request: Any = kwargs["request"]
+        work = asyncio.ensure_future(handler(*args, **kwargs))
+        watch = asyncio.ensure_future(_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+        if work in done:
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return Response(status_code=499)
+
+    return wrapper

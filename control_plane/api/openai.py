@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
+from control_plane.api.audio_responses import audio_bytes, streaming_response
+from control_plane.api.deps import Flow, RateLimitedTenant, caller
 from control_plane.api.openai_protocol import (
     FORMATS,
     OPENAI_RATE,
@@ -26,7 +27,6 @@ from control_plane.api.openai_protocol import (
     sse_events,
     voice_id_for,
 )
-from control_plane.api.synthesis import synthesize_streaming
 from control_plane.services.synthesis import SynthesisRequest
 
 router = APIRouter(tags=["openai"], route_class=OpenAIRoute)
@@ -43,21 +43,18 @@ EXAMPLES = {
 }
 
 
-@router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", dependencies=[Depends(rate_limited)],
-             response_class=StreamingResponse,
+@router.post("/v1/audio/speech", summary="OpenAI-compatible speech endpoint", response_class=StreamingResponse,
              responses={200: {"description": "Audio bytes written as produced, or server-sent events",
                               "content": {**{ct: {} for _, ct in FORMATS.values()}, "text/event-stream": {}}}})
-async def speech(request: Request, body: SpeechBody = Body(openapi_examples=EXAMPLES),
-                 tenant=Depends(get_tenant), services=Depends(get_services)) -> StreamingResponse:
+async def speech(request: Request, tenant: RateLimitedTenant, flow: Flow,
+                 body: SpeechBody = Body(openapi_examples=EXAMPLES)) -> StreamingResponse:
     check_model(body.model)
     fmt, content_type = our_format(body.response_format)
     req = SynthesisRequest(text=body.input, voice_id=voice_id_for(body.voice, tenant.voice_map),
                            language=body.language, speed=min(max(body.speed, 0.5), 2.0), format=fmt,
                            sample_rate=OPENAI_RATE, seed=body.seed)
-    response = await synthesize_streaming(request, tenant, services, req, "openai_speech")
+    speech = await flow.open(caller(request, tenant, "openai_speech"), req, streaming=True)
     if body.stream_format == "sse":
-        characters = int(response.headers.get("x-characters", "0"))
-        response.body_iterator = sse_events(response.body_iterator, characters)
-        content_type = "text/event-stream"
-    response.headers["content-type"] = content_type
-    return response
+        events = sse_events(audio_bytes(speech), speech.prepared.characters)
+        return streaming_response(speech, events, media_type="text/event-stream")
+    return streaming_response(speech, media_type=content_type)

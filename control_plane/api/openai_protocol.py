@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.errors import ApiError
+from control_plane.errors import ApiError, ServiceError
 from control_plane.services.voice_map import OPENAI_VOICES
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -101,7 +101,7 @@ def _param(loc: Any) -> str | None:
 
 class OpenAIRoute(APIRoute):
     """Errors in OpenAI's dialect on this route: `type` and `param` beside our `code` and `message`, and
-    invalid parameters as 400 (OpenAI's status for them) rather than 422."""
+    invalid parameters (ours: 422) as 400, OpenAI's status for them, so the SDKs raise BadRequestError."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -115,7 +115,9 @@ class OpenAIRoute(APIRoute):
                 param = _param(first.get("loc", ()))
                 raise ApiError(400, "invalid_request", f"{param or 'request'}: {first.get('msg', 'invalid')}",
                                fields={"type": "invalid_request_error", "param": param}) from None
-            except ApiError as exc:
+            except ServiceError as exc:
+                if exc.status_code == 422:
+                    exc.status_code = 400  # OpenAI's status for a request it cannot serve as asked
                 exc.fields.setdefault("type", _error_type(exc.status_code))
                 exc.fields.setdefault("param", None)
                 raise

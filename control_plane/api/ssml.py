@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.errors import ApiError
+from control_plane.errors import ApiError, NotFound
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 
 router = APIRouter(tags=["ssml"])
@@ -64,11 +64,11 @@ async def validate(
     for name, line, column in result.voices:
         try:
             await services.voices.resolve(tenant.tenant_id, name)
-        except ApiError:
+        except NotFound:
             errors.append(Issue(line=line, column=column, message=f"voice '{name}' not found"))
     try:
         await services.voices.resolve(tenant.tenant_id, body.voice_id)
-    except ApiError:
+    except NotFound:
         errors.append(Issue(line=0, column=0, message=f"voice '{body.voice_id}' not found"))
     plan = result.plan
     return ValidateResponse(

@@ -3,16 +3,19 @@
 `chunk_size` (bytes) re-cuts the stream into pieces of that size (the last may be shorter);
 `chunk_delay` (ms) waits between pieces. WAV streams with an open-length header, PCM/μ-law/A-law
 raw, MP3 and FLAC frame by frame, Ogg page by page. A cached result is served the same way.
+With `"timestamps": true` the body is server-sent events: `audio` ({"audio": base64}), `words`
+({"words": [{"word", "start", "end", "char_start", "char_end"}]}), `mark` and a final `done`.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.api.synthesis import EXAMPLES, SynthesizeBody, synthesize_streaming
+from control_plane.api.audio_responses import audio_bytes, rechunk, streaming_response, timed_events
+from control_plane.api.deps import Flow, RateLimitedTenant, caller
+from control_plane.api.synthesis import EXAMPLES, SynthesizeBody
 
 router = APIRouter(tags=["synthesis"])
 
@@ -30,10 +33,10 @@ STREAM_EXAMPLES = {
 
 
 @router.post("/v1/synthesize/stream", summary="Stream speech as it is synthesised (chunked transfer)",
-             dependencies=[Depends(rate_limited)], response_class=StreamingResponse,
-             responses={200: {"description": "Audio bytes, written as produced"}})
-async def synthesize_stream(request: Request, body: StreamBody = Body(openapi_examples=STREAM_EXAMPLES),
-                            tenant=Depends(get_tenant), services=Depends(get_services)) -> StreamingResponse:
-    req = SynthesizeBody.model_validate(body.model_dump(exclude={"chunk_size", "chunk_delay"})).to_request()
-    return await synthesize_streaming(request, tenant, services, req, "synthesize_stream",
-                                      chunk_size=body.chunk_size, chunk_delay_ms=body.chunk_delay)
+             response_class=StreamingResponse, responses={200: {"description": "Audio bytes, written as produced"}})
+async def synthesize_stream(request: Request, tenant: RateLimitedTenant, flow: Flow,
+                            body: StreamBody = Body(openapi_examples=STREAM_EXAMPLES)) -> StreamingResponse:
+    speech = await flow.open(caller(request, tenant, "synthesize_stream"), body.to_request(), streaming=True)
+    if body.timestamps:
+        return streaming_response(speech, timed_events(speech), media_type="text/event-stream")
+    return streaming_response(speech, rechunk(audio_bytes(speech), body.chunk_size, body.chunk_delay))

@@ -1,50 +1,57 @@
-"""WS /v1/synthesize/ws: text in as it is written, audio out as it is synthesised.
+"""WS /v1/synthesize/ws: text in as it is written, audio out as it is synthesised (protocol version 2).
 
 Auth: `Authorization: Bearer <key>` on the upgrade request, or `?api_key=<key>` for clients
 (browsers) that cannot set headers; the query form puts the key in access logs of proxies, so prefer
-the header. Protocol (JSON text frames from the client):
+the header. The socket is read all the time, also while audio is being sent, so `clear` acts at once.
+Client messages (JSON text frames; `context_id` is optional on every one):
 
     {"type": "start", "voice_id": "...", "language": "en", "format": "pcm", "sample_rate": 16000,
-     "speed": 1.0, "pitch": 1.0, "volume": 1.0}
+     "speed": 1.0, "pitch": 1.0, "volume": 1.0, "seed": null, "inactivity_timeout": 60}
     {"type": "text", "text": "Hello there. How"}   complete sentences are synthesised at once
     {"type": "mark", "name": "m1"}                  a mark at this point of the text
-    {"type": "flush"}                               synthesise what is buffered, sentence or not
-    {"type": "end"}                                 synthesise the rest, then finish
+    {"type": "flush"}                               synthesise what is buffered; answered by "flushed"
+    {"type": "clear"}                               barge-in: stop now, drop the text; answered by "cleared"
+    {"type": "end"} / {"type": "close"}             with context_id: finish that context ("done");
+                                                    without: finish every context, then close the socket
 
-The server answers {"type": "started", ...}, binary frames of audio in one continuous stream of the
-chosen format (pcm, wav with an open-length header, mulaw, alaw, mp3, opus), {"type": "mark",
-"name", "time_s"} when the audio reaches a mark, and {"type": "done", "audio_seconds",
-"characters"} — or {"type": "error", "code", "message"} and a close.
+Server messages: {"type": "started", "format", "sample_rate", "content_type", "request_id"}; audio of
+the default context (no context_id) as binary frames of one continuous stream of its format, audio of
+a named context as {"type": "audio", "context_id", "audio": base64}; {"type": "words", "words":
+[{"word", "start", "end", "char_start", "char_end"}]} (seconds of the context's audio, offsets in its
+text); {"type": "mark", "name", "time_s"}; "flushed", "cleared"; {"type": "done", "audio_seconds",
+"characters"}; {"type": "error", "code", "message"}. Errors of a named context leave the socket open;
+any other error closes it. Every server message of a named context carries its `context_id`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import json
 import logging
-import re
-import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 
-from control_plane.api.synthesis import observe, open_stream_slot, record_usage
-from control_plane.errors import ApiError
-from control_plane.services import audio as A
-from control_plane.services.synthesis import MarkEvent, SynthesisRequest
+from control_plane.api.deps import authenticate_key
+from control_plane.errors import ApiError, InvalidInput, ServiceError, ws_close_code
+from control_plane.services.flow import Caller, Outcome
+from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
+from control_plane.services.rendering import WordTiming
+from control_plane.state import AppState
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["synthesis"])
 
 WS_FORMATS = ("pcm", "wav", "mulaw", "alaw", "mp3", "opus", "ogg")
-MAX_BUFFER = 5000
-_SENTENCE = re.compile(r"^(.*?[.!?。！？])(\s+|$)", re.S)
+PROTOCOL_VERSION = 2
 
 
 class StartMessage(BaseModel):
     type: str
+    context_id: str | None = Field(None, min_length=1, max_length=64)
     voice_id: str = "en-US-generic"
     language: str = "en"
     format: str = Field("pcm")
@@ -52,103 +59,82 @@ class StartMessage(BaseModel):
     speed: float = Field(1.0, ge=0.5, le=2.0)
     pitch: float = Field(1.0, ge=0.5, le=2.0)
     volume: float = Field(1.0, ge=0.0, le=2.0)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    inactivity_timeout: float | None = Field(None, ge=1, le=600)
+
+    def settings(self) -> ContextSettings:
+        if self.format not in WS_FORMATS:
+            raise InvalidInput("unsupported_format", f"format must be one of {', '.join(WS_FORMATS)}")
+        return ContextSettings(voice_id=self.voice_id, language=self.language, format=self.format,
+                               sample_rate=self.sample_rate, speed=self.speed, pitch=self.pitch,
+                               volume=self.volume, seed=self.seed)
 
 
-class _Closed(Exception):
-    pass
+class _Gone(Exception):
+    """The client closed the connection."""
 
 
-async def _authenticate(ws: WebSocket, services: Any) -> Any:
-    from control_plane.api.deps import authenticate_key
+class WsSink:
+    """Our framing of a realtime session's events; one send at a time."""
 
-    auth = ws.headers.get("authorization", "")
-    key = auth[7:].strip() if auth.lower().startswith("bearer ") else ws.query_params.get("api_key", "")
-    return await authenticate_key(services, key, ws)
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.lock = asyncio.Lock()
+        self.fatal: ServiceError | None = None  # an error of the default context: the socket closes
 
+    async def _json(self, ctx: Context | None, message: dict[str, Any]) -> None:
+        if ctx is not None and ctx.context_id is not None:
+            message["context_id"] = ctx.context_id
+        async with self.lock:
+            await self.ws.send_json(message)
 
-class _Session:
-    def __init__(self, ws: WebSocket, services: Any, tenant: Any, start: StartMessage, request_id: str) -> None:
-        self.ws, self.services, self.tenant, self.start = ws, services, tenant, start
-        self.request_id = request_id
-        self.buffer = ""
-        self.pending_marks: list[tuple[str, int]] = []
-        self.characters = 0
-        self.samples = 0
-        self.rate: int | None = None
-        self.encoder: A.StreamEncoder | None = None
-        self.engine: str | None = None
+    async def started(self, ctx: Context) -> None:
+        from control_plane.services import audio as A
 
-    def _request(self, text: str) -> SynthesisRequest:
-        s = self.start
-        return SynthesisRequest(text=text, voice_id=s.voice_id, language=s.language, speed=s.speed, pitch=s.pitch,
-                                volume=s.volume, format=s.format, sample_rate=s.sample_rate)
+        await self._json(ctx, {"type": "started", "request_id": ctx.request_id, "format": ctx.fmt,
+                               "sample_rate": ctx.rate, "content_type": A.FORMATS[ctx.fmt].content_type,
+                               "protocol": PROTOCOL_VERSION})
 
-    async def feed(self, text: str) -> None:
-        self.buffer += text
-        if len(self.buffer) > MAX_BUFFER:
-            raise ApiError(422, "text_too_long", f"more than {MAX_BUFFER} characters buffered without a sentence end")
-        while m := _SENTENCE.match(self.buffer):
-            if not m.group(2) and not m.group(1).endswith(("。", "！", "？")):
-                break  # "3." may be the start of "3.5": wait for what follows
-            await self.say(m.group(1), m.end())
-
-    async def flush(self) -> None:
-        if self.buffer.strip() or self.pending_marks:
-            await self.say(self.buffer, len(self.buffer))
-
-    async def say(self, text: str, consumed: int) -> None:
-        marks = [(n, off) for n, off in self.pending_marks if off <= consumed]
-        self.pending_marks = [(n, off - consumed) for n, off in self.pending_marks if off > consumed]
-        self.buffer = self.buffer[consumed:]
-        stripped = text.strip()
-        if not stripped:
-            for name, _ in marks:
-                await self._send_mark(name, self.samples)
+    async def audio(self, ctx: Context, data: bytes) -> None:
+        if ctx.cancelled:
             return
-        prepared = await self.services.synthesis.prepare(self.tenant.tenant_id, self._request(stripped))
-        if self.rate is None:
-            self.rate, self.engine = prepared.rate, prepared.engine
-            self.encoder = A.StreamEncoder(prepared.fmt, prepared.rate)
-            await self.ws.send_json({"type": "started", "request_id": self.request_id, "format": prepared.fmt,
-                                     "sample_rate": prepared.rate, "content_type": prepared.content_type})
-        prepared.rate = self.rate  # one continuous stream: later sentences follow the first one's rate
-        await self.services.limiter.charge_characters(self.tenant, prepared.characters)
-        self.characters += prepared.characters
-        rendering = self.services.synthesis.render(prepared, self.request_id)
-        start = self.samples
-        lead = len(text) - len(text.lstrip())
-        async for item in rendering.pcm():
-            if isinstance(item, MarkEvent):
-                continue
-            self.samples += item.size
-            data = self.encoder.encode(item)  # type: ignore[union-attr]
-            if data:
+        if ctx.context_id is None:
+            async with self.lock:
                 await self.ws.send_bytes(data)
-        observe(self.services, prepared, rendering.stats, cache_hit=False)
-        length = self.samples - start
-        for name, off in marks:
-            frac = min(max(off - lead, 0) / len(stripped), 1.0)
-            await self._send_mark(name, start + int(frac * length))
+        else:
+            await self._json(ctx, {"type": "audio", "audio": base64.b64encode(data).decode()})
 
-    async def _send_mark(self, name: str, sample: int) -> None:
-        await self.ws.send_json({"type": "mark", "name": name, "time_s": round(sample / (self.rate or 1), 4)})
+    async def mark(self, ctx: Context, name: str, time_s: float) -> None:
+        await self._json(ctx, {"type": "mark", "name": name, "time_s": time_s})
 
-    async def finish(self) -> None:
-        await self.flush()
-        if self.encoder is not None:
-            tail = self.encoder.finish()
-            if tail:
-                await self.ws.send_bytes(tail)
-        await self.ws.send_json({"type": "done", "request_id": self.request_id,
-                                 "audio_seconds": round(self.samples / (self.rate or 1), 4),
-                                 "characters": self.characters})
+    async def words(self, ctx: Context, words: list[WordTiming]) -> None:
+        await self._json(ctx, {"type": "words", "words": [
+            {"word": w.word, "start": w.start_s, "end": w.end_s, "char_start": w.char_start, "char_end": w.char_end}
+            for w in words]})
+
+    async def flushed(self, ctx: Context) -> None:
+        await self._json(ctx, {"type": "flushed"})
+
+    async def cleared(self, ctx: Context) -> None:
+        await self._json(ctx, {"type": "cleared"})
+
+    async def done(self, ctx: Context, outcome: Outcome) -> None:
+        await self._json(ctx, {"type": "done", "request_id": ctx.request_id,
+                               "audio_seconds": round(outcome.audio_seconds, 4), "characters": outcome.characters})
+
+    async def error(self, ctx: Context | None, exc: ServiceError) -> None:
+        with contextlib.suppress(Exception):
+            await self._json(ctx, {"type": "error", "code": exc.code, "message": exc.message,
+                                   "request_id": ctx.request_id if ctx else None})
+        if ctx is None or ctx.context_id is None:
+            self.fatal = exc
 
 
 async def _receive(ws: WebSocket) -> dict[str, Any]:
     try:
         raw = await ws.receive_text()
-    except WebSocketDisconnect:
-        raise _Closed() from None
+    except (WebSocketDisconnect, RuntimeError):
+        raise _Gone() from None
     try:
         msg = json.loads(raw)
     except json.JSONDecodeError:
@@ -158,71 +144,132 @@ async def _receive(ws: WebSocket) -> dict[str, Any]:
     return msg
 
 
-@router.websocket("/v1/synthesize/ws")
-async def synthesize_ws(ws: WebSocket) -> None:
-    services = ws.app.state.services
-    request_id = ws.headers.get("x-request-id") or str(uuid.uuid4())
-    started = time.perf_counter()
-    await ws.accept()
-    tenant = None
-    session: _Session | None = None
-    status = 200
-    stack: contextlib.AsyncExitStack | None = None
+def _start(msg: dict[str, Any]) -> tuple[StartMessage, ContextSettings]:
     try:
-        tenant = await _authenticate(ws, services)
-        first = await _receive(ws)
+        start = StartMessage.model_validate(msg)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput("validation_error", f"{field}: {err['msg']}") from None
+    return start, start.settings()
+
+
+class Connection:
+    """Reads the socket without pause and turns each message into a session call at once."""
+
+    def __init__(self, ws: WebSocket, services: AppState, sink: WsSink) -> None:
+        self.ws, self.services, self.sink = ws, services, sink
+        self.settings = services.settings
+        self.session: RealtimeSession | None = None
+        self.inactivity_s = float(self.settings.ws_inactivity_timeout_s)
+        self.ending = False
+
+    async def open(self, tenant: Any, request_id: str) -> None:
+        first = await _receive(self.ws)
         if first["type"] != "start":
             raise ApiError(400, "invalid_message", "the first message must be {\"type\": \"start\", ...}")
-        try:
-            start = StartMessage.model_validate(first)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise ApiError(422, "validation_error", f"{field}: {err['msg']}") from None
-        if start.format not in WS_FORMATS:
-            raise ApiError(422, "unsupported_format", f"format must be one of {', '.join(WS_FORMATS)}")
-        await services.voices.resolve(tenant.tenant_id, start.voice_id)
-        stack = await open_stream_slot(services, tenant)
-        session = _Session(ws, services, tenant, start, request_id)
+        start, settings = _start(first)
+        self.inactivity_s = start.inactivity_timeout or self.inactivity_s
+        caller = Caller(tenant=tenant, endpoint="synthesize_ws", request_id=request_id)
+        self.session = RealtimeSession(self.services.flow, caller, self.sink,
+                                       max_contexts=self.settings.ws_max_contexts)
+        await self.session.open_context(start.context_id, settings)
+
+    async def read(self) -> None:
+        assert self.session is not None
         while True:
-            msg = await _receive(ws)
-            kind = msg["type"]
-            if kind == "text":
-                text = msg.get("text")
-                if not isinstance(text, str):
-                    raise ApiError(422, "validation_error", "text: a string is required")
-                await session.feed(text)
-            elif kind == "mark":
-                name = msg.get("name")
-                if not isinstance(name, str) or not name:
-                    raise ApiError(422, "validation_error", "name: a mark name is required")
-                session.pending_marks.append((name, len(session.buffer)))
-            elif kind == "flush":
-                await session.flush()
-            elif kind == "end":
-                await session.finish()
-                await ws.close(1000)
-                break
+            try:
+                msg = await asyncio.wait_for(_receive(self.ws), self.inactivity_s)
+            except TimeoutError:
+                if self.session.busy or self.ending:
+                    continue
+                raise InvalidInput("inactivity_timeout",
+                                   f"no message for {self.inactivity_s:g} s; send text or close the socket") from None
+            context_id = msg.get("context_id")
+            try:
+                await self.dispatch(msg, context_id)
+            except ServiceError as exc:
+                if context_id is None:
+                    raise
+                await self.sink.error(self.session.contexts.get(context_id), exc)
+
+    async def dispatch(self, msg: dict[str, Any], context_id: str | None) -> None:
+        session = self.session
+        assert session is not None
+        kind = msg["type"]
+        if context_id is not None and (not isinstance(context_id, str) or not 1 <= len(context_id) <= 64):
+            raise InvalidInput("validation_error", "context_id: a string of 1 to 64 characters")
+        if kind == "start":
+            _, settings = _start(msg)
+            await session.open_context(context_id, settings)
+        elif kind == "text":
+            text = msg.get("text")
+            if not isinstance(text, str):
+                raise InvalidInput("validation_error", "text: a string is required")
+            session.get(context_id).add_text(text)
+        elif kind == "mark":
+            name = msg.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidInput("validation_error", "name: a mark name is required")
+            session.get(context_id).add_mark(name)
+        elif kind == "flush":
+            session.get(context_id).flush()
+        elif kind == "clear":
+            await session.clear(context_id)
+        elif kind in ("end", "close"):
+            if context_id is not None:
+                session.end(context_id)
             else:
-                raise ApiError(400, "invalid_message", f"unknown message type '{kind}'")
-    except ApiError as exc:
-        status = exc.status_code
-        observe(services, None, None, cache_hit=None, error_code=exc.code)
+                self.ending = True
+                for cid in list(session.contexts):
+                    session.end(cid)
+                session.closing_requested()
+        else:
+            raise ApiError(400, "invalid_message", f"unknown message type '{kind}'")
+
+
+@router.websocket("/v1/synthesize/ws")
+async def synthesize_ws(ws: WebSocket) -> None:
+    services: AppState = ws.app.state.services
+    request_id = str(getattr(ws.state, "request_id", "") or "")
+    await ws.accept()
+    sink = WsSink(ws)
+    conn = Connection(ws, services, sink)
+    slot: contextlib.AsyncExitStack | None = None
+    reader: asyncio.Task[None] | None = None
+    gone = False
+    try:
+        auth = ws.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ws.query_params.get("api_key", "")
+        tenant = await authenticate_key(services, key, ws)
+        slot = await services.flow.stream_slot(tenant)
+        await conn.open(tenant, request_id)
+        assert conn.session is not None
+        reader = asyncio.create_task(conn.read())
+        ended = asyncio.create_task(conn.session.wait_closed())
+        done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        if reader in done:
+            reader.result()  # raises what ended the reading
+        if sink.fatal is not None:
+            raise sink.fatal
+        await ws.close(1000)
+    except ServiceError as exc:
+        if exc.code != "inactivity_timeout":
+            services.flow.observe_error(exc.code)
+        await sink.error(None, exc)
         with contextlib.suppress(Exception):
-            await ws.send_json({"type": "error", "code": exc.code, "message": exc.message,
-                                "request_id": request_id})
-            await ws.close(1008 if exc.status_code in (401, 403) else 1011 if exc.status_code >= 500 else 1003)
-    except (_Closed, WebSocketDisconnect):
-        status = 499  # the client left: the Triton request in flight was cancelled with the render
+            await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+    except (_Gone, WebSocketDisconnect):
+        gone = True
     finally:
-        if stack is not None:
-            await stack.aclose()
-        if tenant is not None:
-            await record_usage(services, tenant, request_id=request_id, endpoint="synthesize_ws",
-                               engine=session.engine if session else None,
-                               voice_id=session.start.voice_id if session else None,
-                               characters=session.characters if session else 0,
-                               audio_seconds=(session.samples / session.rate) if session and session.rate else 0.0,
-                               cache_hit=False, started=started, status=status)
-
-
+        if reader is not None and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+        if conn.session is not None:
+            await conn.session.abort()  # contexts still open: cancelled, recorded as 499
+        if slot is not None:
+            await slot.aclose()
+        if gone:
+            log.debug("websocket client left")

@@ -18,6 +18,7 @@ they are written; a later seek back to patch a header (which a stream cannot hon
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import struct
@@ -371,6 +372,11 @@ def _encode_raw(fmt: str, x: np.ndarray) -> bytes:
     if fmt == "alaw":
         return alaw_encode(pcm)
     raise ValueError(fmt)
+
+
+async def encode_async(x: np.ndarray, rate: int, fmt: str) -> bytes:
+    """`encode` on a worker thread: a long file's MP3/Opus encode takes far longer than an event-loop tick."""
+    return await asyncio.to_thread(encode, x, rate, fmt)
 
 
 def encode(x: np.ndarray, rate: int, fmt: str) -> bytes:

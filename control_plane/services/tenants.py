@@ -1,18 +1,17 @@
 """Tenants and their keys: create (the key is returned once), list, update limits, rotate with a
-grace period, revoke; authentication of a presented key; the dev tenant of `tts-gateway up`."""
+grace period, revoke; authentication of a presented key. (The dev tenant of `tts-gateway up` is
+devtools.dev_tenant.)"""
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
 from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
-from control_plane.errors import ApiError
+from control_plane.errors import Conflict, InvalidInput, NotFound
 from control_plane.ids import is_uuid
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
 from control_plane.services.voice_map import check_voice_map, dump_voice_map, parse_voice_map
@@ -69,9 +68,9 @@ class TenantService:
     async def create(self, name: str, **limits: int) -> tuple[TenantRow, str]:
         name = name.strip()
         if not name:
-            raise ApiError(422, "validation_error", "name: must not be empty")
+            raise InvalidInput("validation_error", "name: must not be empty")
         if await self.store.tenants.find_by_name(name) is not None:
-            raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists")
+            raise Conflict("tenant_exists", f"a tenant named {name!r} already exists")
         values = {**asdict(TenantLimits()), **{k: v for k, v in limits.items() if v is not None}}
         tenant_id = str(uuid.uuid4())
         key, key_row = self._new_key(tenant_id)
@@ -80,14 +79,14 @@ class TenantService:
             await self.store.tenants.create(row, key_row)
         except Exception as exc:
             if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
-                raise ApiError(409, "tenant_exists", f"a tenant named {name!r} already exists") from None
+                raise Conflict("tenant_exists", f"a tenant named {name!r} already exists") from None
             raise
         return row, key
 
     async def get(self, tenant_id: str) -> TenantRow:
         row = await self.store.tenants.get(tenant_id, admin=True) if is_uuid(tenant_id) else None
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def resolve(self, ref: str) -> TenantRow:
@@ -95,7 +94,7 @@ class TenantService:
         row = await self.store.tenants.get(ref, admin=True) if is_uuid(ref) else None
         row = row or await self.store.tenants.find_by_name(ref)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {ref} not found")
+            raise NotFound("tenant_not_found", f"tenant {ref} not found")
         return row
 
     async def list(self) -> list[TenantRow]:
@@ -111,27 +110,27 @@ class TenantService:
             fields["voice_map"] = dump_voice_map(check_voice_map(voice_map))
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def rotate_key(self, tenant_id: str, grace_seconds: int = 0) -> tuple[str, datetime | None]:
         """A new key; the keys valid now stay valid for `grace_seconds` more (0: refused at once)."""
         if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
-            raise ApiError(422, "validation_error", f"grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}")
+            raise InvalidInput("validation_error", f"grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}")
         row = await self.get(tenant_id)
         if row.status != "active":
-            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         key, key_row = self._new_key(row.id)
         until = datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace_seconds else None
         if not await self.store.keys.rotate(row.id, key_row, until):
-            raise ApiError(409, "tenant_revoked", f"tenant {tenant_id} is revoked")
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         return key, until
 
     async def revoke(self, tenant_id: str) -> TenantRow:
         await self.get(tenant_id)
         row = await self.store.tenants.revoke(tenant_id)
         if row is None:
-            raise ApiError(404, "tenant_not_found", f"tenant {tenant_id} not found")
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
         return row
 
     async def authenticate(self, key: str) -> TenantContext | None:
@@ -146,37 +145,3 @@ class TenantService:
             return None
         return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
                              voice_map=parse_voice_map(tenant.voice_map))
-
-
-
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    os.chmod(path, 0o600)
-
-
-async def ensure_dev_tenant(settings: Settings, name: str, key_file: Path) -> str:
-    """The dev tenant's API key: created once and kept in `key_file` (0600); reused while it still
-    authenticates, else (lost database, changed pepper) a fresh key is issued and saved."""
-    store = Store.from_settings(settings)
-    try:
-        if not store.db.is_postgres:
-            await store.db.create_all()  # idempotent; Postgres is migrated by `tts-gateway migrate`
-        service = TenantService(store, settings)
-        key_file = Path(key_file)
-        saved = key_file.read_text().strip() if key_file.is_file() else ""
-        if saved and await service.authenticate(saved) is not None:
-            return saved
-        existing = await store.tenants.find_by_name(name)
-        if existing is None:
-            _, key = await service.create(name)
-        else:
-            if existing.status != "active":
-                await store.tenants.update(existing.id, status="active")
-            key, _ = await service.rotate_key(existing.id, 0)
-        _write_secret(key_file, key)
-        return key
-    finally:
-        await store.close()

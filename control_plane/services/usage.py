@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from control_plane.adapters.store import Store, UsageRow
-from control_plane.errors import ApiError
+from control_plane.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ def parse_range(start_date: str | None, end_date: str | None, today: date | None
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise ApiError(422, "validation_error", f"{name}: expected a date as YYYY-MM-DD") from None
+            raise InvalidInput("validation_error", f"{name}: expected a date as YYYY-MM-DD") from None
 
     end = parse("end_date", end_date, today)
     start = parse("start_date", start_date, end.replace(day=1))
     if end < start:
-        raise ApiError(422, "validation_error", "end_date: must not be before start_date")
+        raise InvalidInput("validation_error", "end_date: must not be before start_date")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ApiError(422, "validation_error", f"end_date: the range may span at most {MAX_RANGE_DAYS} days")
+        raise InvalidInput("validation_error", f"end_date: the range may span at most {MAX_RANGE_DAYS} days")
     return start, end
 
 

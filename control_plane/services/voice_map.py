@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from control_plane.errors import ApiError
+from control_plane.errors import InvalidInput, NotFound
 
 # Every voice name OpenAI's speech API accepts (2026-12).
 OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage",
@@ -40,10 +40,10 @@ def check_voice_map(mapping: Mapping[str, str]) -> dict[str, str]:
     for name, voice_id in mapping.items():
         key = name.strip().lower()
         if key not in OPENAI_VOICES:
-            raise ApiError(422, "invalid_voice_map",
-                           f"voice_map: {name!r} is not an OpenAI voice name ({', '.join(OPENAI_VOICES)})")
+            raise InvalidInput("invalid_voice_map",
+                               f"voice_map: {name!r} is not an OpenAI voice name ({', '.join(OPENAI_VOICES)})")
         if not isinstance(voice_id, str) or not voice_id.strip() or len(voice_id) > MAX_VOICE_ID:
-            raise ApiError(422, "invalid_voice_map", f"voice_map: the voice id for {name!r} must be 1-64 characters")
+            raise InvalidInput("invalid_voice_map", f"voice_map: the voice id for {name!r} must be 1-64 characters")
         out[key] = voice_id.strip()
     return out
 
@@ -55,9 +55,7 @@ async def verify_voice_map(voices: Any, tenant_id: str, mapping: Mapping[str, st
     for name, voice_id in checked.items():
         try:
             await voices.get(tenant_id, voice_id)
-        except ApiError as exc:
-            if exc.status_code != 404:
-                raise
-            raise ApiError(422, "invalid_voice_map", f"voice_map: {name!r} names voice {voice_id}, "
-                                                     "which is not one of this tenant's voices") from None
+        except NotFound:
+            raise InvalidInput("invalid_voice_map", f"voice_map: {name!r} names voice {voice_id}, "
+                                                    "which is not one of this tenant's voices") from None
     return checked

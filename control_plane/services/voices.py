@@ -8,6 +8,7 @@ Nothing is written until every step has succeeded.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import numpy as np
 import soundfile as sf
 
 from control_plane.adapters.cache import AudioCache, voice_prefix
-from control_plane.adapters.triton import Conditioning, TritonClient, TritonError, TritonUnavailable
-from control_plane.errors import ApiError
+from control_plane.adapters.triton import Conditioning
+from control_plane.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
 from control_plane.ids import is_uuid
 from control_plane.services import audio as A
 from control_plane.services.crypto import VoiceCipher
+from control_plane.services.engine_port import EnginePort, engine_errors
 from control_plane.settings import Settings
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -68,36 +70,36 @@ def builtin_voices() -> list[dict[str, Any]]:
 
 
 def decode_reference(data: bytes) -> ReferenceAudio:
-    """Decode and check an uploaded reference; raises ApiError 415/422 naming what is wrong."""
+    """Decode and check an uploaded reference; raises UnsupportedMedia or InvalidInput naming what is wrong."""
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError):
         if data[:4] in (b"RIFF", b"fLaC", b"OggS") or data[:3] == b"ID3":
-            raise ApiError(422, "invalid_audio", "the audio could not be decoded (truncated or corrupt file)") from None
-        raise ApiError(415, "unsupported_audio", "the file is not WAV, MP3, OGG or FLAC audio") from None
+            raise InvalidInput("invalid_audio", "the audio could not be decoded (truncated or corrupt file)") from None
+        raise UnsupportedMedia("unsupported_audio", "the file is not WAV, MP3, OGG or FLAC audio") from None
     fmt = ACCEPTED_FORMATS.get(info.format)
     if fmt is None:
-        raise ApiError(415, "unsupported_audio", f"audio format {info.format} is not accepted (WAV, MP3, OGG, FLAC)")
+        raise UnsupportedMedia("unsupported_audio", f"audio format {info.format} is not accepted (WAV, MP3, OGG, FLAC)")
     try:
         x, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError):
-        raise ApiError(422, "invalid_audio", "the audio could not be decoded (truncated or corrupt file)") from None
+        raise InvalidInput("invalid_audio", "the audio could not be decoded (truncated or corrupt file)") from None
     if x.size == 0 or rate <= 0:
-        raise ApiError(422, "invalid_audio", "the audio holds no samples")
+        raise InvalidInput("invalid_audio", "the audio holds no samples")
     mono = x.mean(axis=1).astype(np.float32)
     if not np.isfinite(mono).all():
-        raise ApiError(422, "invalid_audio", "the audio holds invalid samples")
+        raise InvalidInput("invalid_audio", "the audio holds invalid samples")
     seconds = mono.size / rate
     if seconds < MIN_SECONDS or seconds > MAX_SECONDS:
-        raise ApiError(422, "invalid_duration",
+        raise InvalidInput("invalid_duration",
                        f"reference audio must last {MIN_SECONDS:.0f}-{MAX_SECONDS:.0f} s; this lasts {seconds:.1f} s")
     clipped = float(np.mean(np.abs(mono) >= CLIP_LEVEL))
     if clipped > CLIP_FRACTION:
-        raise ApiError(422, "audio_clipped", f"{clipped:.1%} of the samples are at full scale (clipping)")
+        raise InvalidInput("audio_clipped", f"{clipped:.1%} of the samples are at full scale (clipping)")
     samples = A.resample(mono, int(rate), REFERENCE_RATE)
     rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
     if rms < SILENCE_RMS:
-        raise ApiError(422, "audio_silent", "the reference audio is silent or nearly so")
+        raise InvalidInput("audio_silent", "the reference audio is silent or nearly so")
     return ReferenceAudio(samples=samples, source_format=fmt)
 
 
@@ -108,9 +110,9 @@ def _latent_bytes(c: Conditioning) -> tuple[bytes, str, bytes]:
 
 
 class VoiceService:
-    def __init__(self, store: Any, triton: TritonClient, cache: AudioCache, settings: Settings) -> None:
+    def __init__(self, store: Any, engine: EnginePort, cache: AudioCache, settings: Settings) -> None:
         self.store = store
-        self.triton = triton
+        self.engine = engine
         self.cache = cache
         self.settings = settings
         self.cipher = VoiceCipher.from_settings(settings)
@@ -140,7 +142,7 @@ class VoiceService:
         if is_uuid(voice_id):
             row = await self.store.voices.get(tenant_id, voice_id)
         if row is None:  # another tenant's voice is indistinguishable from one that does not exist
-            raise ApiError(404, "voice_not_found", f"voice {voice_id} not found")
+            raise NotFound("voice_not_found", f"voice {voice_id} not found")
         return row
 
     # --- resolution for synthesis ---
@@ -159,13 +161,8 @@ class VoiceService:
 
     # --- mutations ---
     async def _condition(self, ref: ReferenceAudio) -> Conditioning:
-        try:
-            return await self.triton.condition(ref.samples, REFERENCE_RATE)
-        except TritonUnavailable:
-            raise ApiError(503, "engine_unavailable", "voice conditioning is unavailable; retry later",
-                           headers={"Retry-After": "5"}) from None
-        except TritonError:
-            raise ApiError(502, "conditioning_failed", "the voice could not be conditioned") from None
+        with engine_errors("conditioning"):
+            return await self.engine.condition(ref.samples, REFERENCE_RATE)
 
     def _sealed_fields(self, tenant_id: str, voice_id: str, ref: ReferenceAudio, cond: Conditioning) -> dict[str, Any]:
         latent, shape, emb = _latent_bytes(cond)
@@ -186,18 +183,18 @@ class VoiceService:
         tenant_id = tenant.tenant_id
         limit = int(getattr(tenant.limits, "max_voices", 10))
         if await self.store.voices.count(tenant_id) >= limit:
-            raise ApiError(409, "voice_quota_exceeded", f"this tenant may keep at most {limit} voices")
-        ref = decode_reference(audio)
+            raise Conflict("voice_quota_exceeded", f"this tenant may keep at most {limit} voices")
+        ref = await asyncio.to_thread(decode_reference, audio)  # decoding and resampling: off the event loop
         cond = await self._condition(ref)
         voice_id = str(uuid.uuid4())
-        fields = self._sealed_fields(tenant_id, voice_id, ref, cond)
+        fields = await asyncio.to_thread(self._sealed_fields, tenant_id, voice_id, ref, cond)
         row = VoiceRow(id=voice_id, tenant_id=tenant_id, name=name, description=description, language=language,
                        gender=gender, engine="xtts", version=1, **fields)
         try:
             created = await self.store.voices.create(tenant_id, row)
         except Exception as exc:
             if _is_unique_violation(exc):
-                raise ApiError(409, "voice_exists", f"a voice named {name!r} already exists") from None
+                raise Conflict("voice_exists", f"a voice named {name!r} already exists") from None
             raise
         return self.view(created or row)
 
@@ -209,19 +206,19 @@ class VoiceService:
         fields: dict[str, Any] = {k: v for k, v in {"name": name, "description": description, "language": language,
                                                     "gender": gender}.items() if v is not None}
         if audio is not None:
-            ref = decode_reference(audio)
+            ref = await asyncio.to_thread(decode_reference, audio)
             cond = await self._condition(ref)
-            fields.update(self._sealed_fields(tenant_id, str(row.id), ref, cond))
+            fields.update(await asyncio.to_thread(self._sealed_fields, tenant_id, str(row.id), ref, cond))
         if not fields:
             return self.view(row)
         try:
             updated = await self.store.voices.update(tenant_id, str(row.id), **fields)
         except Exception as exc:
             if _is_unique_violation(exc):
-                raise ApiError(409, "voice_exists", f"a voice named {name!r} already exists") from None
+                raise Conflict("voice_exists", f"a voice named {name!r} already exists") from None
             raise
         if updated is None:
-            raise ApiError(404, "voice_not_found", f"voice {voice_id} not found")
+            raise NotFound("voice_not_found", f"voice {voice_id} not found")
         if audio is not None:
             await self.cache.delete_prefix(voice_prefix(tenant_id, str(row.id)))
         return self.view(updated)
@@ -229,7 +226,7 @@ class VoiceService:
     async def delete(self, tenant: Any, voice_id: str) -> None:
         tenant_id = tenant.tenant_id
         if not is_uuid(voice_id) or not await self.store.voices.delete(tenant_id, voice_id):
-            raise ApiError(404, "voice_not_found", f"voice {voice_id} not found")
+            raise NotFound("voice_not_found", f"voice {voice_id} not found")
         await self.cache.delete_prefix(voice_prefix(tenant_id, voice_id))
 
     async def reference_audio(self, tenant_id: str, voice_id: str) -> bytes:

@@ -35,6 +35,7 @@ def free_port() -> int:
 class Gateway:
     url: str
     app: Any
+    thread: threading.Thread | None = None  # runs the gateway's event loop
 
     async def tenant(self, **limits: Any) -> tuple[str, str]:
         async with httpx.AsyncClient(base_url=self.url, timeout=30) as c:
@@ -79,7 +80,7 @@ def run_gateway(data_dir: Path, triton: Any, **overrides: Any) -> Iterator[Gatew
             raise RuntimeError("the gateway did not start")
         threading.Event().wait(0.05)
     try:
-        yield Gateway(url=f"http://127.0.0.1:{port}", app=app)
+        yield Gateway(url=f"http://127.0.0.1:{port}", app=app, thread=thread)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

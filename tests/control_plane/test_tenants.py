@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import stat
 
-from control_plane.services.tenants import ensure_dev_tenant
 from control_plane.settings import Settings
 from control_plane.tenants_cli import main
+from devtools.dev_tenant import ensure_dev_tenant
 
 
 def _cli(settings: Settings, capsys, *argv: str) -> dict:

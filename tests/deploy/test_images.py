@@ -73,3 +73,20 @@ def test_dockerignore_keeps_weights_and_local_state_out() -> None:
     for required in (".venv", ".cache", "var", ".git", ".tools", "**/*.pth", "**/*.onnx", "**/*.safetensors", ".env"):
         assert required in patterns, required
     assert "model_repository" not in patterns
+
+
+def test_images_copy_only_what_they_run() -> None:
+    def copied(text: str) -> set[str]:
+        sources = set()
+        for op, rest in _instructions(text):
+            if op == "COPY" and "--from=" not in rest:
+                parts = [p for p in rest.split() if not p.startswith("--")]
+                sources |= {p.rstrip("/") for p in parts[:-1]}
+        return sources
+
+    control_plane = copied(CONTROL_PLANE)
+    assert {"control_plane", "tts_contract", "schema"} <= control_plane
+    assert not control_plane & {"tts_engine", "export", "devtools", "bench", "model_repository", "tests"}
+    triton = copied(TRITON)
+    assert {"tts_contract", "tts_engine", "model_repository"} <= triton
+    assert not triton & {"devtools", "bench", "tests", "schema"}

@@ -9,7 +9,8 @@ import pytest
 import torch
 from engine_helpers import voice
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.types import EngineError, SynthesisParams
 
 GOOD_TEXT = "hello world, this is a test."

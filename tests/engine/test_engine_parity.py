@@ -10,7 +10,8 @@ import pytest
 import torch
 from engine_helpers import reference_generate, reference_latents, strip_stop, voice
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.types import SynthesisParams
 
 GREEDY = SynthesisParams(do_sample=False)  # repetition_penalty 10.0 as released

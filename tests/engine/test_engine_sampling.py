@@ -11,7 +11,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from tts_engine.xtts.engine import CodeRequest
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.sampling import PLACEHOLDER_ID, SamplingRows
 from tts_engine.xtts.types import SynthesisParams
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from engine_helpers import voice
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.types import SynthesisParams
 from tts_engine.xtts.vocoding import HOP, WindowConfig
 

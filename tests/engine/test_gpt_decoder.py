@@ -23,7 +23,8 @@ def test_packed_decode_matches_dense_decode(tiny_model):
     lengths = []
     with torch.inference_mode():
         for row, text in enumerate(TEXTS):
-            prefix = packed.prefix_embedding(engine._cond_tensor(voice(row)[0]), engine._tokenize(text, "en")[0])
+            cond, tokens = engine.intake.cond_tensor(voice(row)[0]), engine.intake.tokenize(text, "en")[0]
+            prefix = packed.prefix_embedding(cond, tokens)
             packed.prefill(row, prefix)
             dense.prefill(row, prefix)
             lengths.append(prefix.shape[0])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from engine_helpers import reference_generate, strip_stop, voice
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.prefix_cache import PrefixCache, PrefixKV, voice_key
 from tts_engine.xtts.types import SynthesisParams
 
@@ -17,8 +18,8 @@ TEXTS = ["hello world, this is a test.", "the quick brown fox jumps over the laz
 def test_cached_prefill_equals_full_prefill(tiny_model):
     engine = XttsEngine(tiny_model, device="cpu", max_batch_size=2, prefix_cache_voices=0)
     decoder = engine.batcher.decoder
-    cond = engine._cond_tensor(voice(3)[0])
-    tokens = engine._tokenize(TEXTS[0], "en")[0]
+    cond = engine.intake.cond_tensor(voice(3)[0])
+    tokens = engine.intake.tokenize(TEXTS[0], "en")[0]
     prefix = decoder.prefix_embedding(cond, tokens)
     with torch.inference_mode():
         full_logits, full_latent = decoder.prefill(0, prefix)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from engine_helpers import voice
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.types import EngineError, SynthesisParams
 
 PARAMS = SynthesisParams(do_sample=False, max_new_tokens=40, first_chunk_tokens=4, chunk_tokens=4)

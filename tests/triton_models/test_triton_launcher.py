@@ -1,4 +1,4 @@
-"""control_plane.triton_server: layout, start/ready/stop, fail-fast errors and the `tts-gateway triton` CLI."""
+"""devtools.triton_server: layout, start/ready/stop, fail-fast errors and the `tts-gateway triton` CLI."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from control_plane.triton_server import (
+from devtools.triton_server import (
     DEFAULT_MODEL_REPOSITORY,
     REPO_ROOT,
-    TritonError,
+    TritonLaunchError,
     TritonServer,
     find_triton,
     free_ports,
@@ -67,7 +67,7 @@ def test_unknown_model_fails_fast_with_the_log(tmp_path: Path) -> None:
     server.start()
     try:
         started = time.perf_counter()
-        with pytest.raises(TritonError, match="no_such_model"):
+        with pytest.raises(TritonLaunchError, match="no_such_model"):
             server.wait_ready(timeout=60)
         assert time.perf_counter() - started < 30
     finally:
@@ -79,7 +79,7 @@ def test_busy_port_is_refused_before_launch(tmp_path: Path) -> None:
     with server:
         clash = TritonServer(http_port=server.http_port, grpc_port=free_ports(1)[0], metrics_port=free_ports(1)[0],
                              models=[], log_path=tmp_path / "clash.log")
-        with pytest.raises(TritonError, match="already in use"):
+        with pytest.raises(TritonLaunchError, match="already in use"):
             clash.start()
 
 

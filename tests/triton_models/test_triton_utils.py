@@ -55,3 +55,49 @@ def test_cancel_board_marks_clears_and_sweeps(tmp_path) -> None:
         os.utime(os.path.join(board.folder, name), (old, old))
     board.sweep(max_age_s=60)
     assert os.listdir(board.folder) == []
+
+
+def test_polled_stream_yields_idle_polls_then_chunks_and_ends() -> None:
+    from tts_engine.triton_utils import PolledStream
+    from tts_engine.xtts.stream import END, SynthesisStream
+    from tts_engine.xtts.types import AudioChunk
+
+    stream = SynthesisStream(timeout=60.0, on_cancel=lambda: None)
+    polled = iter(PolledStream(stream, poll_s=0.01, chunk_timeout_s=60.0))
+    assert next(polled) is None  # nothing yet: the relay gets a chance to look for a cancel
+    stream.put(AudioChunk(audio=np.ones(4, np.float32), index=0, is_last=True))
+    stream.put(END)
+    assert next(polled).tolist() == [1.0] * 4
+    with pytest.raises(StopIteration):
+        next(polled)
+
+
+def test_polled_stream_gives_up_after_the_chunk_timeout_and_cancels() -> None:
+    from tts_engine.triton_utils import PolledStream
+    from tts_engine.xtts.stream import SynthesisStream
+
+    cancelled = []
+    stream = SynthesisStream(timeout=60.0, on_cancel=lambda: cancelled.append(True))
+    with pytest.raises(TimeoutError, match="no audio for 0 s"):
+        for _ in PolledStream(stream, poll_s=0.01, chunk_timeout_s=0.0):
+            pass
+    assert cancelled == [True] and stream.cancelled
+
+
+def test_iterator_source_cancel_closes_the_generator() -> None:
+    from tts_engine.triton_utils import IteratorSource
+
+    closed = []
+
+    def chunks():
+        try:
+            yield np.zeros(2, np.float32)
+            yield np.zeros(2, np.float32)
+        finally:
+            closed.append(True)
+
+    source = IteratorSource(chunks())
+    first = next(iter(source))
+    assert first is not None and first.size == 2
+    source.cancel()
+    assert closed == [True]

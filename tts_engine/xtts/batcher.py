@@ -11,13 +11,17 @@ with a fresh prefill. Rows are kept compact (0..n-1) by moving the last row into
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tts_engine.xtts.gpt_decoder import GptDecoder
 from tts_engine.xtts.prefix_cache import PrefixCache
 from tts_engine.xtts.sampling import SamplingRows
+from tts_engine.xtts.types import SynthesisParams
+
+if TYPE_CHECKING:
+    from tts_engine.xtts.output import RequestState
 
 
 @dataclass(eq=False)
@@ -26,7 +30,7 @@ class Job:
 
     sentences: list[list[int]]
     cond_latent: torch.Tensor  # [N, D] on the engine device
-    params: Any  # SynthesisParams
+    params: SynthesisParams
     max_new_tokens: int
     generator: torch.Generator | None = None
     prefix_key: bytes | None = None  # the voice's prefix-cache key (None: do not cache)
@@ -37,7 +41,12 @@ class Job:
     codes: list[int] = field(default_factory=list)  # this sentence's audio codes, stop token excluded
     latents: list[torch.Tensor] = field(default_factory=list)  # this sentence's latents, one per decode step
     stopped: bool = False  # this sentence ended with the stop token
-    context: Any = None  # owner's state (stream, vocoder window, ...)
+    context: RequestState | None = None  # the engine's per-request state (stream, vocoder window, ...)
+
+
+def _row(job: Job) -> int:
+    assert job.row is not None, "only jobs in the batch have a row"
+    return job.row
 
 
 @dataclass
@@ -52,7 +61,7 @@ class DecodeBatcher:
 
     def __init__(
         self,
-        gpt,
+        gpt: Any,
         *,
         max_batch: int,
         max_seq: int,
@@ -99,9 +108,10 @@ class DecodeBatcher:
 
     def _move(self, job: Job, row: int) -> None:
         if job.cache_len > 0:  # a job not yet prefilled has nothing in its row
-            self.decoder.move_row(job.row, row, job.cache_len)
-            self.sampling.move_row(job.row, row)
-            self.next_tokens[row] = self.next_tokens[job.row]
+            old = _row(job)
+            self.decoder.move_row(old, row, job.cache_len)
+            self.sampling.move_row(old, row)
+            self.next_tokens[row] = self.next_tokens[old]
         job.row = row
 
     def _partition(self) -> None:
@@ -116,7 +126,7 @@ class DecodeBatcher:
         self.rows = decoding + waiting
 
     def _start_sentence(self, job: Job) -> None:
-        row = job.row
+        row = _row(job)
         uniforms = None
         if job.params.do_sample:
             uniforms = torch.rand(job.max_new_tokens + 1, generator=job.generator)
@@ -127,12 +137,13 @@ class DecodeBatcher:
 
     def _prefill(self, job: Job, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         voice_len = job.cond_latent.shape[0]
+        row = _row(job)
         if voice_len == 0 or job.prefix_key is None:
-            return self.decoder.prefill(job.row, prefix)
+            return self.decoder.prefill(row, prefix)
         cached = self.prefix_cache.get(job.prefix_key)
-        result = self.decoder.prefill(job.row, prefix, cached)
+        result = self.decoder.prefill(row, prefix, cached)
         if cached is None and self.prefix_cache.enabled:
-            self.prefix_cache.put(job.prefix_key, self.decoder.prefix_kv(job.row, voice_len))
+            self.prefix_cache.put(job.prefix_key, self.decoder.prefix_kv(row, voice_len))
         return result
 
     @torch.inference_mode()
@@ -187,7 +198,7 @@ class DecodeBatcher:
             events.append(StepEvent(job, token, finished))
             if finished:
                 done.append(job)
-        for job in sorted(done, key=lambda j: j.row, reverse=True):
+        for job in sorted(done, key=_row, reverse=True):
             self.remove(job)
         return events, failed
 

@@ -18,18 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tts_engine.xtts.engine import CodeRequest, XttsEngine
+from tts_engine.xtts.engine import XttsEngine
+from tts_engine.xtts.offline import CodeRequest
 from tts_engine.xtts.types import SynthesisParams
 
 TEXT = "the quick brown fox jumps over the lazy dog, and then it runs far away into the woods."
 
 
-def decode_throughput(engine: XttsEngine, batch_sizes: list[int], tokens: int, repeats: int = 2) -> list[dict]:
+def decode_throughput(engine: XttsEngine, batch_sizes: list[int], tokens: int,
+                      repeats: int = 2) -> list[dict[str, float]]:
     """For each batch size: all requests join at step 0 and run `tokens` tokens (or to their stop token)."""
     rng = np.random.default_rng(0)
     results = []
     for batch in batch_sizes:
-        best = None
+        best: dict[str, float] | None = None
         for _ in range(repeats):
             requests = [
                 CodeRequest(TEXT, "en", rng.standard_normal((32, engine.model_dim)).astype(np.float32),
@@ -50,6 +52,7 @@ def decode_throughput(engine: XttsEngine, batch_sizes: list[int], tokens: int, r
                    "steps_per_s": steps / seconds, "tokens_per_s": generated / seconds}
             if best is None or run["seconds"] < best["seconds"]:
                 best = run
+        assert best is not None, "repeats must be >= 1"
         results.append(best)
     return results
 

@@ -12,6 +12,8 @@ each row attends only to its own first `length` positions through a boolean mask
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +29,7 @@ class PackedLinear:
     Numbers agree to float rounding. Keeps a second copy of the weights (the module's stays shared).
     """
 
-    def __init__(self, conv1d: nn.Module):
+    def __init__(self, conv1d: Any):  # transformers' Conv1D
         from torch.utils import mkldnn
 
         dense = nn.Linear(conv1d.weight.shape[0], conv1d.weight.shape[1])
@@ -50,7 +52,7 @@ class GptDecoder:
 
     def __init__(
         self,
-        gpt: nn.Module,
+        gpt: Any,  # Coqui's GPT (untyped module attributes)
         *,
         max_batch: int,
         max_seq: int,

@@ -19,7 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -87,7 +87,7 @@ class OnnxVocoder:
         self.threads = options.intra_op_num_threads
         self.frame_dim = inputs[0].shape[1]
 
-    def decode_frames(self, frames: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def decode_frames(self, frames: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
         """frames [B, D, F], g [B, 512, 1] -> wav [B, 1, F*256]."""
         if frames.dim() != 3 or (isinstance(self.frame_dim, int) and frames.shape[1] != self.frame_dim):
             raise ValueError(f"frames must be [B, {self.frame_dim}, F], got {tuple(frames.shape)}")
@@ -113,7 +113,7 @@ class OnnxVocoder:
         return f"OnnxVocoder({self.path.name}, providers={self.providers}, threads={self.threads})"
 
 
-def torch_frame_decoder(decoder: torch.nn.Module) -> FrameDecoder:
+def torch_frame_decoder(decoder: Any) -> FrameDecoder:  # Coqui's HifiDecoder
     generator = decoder.waveform_decoder
     return lambda frames, g: generator(frames, g=g)
 
@@ -200,7 +200,7 @@ def select_vocoder(
         frames=TIMING_FRAMES,
         runs=TIMING_RUNS,
     )
-    best = min(timings, key=timings.get)
+    best = min(timings, key=lambda name: timings[name])
     log.info("vocoder: %s (auto; median of %d runs on a %d-frame window: torch %.1f ms with %d threads, "
              "onnx %.1f ms on %s)", best, TIMING_RUNS, TIMING_FRAMES, timings["torch"] * 1000,
              torch.get_num_threads(), timings["onnx"] * 1000, onnx_vocoder)

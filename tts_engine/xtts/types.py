@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 24000
+from tts_contract.audio import XTTS_SAMPLE_RATE
+from tts_contract.limits import XTTS_SPEED_RANGE
+
+SAMPLE_RATE = XTTS_SAMPLE_RATE
 
 
 class EngineError(RuntimeError):
@@ -51,8 +54,9 @@ class SynthesisParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0.0 < self.repetition_penalty <= 100.0:
             raise ValueError(f"repetition_penalty must be in (0, 100], got {self.repetition_penalty}")
-        if not 0.25 <= self.speed <= 4.0:
-            raise ValueError(f"speed must be in [0.25, 4], got {self.speed}")
+        low, high = XTTS_SPEED_RANGE
+        if not low <= self.speed <= high:
+            raise ValueError(f"speed must be in [{low:g}, {high:g}], got {self.speed}")
         if not isinstance(self.do_sample, bool):
             raise ValueError(f"do_sample must be a bool, got {self.do_sample!r}")
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0):

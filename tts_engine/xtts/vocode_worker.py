@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from tts_engine.xtts.vocoding import SentenceVocoder
+
+if TYPE_CHECKING:
+    from tts_engine.xtts.batcher import Job
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +45,27 @@ class Segment:
     first: bool = False  # the request's first chunk: never grown by merging (time to first audio)
 
 
-class VocodeWorker:
-    """One thread running `Segment`s; `run_segment(job, segment)` does the vocoding and emitting."""
+class SegmentOutput(Protocol):
+    """Where vocoded segments go (tts_engine.xtts.output.RequestOutputs)."""
 
-    def __init__(self, run_segment: Callable[[Any, Segment], None], fail: Callable[[Any, BaseException], None],
-                 threads: int = 1):
+    def run_segment(self, job: Job, segment: Segment) -> None:
+        """Vocode `segment` and emit its audio (and end the stream after the request's last one)."""
+
+    def worker_failed(self, job: Job, error: BaseException) -> None:
+        """Vocoding `job` raised `error`: fail its stream."""
+
+
+class VocodeWorker:
+    """Threads running `Segment`s in order per job; `output` does the vocoding and emitting."""
+
+    def __init__(self, output: SegmentOutput, threads: int = 1):
         if threads < 1:
             raise ValueError("threads must be >= 1")
         self.threads = threads
-        self._run_segment = run_segment
-        self._fail = fail
+        self._output = output
         self._cv = threading.Condition()
         self._segments: dict[int, deque[Segment]] = {}  # id(job) -> its segments, oldest first
-        self._jobs: dict[int, Any] = {}
+        self._jobs: dict[int, Job] = {}
         self._first: deque[int] = deque()  # jobs that have not emitted audio yet
         self._rest: deque[int] = deque()
         self._busy: set[int] = set()  # jobs a thread is vocoding now: not handed to another meanwhile
@@ -73,7 +83,7 @@ class VocodeWorker:
         for worker in self._workers:
             worker.start()
 
-    def stop(self, timeout: float = 10.0) -> list[Any]:
+    def stop(self, timeout: float = 10.0) -> list[Job]:
         """Stop the thread; returns the jobs that still had work (their streams must be failed)."""
         with self._cv:
             self._running = False
@@ -95,7 +105,7 @@ class VocodeWorker:
         with self._cv:
             return sum(len(s) for s in self._segments.values())
 
-    def schedule(self, job: Any, segment: Segment, first: bool) -> None:
+    def schedule(self, job: Job, segment: Segment, first: bool) -> None:
         """Queue `segment` for `job` (merged into its newest waiting segment of the same sentence)."""
         key = id(job)
         with self._cv:
@@ -113,7 +123,7 @@ class VocodeWorker:
                 (self._first if first else self._rest).append(key)
             self._cv.notify()
 
-    def _next(self) -> tuple[Any, Segment] | None:
+    def _next(self) -> tuple[Job, Segment] | None:
         with self._cv:
             while self._running and not (self._first or self._rest):
                 self._cv.wait()
@@ -124,7 +134,7 @@ class VocodeWorker:
             self._busy.add(key)
             return self._jobs[key], segment
 
-    def _done(self, job: Any) -> None:
+    def _done(self, job: Job) -> None:
         """A segment of `job` finished: its next one (if any) waits for the others' turn."""
         key = id(job)
         with self._cv:
@@ -141,15 +151,15 @@ class VocodeWorker:
         while (item := self._next()) is not None:
             job, segment = item
             try:
-                self._run_segment(job, segment)
+                self._output.run_segment(job, segment)
             except Exception as exc:  # noqa: BLE001 - a vocoder failure fails this request only
                 logger.warning("request failed in vocoding: %s", type(exc).__name__)
                 self.drop(job)
-                self._fail(job, exc)
+                self._output.worker_failed(job, exc)
             finally:
                 self._done(job)
 
-    def drop(self, job: Any) -> None:
+    def drop(self, job: Job) -> None:
         """Forget a job's waiting segments (cancelled or failed)."""
         key = id(job)
         with self._cv:

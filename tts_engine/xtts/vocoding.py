@@ -186,10 +186,11 @@ class SentenceVocoder:
         z = self.frames.frames(latents, start, available, final)
         wav = self.decode(z[None].to(self.speaker.dtype), self.speaker).reshape(-1).float().cpu().numpy()
         out = wav[(self.emitted - start) * HOP : (end - start) * HOP].copy()
-        fade = min(self.window.crossfade_samples, out.shape[0], 0 if self._tail is None else self._tail.shape[0])
-        if fade > 0:
+        tail = self._tail
+        fade = min(self.window.crossfade_samples, out.shape[0], 0 if tail is None else tail.shape[0])
+        if tail is not None and fade > 0:
             ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-            out[:fade] = self._tail[:fade] * (1.0 - ramp) + out[:fade] * ramp
+            out[:fade] = tail[:fade] * (1.0 - ramp) + out[:fade] * ramp
         self._tail = wav[(end - start) * HOP :].copy()
         self.emitted = end
         return out.astype(np.float32, copy=False)

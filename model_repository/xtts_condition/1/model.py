@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tts_engine.triton_utils import InputError, RequestInputs, instance_device, xtts_model_path
-
-MIN_SECONDS = 1.0  # the conditioning encoder needs speech, not a click
-MAX_SECONDS = 60.0  # the model reads at most its max_ref_len (30 s); longer uploads are a client error
+from tts_contract import tensors as T
+from tts_contract.limits import CONDITION_SAMPLE_RATES, CONDITION_SECONDS
+from tts_engine.triton_utils import InputError, RequestInputs, input_getter, instance_device, xtts_model_path
 
 
 class TritonPythonModel:
@@ -31,21 +30,22 @@ class TritonPythonModel:
         responses = []
         for request in requests:
             try:
-                inputs = RequestInputs(lambda name, r=request: _as_numpy(r, name))
-                audio = inputs.floats("AUDIO", (1, None))[0]  # [batch=1, samples] per request
-                rate = inputs.scalar("SAMPLE_RATE", int, None, low=4000, high=192000)
+                inputs = RequestInputs(input_getter(pb_utils, request))
+                audio = inputs.floats(T.AUDIO, (1, None))[0]  # [batch=1, samples] per request
+                low_rate, high_rate = CONDITION_SAMPLE_RATES
+                rate = inputs.scalar(T.SAMPLE_RATE, int, None, low=low_rate, high=high_rate)
                 if rate is None:
-                    raise InputError("input SAMPLE_RATE is required")
+                    raise InputError(f"input {T.SAMPLE_RATE} is required")
                 seconds = audio.size / rate
-                if not MIN_SECONDS <= seconds <= MAX_SECONDS:
-                    raise InputError(f"reference audio must be {MIN_SECONDS:.0f}-{MAX_SECONDS:.0f} s long, "
-                                     f"got {seconds:.2f} s")
+                low, high = CONDITION_SECONDS
+                if not low <= seconds <= high:
+                    raise InputError(f"reference audio must be {low:.0f}-{high:.0f} s long, got {seconds:.2f} s")
                 latent, speaker = compute_conditioning(self.artifact.model, audio, rate)
                 responses.append(pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor("GPT_COND_LATENT", np.ascontiguousarray(latent[None], dtype=np.float32)),
-                    pb_utils.Tensor("SPEAKER_EMBEDDING", np.ascontiguousarray(speaker[None], dtype=np.float32)),
+                    pb_utils.Tensor(T.GPT_COND_LATENT, np.ascontiguousarray(latent[None], dtype=np.float32)),
+                    pb_utils.Tensor(T.SPEAKER_EMBEDDING, np.ascontiguousarray(speaker[None], dtype=np.float32)),
                 ]))
-            except (InputError, ValueError) as error:
+            except ValueError as error:  # InputError included
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"xtts_condition: {error}")))
             except Exception as error:  # noqa: BLE001 - this request only
                 pb_utils.Logger.log_warn(f"xtts_condition: conditioning failed: {type(error).__name__}")
@@ -54,9 +54,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self) -> None:
-        self.artifact = None
-
-
-def _as_numpy(request, name: str):
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    return None if tensor is None else tensor.as_numpy()
+        del self.artifact  # frees the model before the stub exits

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from control_plane.triton_server import DEFAULT_MODEL_REPOSITORY, TritonServer, free_ports
+from devtools.triton_server import DEFAULT_MODEL_REPOSITORY, TritonServer, free_ports
 
 
 class KillableTriton:

@@ -13,12 +13,15 @@ import websockets
 from fault_helpers import ServeProcess
 from gateway_helpers import ADMIN_TOKEN
 
-TEXT = " ".join(f"Sentence {i} of an answer long enough to still be streaming at shutdown." for i in range(40))
+TEXT = " ".join(f"Sentence {i} of an answer long enough to still be streaming at shutdown." for i in range(24))
+STREAM_TIMEOUT_S = 240  # generous: a busy 2-core machine serves three streams at once here
 
 
 @pytest.fixture
 def serve(triton_piper, tmp_path):
-    server = ServeProcess(triton_piper, tmp_path, SHUTDOWN_GRACE_S="60").start()
+    # One-second pings: a WebSocket that stops reading while it streams is closed (1011) within seconds.
+    server = ServeProcess(triton_piper, tmp_path, SHUTDOWN_GRACE_S="300", WS_PING_INTERVAL_S="1",
+                          WS_PING_TIMEOUT_S="1").start()
     try:
         yield server.url, server.process
     finally:
@@ -28,7 +31,7 @@ def serve(triton_piper, tmp_path):
 async def _http_stream(url: str, key: str, started: asyncio.Event) -> tuple[str, int]:
     received = 0
     headers, body = {"Authorization": f"Bearer {key}"}, {"text": TEXT, "format": "pcm"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as c, \
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=STREAM_TIMEOUT_S) as c, \
             c.stream("POST", "/v1/synthesize/stream", json=body) as r:
         assert r.status_code == 200
         try:
@@ -47,7 +50,7 @@ async def _ws_stream(url: str, key: str, started: asyncio.Event) -> list[dict]:
         await ws.send(json.dumps({"type": "start", "format": "pcm"}))
         await ws.send(json.dumps({"type": "text", "text": TEXT}))
         await ws.send(json.dumps({"type": "end"}))
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(STREAM_TIMEOUT_S):
             async for message in ws:
                 if isinstance(message, bytes):
                     started.set()
@@ -77,8 +80,9 @@ async def test_sigterm_drains_streams_and_refuses_new_work(serve):
         assert refused.json()["error"]["code"] == "shutting_down"
     assert any(not t.done() for t in http) or not ws.done(), "the streams ended before the drain was observed"
 
-    results = await asyncio.wait_for(asyncio.gather(*http), timeout=60)
+    results = await asyncio.wait_for(asyncio.gather(*http), timeout=STREAM_TIMEOUT_S)
     assert all(ended == "complete" and received > 100_000 for ended, received in results), results
-    events = await asyncio.wait_for(ws, timeout=60)
+    events = await asyncio.wait_for(ws, timeout=STREAM_TIMEOUT_S)
     assert events[-1]["type"] == "done", events[-3:]
+    assert events[-1]["audio_seconds"] > 60  # every sentence was spoken, with pings answered throughout
     assert await asyncio.to_thread(proc.wait, 30) == 0

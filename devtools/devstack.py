@@ -16,13 +16,15 @@ import secrets
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from control_plane.settings import REPO_ROOT, Settings, get_settings
+from devtools.dev_tenant import DEV_TENANT, secret_file
+from devtools.dev_tenant import ensure_dev_tenant as ensure_tenant
 
 log = logging.getLogger("tts_gateway.devstack")
 
 TINY_ARTIFACT = REPO_ROOT / ".cache" / "models" / "xtts-tiny"
-DEV_TENANT = "dev"
 
 
 def ensure_xtts_artifact(settings: Settings) -> Path:
@@ -41,27 +43,12 @@ def ensure_xtts_artifact(settings: Settings) -> Path:
     return TINY_ARTIFACT
 
 
-def _secret_file(path: Path, make: callable) -> str:
-    """A dev secret kept across runs in TTS_DATA_DIR, readable by the owner only."""
-    if path.is_file():
-        return path.read_text().strip()
-    value = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    return value
-
-
 async def ensure_dev_tenant(settings: Settings) -> str:
     """Create the dev tenant once and keep its key in TTS_DATA_DIR/dev-api-key; return the key."""
-    from control_plane.services.tenants import ensure_dev_tenant as ensure
-
-    key_file = settings.tts_data_dir / "dev-api-key"
-    return await ensure(settings, DEV_TENANT, key_file)
+    return await ensure_tenant(settings, DEV_TENANT, settings.tts_data_dir / "dev-api-key")
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
@@ -76,7 +63,7 @@ def main(argv: list[str]) -> int:
     settings = get_settings()
     settings.tts_data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.tts_admin_token:
-        token = _secret_file(settings.tts_data_dir / "dev-admin-token", lambda: "adm_" + secrets.token_urlsafe(24))
+        token = secret_file(settings.tts_data_dir / "dev-admin-token", lambda: "adm_" + secrets.token_urlsafe(24))
         os.environ["TTS_ADMIN_TOKEN"] = token
     artifact = ensure_xtts_artifact(settings)
     os.environ["XTTS_MODEL_PATH"] = str(artifact)
@@ -90,7 +77,7 @@ def main(argv: list[str]) -> int:
 
     server = None
     if not args.no_triton:
-        from control_plane.triton_server import TritonServer
+        from devtools.triton_server import TritonServer
 
         server = TritonServer.from_settings(settings)
         print("starting Triton (xtts, xtts_condition, piper) ...", flush=True)

@@ -1,0 +1,106 @@
+"""No request handler blocks the event loop: every callback the gateway's loop runs while it serves
+long and short streams of every kind stays short.
+
+A callback is measured by the CPU time its own thread spends in it (`time.thread_time`), not by the
+wall clock: a busy machine slows every callback down without any of them blocking, but only work
+done on the loop itself (an encode, a resample, a parse, a decryption) adds CPU time to one
+callback. The bound is far above what a well-behaved callback costs and far below what any of those
+operations costs on a long input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+import websockets
+from gateway_helpers import encode_reference, piper_speech, run_gateway
+
+MAX_CALLBACK_CPU_S = 0.05
+LONG = " ".join(f"Sentence {i} is one of many that make this a long request to encode." for i in range(40))
+SSML = "<speak>" + "".join(f'<s>Part {i}, <prosody rate="fast">spoken quickly</prosody>.</s><break time="50ms"/>'
+                           for i in range(150)) + "</speak>"
+
+
+class CallbackClock:
+    """Wraps asyncio's Handle._run to record the thread CPU time of each callback run on one thread."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.worst: list[tuple[float, str]] = []
+        self._original = asyncio.events.Handle._run
+
+    def __enter__(self) -> CallbackClock:
+        clock = self
+        original = self._original
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            if threading.get_ident() != clock.thread:
+                return original(handle)
+            started = time.thread_time()
+            try:
+                return original(handle)
+            finally:
+                spent = time.thread_time() - started
+                if spent > 0.01:
+                    clock.worst.append((spent, repr(handle)[:300]))
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def gateway(triton_server, tmp_path_factory):
+    with run_gateway(tmp_path_factory.mktemp("gw-loop"), triton_server) as gw:
+        yield gw
+
+
+async def test_serving_every_kind_of_request_never_blocks_the_loop(gateway):
+    _, key = await gateway.tenant()
+    x, rate = piper_speech(12.0)
+    reference = encode_reference(x, rate, "mp3")
+    with CallbackClock() as clock:
+        clock.thread = gateway.thread.ident
+
+        async def stream(body: dict) -> int:
+            async with gateway.client(key) as c, c.stream("POST", "/v1/synthesize/stream", json=body) as r:
+                assert r.status_code == 200
+                return sum([len(chunk) async for chunk in r.aiter_raw()])
+
+        async def whole(body: dict) -> int:
+            async with gateway.client(key) as c:
+                r = await c.post("/v1/synthesize", json=body)
+                assert r.status_code == 200, r.text
+                return len(r.content)
+
+        async def upload() -> None:
+            async with gateway.client(key) as c:
+                r = await c.post("/v1/voices/upload", data={"name": "loop", "language": "en"},
+                                 files={"audio": ("ref.mp3", reference, "audio/mpeg")})
+                assert r.status_code == 201, r.text
+
+        async def socket() -> None:
+            url = gateway.url.replace("http://", "ws://") + "/v1/synthesize/ws"
+            async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+                await ws.send(json.dumps({"type": "start", "format": "mp3", "sample_rate": 44100}))
+                await ws.send(json.dumps({"type": "text", "text": LONG[:1500]}))
+                await ws.send(json.dumps({"type": "end"}))
+                async for _ in ws:
+                    pass
+
+        await asyncio.gather(
+            whole({"text": LONG, "format": "mp3", "sample_rate": 44100}),
+            whole({"ssml": SSML, "format": "opus"}),
+            stream({"text": LONG, "format": "ogg", "pitch": 1.2}),
+            stream({"text": LONG[:2000], "format": "flac", "sample_rate": 48000}),
+            upload(),
+            socket(),
+        )
+    worst = sorted(clock.worst, reverse=True)[:3]
+    assert not worst or worst[0][0] < MAX_CALLBACK_CPU_S, f"callbacks that held the loop: {worst}"
