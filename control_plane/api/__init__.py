@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api import admin, engines, health, openai, ssml, stream, synthesis, tenant, voices, ws
+from control_plane.api import admin, elevenlabs, engines, health, openai, ssml, stream, synthesis, tenant, voices, ws
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,6 +14,7 @@ ROUTERS: list[APIRouter] = [
     stream.router,
     ws.router,
     openai.router,
+    elevenlabs.router,
     voices.router,
     ssml.router,
     engines.router,
