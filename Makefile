@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt pyproject.toml 2>/dev
 QUIET := sed -e "/is ignored/d"
 SITE := $(VENV)/lib/python3.11/site-packages
 
-.PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test audit clean
+.PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test audit console-screenshots clean
 
 help:
 	@echo "make run          start Triton + the API on the embedded store, print a dev API key"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
 	@echo "make load-test    200 concurrent streams for 60 s per engine (CI runs it too)"
 	@echo "make lint         ruff and mypy"
+	@echo "make console-screenshots  regenerate docs/console/*.png from the browser tests"
 
 venv: $(STAMP)
 
@@ -38,12 +39,17 @@ $(STAMP): requirements/*.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Postgres and Redis servers for the integration tests (Debian packages).
+# Postgres and Redis servers for the integration tests, Chromium for the console's browser tests (Debian packages).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
 		echo "installing postgresql and redis-server"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql redis-server >/dev/null; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+		echo "installing chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 run: venv
@@ -77,6 +83,10 @@ audit: venv
 load-test: venv
 	$(VENV)/bin/tts-gateway bench load --engine piper --streams 200 --seconds 60
 	$(VENV)/bin/tts-gateway bench load --engine xtts --streams 200 --seconds 60
+
+# Screenshots of every console page into docs/console/ (the browser tests, saving as they go).
+console-screenshots: venv system-deps
+	CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest tests/console -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .cache var .tools

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
+    p = sub.add_parser("routing", help="streams over several Triton replicas: TritonPool vs gRPC round_robin")
+    p.add_argument("--policies", type=lambda t: [x for x in t.split(",") if x], default=["pool", "round_robin"])
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
     p.add_argument("--skip-gateway", action="store_true")
@@ -228,6 +233,15 @@ def cmd_realtime(args, argv) -> int:
     return 0
 
 
+def cmd_routing(args, argv) -> int:
+    from bench.routing_stage import routing_markdown, run_routing_stage
+
+    result = run_routing_stage(args)
+    out = args.out or RESULTS_DIR / "routing-piper-cpu"
+    _record(out, "routing", args, argv, result, routing_markdown(result))
+    return 0
+
+
 def cmd_quick(args, argv) -> int:
     from bench.quick import run_quick
 
@@ -290,6 +304,7 @@ COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
     "realtime": cmd_realtime,
+    "routing": cmd_routing,
 }
 
 

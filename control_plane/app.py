@@ -133,5 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_errors(app)
     for router in ROUTERS:
         app.include_router(router)
+    from control_plane.api.console import router as console_router  # the web console (/console)
+    app.include_router(console_router)
     app.add_middleware(RequestMiddleware)
     return app

@@ -48,6 +48,17 @@ class Metrics:
         self.redis_up = Gauge("tts_redis_up", "1 while Redis answers, 0 after a failure until it answers again "
                               "(stays 1 without Redis)", registry=r)
         self.redis_up.set(1)
+        # Routing across Triton replicas (TRITON_GRPC_URLS or a dns:/// TRITON_GRPC_URL); `replica` is host:port.
+        self.triton_replica_outstanding = Gauge("tts_triton_replica_outstanding_streams",
+                                                "Requests this replica has in flight on each Triton replica",
+                                                ["replica"], registry=r)
+        self.triton_replica_ready = Gauge("tts_triton_replica_ready", "1 while a Triton replica is in rotation",
+                                          ["replica"], registry=r)
+        self.triton_routed = Counter("tts_triton_routed", "Requests routed to each Triton replica",
+                                     ["replica", "kind"], registry=r)
+        self.triton_failovers = Counter("tts_triton_failovers", "Requests moved to another Triton replica after "
+                                        "this one failed them as unavailable before answering", ["replica"],
+                                        registry=r)
         self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
                                       registry=r)
         self.event_loop_tasks.set_function(_task_count)

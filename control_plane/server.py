@@ -26,7 +26,7 @@ def _draining_server(config: Any, app: Any, grace_s: float) -> Any:
     class DrainingServer(uvicorn.Server):
         """uvicorn.Server whose first SIGTERM drains the app's streams before the usual shutdown."""
 
-        _drain_task: asyncio.Task | None = None
+        _drain_task: asyncio.Future[None] | None = None
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             services = getattr(app.state, "services", None)

@@ -64,7 +64,31 @@ class Settings(BaseSettings):
     )
 
     # --- Triton ---
-    triton_grpc_url: str = Field("localhost:8001", description="Triton gRPC endpoint (synthesis streams).")
+    triton_grpc_url: str = Field(
+        "localhost:8001", description="Triton gRPC endpoint (synthesis streams). `dns:///NAME:PORT` (the chart's "
+        "default: its headless Service) routes across every address NAME resolves to, re-resolved every "
+        "TRITON_DNS_REFRESH_S.",
+    )
+    triton_grpc_urls: str = Field(
+        "", description="Comma-separated gRPC endpoints of several Triton replicas (`host:port,host:port`); each new "
+        "stream goes to the least-loaded ready one. Empty = TRITON_GRPC_URL alone.",
+    )
+    triton_http_urls: str = Field(
+        "", description="HTTP endpoints (health) of the TRITON_GRPC_URLS replicas, in the same order; "
+        "empty = each replica's host on TRITON_HTTP_URL's port.",
+    )
+    triton_metrics_urls: str = Field(
+        "", description="Metrics endpoints (queue time) of the TRITON_GRPC_URLS replicas, in the same order; "
+        "empty = each replica's host on TRITON_METRICS_URL's port and path.",
+    )
+    triton_dns_refresh_s: float = Field(
+        5.0, gt=0, description="Seconds between resolutions of a `dns:///` TRITON_GRPC_URL (new replicas get "
+        "streams within this, departed ones drain).",
+    )
+    triton_health_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between readiness checks of each Triton replica (also their timeout) when "
+        "routing across replicas.",
+    )
     triton_http_url: str = Field("http://localhost:8000", description="Triton HTTP endpoint (health, model readiness).")
     triton_metrics_url: str = Field("http://localhost:8002/metrics", description="Triton Prometheus endpoint.")
     triton_model_repository: Path = Field(
@@ -80,8 +104,28 @@ class Settings(BaseSettings):
         "", description="Exported XTTS artifact served by Triton; empty = the tiny test weights."
     )
 
+    # --- Web console ---
+    grafana_url: str = Field(
+        "", description="Base URL of the Grafana that shows this gateway's dashboards (e.g. http://localhost:3000); "
+        "the console's admin view links to them when set.",
+    )
+
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
+
+    # --- Text normalisation and pronunciation lexicons ---
+    tts_normalize_default: Literal["auto", "on", "off"] = Field(
+        "auto", description="Text normalisation when a request does not say (`normalize`): `auto` writes out "
+        "numbers, dates, codes... in en, es, fr, de, it, pt and leaves other languages as written; `on` also "
+        "refuses languages without rules; `off` sends text as written.",
+    )
+    lexicon_max_bytes: int = Field(100_000, ge=1000, description="Largest PLS document one lexicon may be (bytes).")
+    lexicon_max_lexemes: int = Field(2000, ge=1, description="Most lexemes (entries) in one lexicon.")
+    lexicon_max_count: int = Field(20, ge=1, description="Most lexicons one tenant may store.")
+    lexicon_cache_ttl_s: float = Field(
+        5.0, ge=0, description="Seconds a replica reuses a tenant's parsed lexicons before reading them again "
+        "(changes made through this replica apply at once).",
+    )
 
     # --- Audio cache (synthesis) ---
     audio_cache_ttl_s: int = Field(86400, description="Seconds a synthesised result stays in the audio cache.")

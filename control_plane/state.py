@@ -11,10 +11,11 @@ from control_plane.adapters.cache import AudioCache, build_cache
 from control_plane.adapters.limits import Limiter
 from control_plane.adapters.redis import connect
 from control_plane.adapters.store import Store
-from control_plane.adapters.triton import TritonClient
+from control_plane.adapters.triton_pool import build_triton
 from control_plane.metrics import Metrics
 from control_plane.services.engine_port import EnginePort
 from control_plane.services.flow import SynthesisFlow
+from control_plane.services.lexicons import LexiconService
 from control_plane.services.stream_tracker import StreamTracker
 from control_plane.services.synthesis import SynthesisService
 from control_plane.services.tenants import TenantService
@@ -38,6 +39,7 @@ class AppState:
     voices: VoiceService
     synthesis: SynthesisService
     flow: SynthesisFlow
+    lexicons: LexiconService
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
 
@@ -65,13 +67,14 @@ async def build_state(settings: Settings) -> AppState:
     limiter = Limiter(redis, settings.redis_url, metrics, month_usage=usage.characters_this_month,
                       failure_mode=settings.redis_failure_mode)
     cache = build_cache(settings, redis, metrics, redis_usable=lambda: limiter.redis_usable)
-    engine: EnginePort = TritonClient(settings)
+    engine: EnginePort = await build_triton(settings, metrics)
     voices = VoiceService(store, engine, cache, settings)
-    synthesis = SynthesisService(engine, voices)
+    lexicons = LexiconService(store, settings)
+    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
     flow = SynthesisFlow(synthesis, engine, cache, limiter, usage, streams, metrics)
     return AppState(
         settings=settings, store=store, limiter=limiter, usage=usage, tenants=TenantService(store, settings),
         metrics=metrics, redis=redis, streams=streams, cache=cache, engine=engine, voices=voices,
-        synthesis=synthesis, flow=flow,
+        synthesis=synthesis, flow=flow, lexicons=lexicons,
     )

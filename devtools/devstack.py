@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
         print(
             "\nTTS Gateway is up.\n"
             f"  API          {base}   (docs: {base}/docs)\n"
+            f"  console      {base}/console   (sign in with the dev API key)\n"
             f"  Triton       {settings.triton_http_url} (gRPC {settings.triton_grpc_url})\n"
             f"  XTTS model   {artifact}{test}\n"
             f"  dev API key  {api_key}\n"

@@ -229,7 +229,8 @@ class Limiter:
         with contextlib.suppress(Exception):
             while True:
                 await asyncio.sleep(STREAM_LEASE_S / 3)
-                await self.redis.zadd(key, {slot: time.time() + STREAM_LEASE_S}, xx=True)
+                if self.redis is not None:
+                    await self.redis.zadd(key, {slot: time.time() + STREAM_LEASE_S}, xx=True)
 
     async def _release(self, key: str, slot: str) -> None:
         if self.redis is None:

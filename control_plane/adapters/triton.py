@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any
 
 import grpc
@@ -255,7 +255,7 @@ class TritonClient:
         )
 
     # --- synthesis streams ------------------------------------------------------------------
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             _tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
@@ -279,7 +279,7 @@ class TritonClient:
         max_new_tokens: int | None = None,
         first_chunk_tokens: int | None = None,
         request_id: str = "",
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             _tensor("LANGUAGE", np.array([language.encode()], dtype=np.object_), "BYTES"),
@@ -302,7 +302,8 @@ class TritonClient:
                 inputs.append(_tensor(name, np.array([value], dtype=np_type), dtype))
         return self._stream("xtts", inputs, request_id)
 
-    async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "") -> AsyncIterator[AudioChunk]:
+    async def _stream(self, model: str, inputs: list[InferInput],
+                      request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
         # Every Triton request gets its own id (a caller's request id is shared by its segments and
         # chosen by clients): it is what a cancel request names.
         triton_id = uuid.uuid4().hex

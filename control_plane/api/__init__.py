@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api import admin, elevenlabs, engines, health, openai, ssml, stream, synthesis, tenant, voices, ws
+from control_plane.api import (
+    admin,
+    elevenlabs,
+    engines,
+    health,
+    lexicons,
+    openai,
+    ssml,
+    stream,
+    synthesis,
+    tenant,
+    voices,
+    ws,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -17,5 +30,6 @@ ROUTERS: list[APIRouter] = [
     elevenlabs.router,
     voices.router,
     ssml.router,
+    lexicons.router,
     engines.router,
 ]

@@ -1,5 +1,6 @@
 """Admin API (/admin/v1, bearer TTS_ADMIN_TOKEN; 404 when the token is not configured):
-tenants with their limits, API keys (shown once), rotation with a grace period, revocation."""
+tenants with their limits, API keys (shown once), rotation with a grace period, suspension,
+revocation; links to the monitoring the console shows."""
 
 from __future__ import annotations
 
@@ -110,8 +111,40 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, services: AppState =
 @router.post("/tenants/{tenant_id}/keys/rotate", response_model=RotatedKey, summary="Issue a new key")
 async def rotate_key(tenant_id: str, body: RotateBody | None = None,
                      services: AppState = Depends(get_services)) -> RotatedKey:
-    key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody()).grace_seconds)
+    key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody.model_validate({})).grace_seconds)
     return RotatedKey(tenant_id=tenant_id, api_key=key, previous_keys_valid_until=until)
+
+
+@router.post("/tenants/{tenant_id}/suspend", response_model=Tenant,
+             summary="Suspend a tenant: its keys are refused until it is resumed; nothing is deleted")
+async def suspend_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+    return Tenant(**tenant_view(await services.tenants.set_suspended(tenant_id, True)))
+
+
+@router.post("/tenants/{tenant_id}/resume", response_model=Tenant, summary="Resume a suspended tenant")
+async def resume_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+    return Tenant(**tenant_view(await services.tenants.set_suspended(tenant_id, False)))
+
+
+class DashboardLink(BaseModel):
+    title: str
+    url: str
+
+
+class MonitoringLinks(BaseModel):
+    grafana_url: str | None = Field(description="GRAFANA_URL; null when not configured")
+    dashboards: list[DashboardLink]
+
+
+# The dashboard shipped in deploy/grafana (its uid is fixed there).
+GRAFANA_DASHBOARDS = (("Capacity", "tts-gateway-capacity"),)
+
+
+@router.get("/links", response_model=MonitoringLinks, summary="Monitoring links (Grafana) when configured")
+async def links(services: AppState = Depends(get_services)) -> MonitoringLinks:
+    base = services.settings.grafana_url.rstrip("/")
+    dashboards = [DashboardLink(title=t, url=f"{base}/d/{uid}") for t, uid in GRAFANA_DASHBOARDS] if base else []
+    return MonitoringLinks(grafana_url=base or None, dashboards=dashboards)
 
 
 @router.post("/tenants/{tenant_id}/revoke", response_model=Tenant, summary="Revoke a tenant and all its keys")

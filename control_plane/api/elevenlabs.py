@@ -50,7 +50,8 @@ async def _open(request: Request, tenant: Any, flow: Any, voice_id: str, body: T
                 output_format: str | None, endpoint: str, *, streaming: bool) -> tuple[Speech, OutputFormat]:
     of = parse_output_format(output_format)
     req = SynthesisRequest(text=body.text, voice_id=voice_id, language=body.language_code or "en",
-                           speed=body.speed, format=of.fmt, sample_rate=of.rate, seed=body.our_seed)
+                           speed=body.speed, format=of.fmt, sample_rate=of.rate, seed=body.our_seed,
+                           normalize=body.apply_text_normalization)
     return await flow.open(caller(request, tenant, endpoint), req, streaming=streaming), of
 
 

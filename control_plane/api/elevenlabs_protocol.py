@@ -76,7 +76,8 @@ class TextToSpeechBody(BaseModel):
     seed: int | None = Field(None, ge=0, le=4294967295, description="Sampling seed (XTTS voices)")
     previous_text: str | None = Field(None, max_length=5000, description="Accepted; not used for prosody")
     next_text: str | None = Field(None, max_length=5000, description="Accepted; not used for prosody")
-    apply_text_normalization: Normalization = Field("auto", description="auto, on or off")
+    apply_text_normalization: Normalization | None = Field(
+        None, description="auto, on or off: the gateway's text normalisation (default TTS_NORMALIZE_DEFAULT)")
 
     @property
     def speed(self) -> float:

@@ -52,7 +52,8 @@ async def speech(request: Request, tenant: RateLimitedTenant, flow: Flow,
     fmt, content_type = our_format(body.response_format)
     req = SynthesisRequest(text=body.input, voice_id=voice_id_for(body.voice, tenant.voice_map),
                            language=body.language, speed=min(max(body.speed, 0.5), 2.0), format=fmt,
-                           sample_rate=OPENAI_RATE, seed=body.seed)
+                           sample_rate=OPENAI_RATE, seed=body.seed,
+                           normalize=body.normalize, lexicons=body.lexicons)
     speech = await flow.open(caller(request, tenant, "openai_speech"), req, streaming=True)
     if body.stream_format == "sse":
         events = sse_events(audio_bytes(speech), speech.prepared.characters)

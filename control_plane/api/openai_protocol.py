@@ -57,6 +57,8 @@ class SpeechBody(BaseModel):
     instructions: str | None = Field(None, max_length=4096, description="Accepted and ignored")
     language: str = Field("en", max_length=16, description="Extension: the language to speak")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Extension: XTTS sampling seed")
+    normalize: Literal["auto", "on", "off"] | None = Field(None, description="Extension: text normalisation")
+    lexicons: list[str] | None = Field(None, max_length=10, description="Extension: lexicons to apply (by name)")
 
 
 def check_model(model: str) -> None:

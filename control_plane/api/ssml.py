@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Literal
+
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import get_services, get_tenant, rate_limited
-from control_plane.errors import ApiError, NotFound
+from control_plane.errors import ApiError, InvalidInput, NotFound
+from control_plane.services.normalize import NormalizationUnavailable
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 
 router = APIRouter(tags=["ssml"])
@@ -19,6 +23,8 @@ class ValidateRequest(BaseModel):
     ssml: str = Field(description="The SSML document", examples=[EXAMPLE])
     voice_id: str = Field("en-US-generic", description="The default voice (checked like synthesis would)")
     language: str = Field("en", description="Default language when the SSML has no xml:lang")
+    normalize: Literal["auto", "on", "off"] | None = Field(None, description="As for synthesis")
+    lexicons: list[str] | None = Field(None, max_length=10, description="As for synthesis")
 
 
 class Issue(BaseModel):
@@ -28,7 +34,7 @@ class Issue(BaseModel):
 
 
 class SegmentSummary(BaseModel):
-    text: str
+    text: str = Field(description="The spoken form: lexicons applied and text normalised, as billed")
     voice_id: str | None
     language: str
     speed: float
@@ -55,10 +61,15 @@ async def validate(
     tenant=Depends(get_tenant),
     services=Depends(get_services),
 ) -> ValidateResponse:
+    book = await services.lexicons.book(tenant.tenant_id)
+    mode = body.normalize or services.settings.tts_normalize_default
     try:
-        result = parse_ssml(body.ssml, language=body.language)
+        result = await asyncio.to_thread(parse_ssml, body.ssml, language=body.language, normalize_mode=mode,
+                                         lexicons=book.select(body.lexicons), available=book.lexicons)
     except SsmlRejected as exc:
         raise ApiError(400, exc.code, exc.message) from None
+    except NormalizationUnavailable as exc:
+        raise InvalidInput("normalization_unavailable", str(exc)) from None
     errors = [Issue(line=e.line, column=e.column, message=e.message) for e in result.errors]
     # Voices named in the SSML must be the tenant's (or built-in): others read as not found.
     for name, line, column in result.voices:

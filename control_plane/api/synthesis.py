@@ -14,6 +14,7 @@ from control_plane.api.audio_responses import timed_response, whole_response
 from control_plane.api.deps import Flow, RateLimitedTenant, caller, with_cancellation
 from control_plane.services import audio as A
 from control_plane.services.synthesis import SynthesisRequest
+from tts_contract import MAX_TEXT_CHARS
 
 router = APIRouter(tags=["synthesis"])
 
@@ -21,7 +22,7 @@ Format = Literal["wav", "mp3", "ogg", "opus", "vorbis", "flac", "pcm", "mulaw", 
 
 
 class SynthesizeBody(BaseModel):
-    text: str | None = Field(None, max_length=5000, description="Plain text (or give ssml)",
+    text: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="Plain text (or give ssml)",
                              examples=["Hello! This is the TTS Gateway."])
     ssml: str | None = Field(None, max_length=20000, description="SSML document (or give text)")
     voice_id: str = Field("en-US-generic", description="A voice id from GET /v1/voices",
@@ -34,6 +35,11 @@ class SynthesizeBody(BaseModel):
     sample_rate: int | None = Field(None, ge=8000, le=48000,
                                     description="Output rate; default the engine's (Opus snaps to 8/12/16/24/48 kHz)")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="XTTS sampling seed for repeatable output")
+    normalize: Literal["auto", "on", "off"] | None = Field(
+        None, description="Write out numbers, dates, amounts, codes... before synthesis (default: the server's "
+        "TTS_NORMALIZE_DEFAULT, normally auto); SSML say-as always wins")
+    lexicons: list[str] | None = Field(None, max_length=10, description="Your lexicons (by name) to apply, "
+                                       "besides those applied by default")
     timestamps: bool = Field(False, description="Answer JSON with base64 audio and word timings (the stream: "
                              "server-sent events of audio chunks and words as they are known)")
 

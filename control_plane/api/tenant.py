@@ -1,7 +1,8 @@
-"""The calling tenant's own view: GET|PUT /v1/tenant/config and GET /v1/tenant/usage.
+"""The calling tenant's own view: GET|PUT /v1/tenant/config, GET /v1/tenant/usage, and
+POST /v1/tenant/keys/rotate (a new key for the caller; its current keys may keep a grace period).
 
-PUT changes what a tenant may set for itself (today its voice map: OpenAI voice name -> one of its
-voices, read by POST /v1/audio/speech); limits stay with the admin API.
+PUT /v1/tenant/config changes what a tenant may set for itself (today its voice map: OpenAI voice
+name -> one of its voices, read by POST /v1/audio/speech); limits stay with the admin API.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.api.admin import RotateBody, RotatedKey
 from control_plane.api.deps import get_services, rate_limited
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
@@ -98,3 +100,10 @@ async def tenant_usage(
 ) -> UsageReport:
     start, end = parse_range(start_date, end_date)
     return UsageReport(**await services.usage.daily(tenant.tenant_id, start, end))
+
+
+@router.post("/keys/rotate", response_model=RotatedKey, summary="Issue a new key for the calling tenant")
+async def rotate_own_key(body: RotateBody | None = None, tenant: TenantContext = Depends(rate_limited),
+                         services: AppState = Depends(get_services)) -> RotatedKey:
+    key, until = await services.tenants.rotate_key(tenant.tenant_id, (body or RotateBody()).grace_seconds)
+    return RotatedKey(tenant_id=tenant.tenant_id, api_key=key, previous_keys_valid_until=until)

@@ -7,7 +7,7 @@ byte is read, and a chunked body is cut off (413) as soon as it passes the cap.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -83,7 +83,7 @@ UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)

@@ -30,7 +30,7 @@ import base64
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
@@ -60,6 +60,8 @@ class StartMessage(BaseModel):
     pitch: float = Field(1.0, ge=0.5, le=2.0)
     volume: float = Field(1.0, ge=0.0, le=2.0)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    normalize: Literal["auto", "on", "off"] | None = None
+    lexicons: list[str] | None = Field(None, max_length=10)
     inactivity_timeout: float | None = Field(None, ge=1, le=600)
 
     def settings(self) -> ContextSettings:
@@ -67,7 +69,8 @@ class StartMessage(BaseModel):
             raise InvalidInput("unsupported_format", f"format must be one of {', '.join(WS_FORMATS)}")
         return ContextSettings(voice_id=self.voice_id, language=self.language, format=self.format,
                                sample_rate=self.sample_rate, speed=self.speed, pitch=self.pitch,
-                               volume=self.volume, seed=self.seed)
+                               volume=self.volume, seed=self.seed, normalize=self.normalize,
+                               lexicons=self.lexicons)
 
 
 class _Gone(Exception):
@@ -121,6 +124,13 @@ class WsSink:
     async def done(self, ctx: Context, outcome: Outcome) -> None:
         await self._json(ctx, {"type": "done", "request_id": ctx.request_id,
                                "audio_seconds": round(outcome.audio_seconds, 4), "characters": outcome.characters})
+
+    async def context_error(self, context_id: str, exc: ServiceError) -> None:
+        """An error about a named context (one that may not exist, or failed to open)."""
+        with contextlib.suppress(Exception):
+            async with self.lock:
+                await self.ws.send_json({"type": "error", "code": exc.code, "message": exc.message,
+                                         "context_id": context_id})
 
     async def error(self, ctx: Context | None, exc: ServiceError) -> None:
         with contextlib.suppress(Exception):
@@ -191,7 +201,7 @@ class Connection:
             except ServiceError as exc:
                 if context_id is None:
                     raise
-                await self.sink.error(self.session.contexts.get(context_id), exc)
+                await self.sink.context_error(str(context_id), exc)  # that context only: the socket stays
 
     async def dispatch(self, msg: dict[str, Any], context_id: str | None) -> None:
         session = self.session

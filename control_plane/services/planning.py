@@ -3,6 +3,10 @@
 A plan is an ordered list of segments; each is one engine call (one sentence or a piece of one
 within the language's length limit) with its prosody and the exact silences around it. The plan's
 canonical JSON is part of the cache key, so two requests that say the same thing share audio.
+
+Segment text is the spoken form: the tenant's lexicons applied, then normalised (numbers, dates,
+codes written out; see control_plane/services/normalize). That is the text engines read, the text
+billed, and what `/v1/ssml/validate` shows.
 """
 
 from __future__ import annotations
@@ -10,16 +14,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from tts_engine.xtts.languages import CHAR_LIMITS
+from control_plane.services.normalize import NormalizeMode, normalize
+from control_plane.services.normalize.ipa import escape_markup
+from tts_contract import char_limit, split_text
 
-DEFAULT_CHAR_LIMIT = 250
+if TYPE_CHECKING:
+    from control_plane.services.pls import LexiconSet
+
 # Rough speaking rate for estimates (characters per second at speed 1.0).
 CHARS_PER_SECOND = 14.0
 SILENT_DB = -120.0  # volume "silent": below this the segment is rendered as zeros
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；])\s+|(?<=[。！？])")
-_SOFT_BREAK = re.compile(r"(?<=[,:，、])\s+")
 _WS = re.compile(r"\s+")
 
 
@@ -64,58 +71,6 @@ def normalise_space(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def char_limit(language: str) -> int:
-    return CHAR_LIMITS.get(language.split("-")[0].lower(), DEFAULT_CHAR_LIMIT)
-
-
-def split_text(text: str, limit: int) -> list[tuple[int, str]]:
-    """Sentences (then clauses, then words) no longer than `limit`, with their offsets in `text`."""
-    pieces: list[tuple[int, str]] = []
-    for start, sentence in _split_keep_offsets(text, _SENTENCE_END):
-        if len(sentence) <= limit:
-            pieces.append((start, sentence))
-            continue
-        for cstart, clause in _pack(_split_keep_offsets(sentence, _SOFT_BREAK), limit):
-            if len(clause) <= limit:
-                pieces.append((start + cstart, clause))
-                continue
-            words = [(m.start(), m.group()) for m in re.finditer(r"\S+", clause)]
-            for wstart, chunk in _pack(words, limit):
-                pieces.append((start + cstart + wstart, chunk))
-    return pieces
-
-
-def _split_keep_offsets(text: str, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    pos = 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append((pos, text[pos : m.start()]))
-        pos = m.end()
-    if pos < len(text):
-        out.append((pos, text[pos:]))
-    return [(o, t) for o, t in out if t.strip()]
-
-
-def _pack(parts: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
-    """Greedily join consecutive parts (with one space) while they fit; a single long word is cut."""
-    out: list[tuple[int, str]] = []
-    cur_start, cur = 0, ""
-    for start, part in parts:
-        if cur and len(cur) + 1 + len(part) <= limit:
-            cur += " " + part
-            continue
-        if cur:
-            out.append((cur_start, cur))
-        while len(part) > limit:
-            out.append((start, part[:limit]))
-            start, part = start + limit, part[limit:]
-        cur_start, cur = start, part
-    if cur:
-        out.append((cur_start, cur))
-    return out
-
-
 def split_segment(seg: Segment) -> list[Segment]:
     """One planned run of text → segments within the language's length limit; marks follow their text."""
     if not seg.text:
@@ -139,8 +94,21 @@ def split_segment(seg: Segment) -> list[Segment]:
     return out
 
 
+def speakable(text: str, language: str, *, normalize_mode: NormalizeMode = "auto",
+              lexicons: LexiconSet | None = None, locale: str | None = None) -> str:
+    """Written text -> what the engine should read: lexicon entries first (a tenant's word wins over
+    any rule), then normalisation. Raises NormalizationUnavailable for mode "on" in a language
+    without rules."""
+    text = escape_markup(text)
+    if lexicons:
+        text = lexicons.apply(text, language)
+    return normalize(text, language, normalize_mode, locale)
+
+
 def plan_text(text: str, *, language: str, voice_id: str | None = None, speed: float = 1.0, pitch: float = 1.0,
-              volume_db: float = 0.0) -> Plan:
-    base = Segment(text=normalise_space(text), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
+              volume_db: float = 0.0, normalize_mode: NormalizeMode = "auto",
+              lexicons: LexiconSet | None = None) -> Plan:
+    spoken = speakable(text, language, normalize_mode=normalize_mode, lexicons=lexicons)
+    base = Segment(text=normalise_space(spoken), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
                    volume_db=volume_db)
     return Plan(split_segment(base) if base.text else [])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -30,11 +29,11 @@ from control_plane.services.flow import Caller, Outcome, SynthesisFlow
 from control_plane.services.rendering import WordsEvent, WordTiming
 from control_plane.services.synthesis import SynthesisRequest
 from control_plane.services.voices import ResolvedVoice
+from tts_contract import MAX_TEXT_CHARS, complete_sentence
 
 log = logging.getLogger(__name__)
 
-MAX_BUFFER_CHARS = 5000
-_SENTENCE = re.compile(r"^(.*?[.!?。！？])(\s+|$)", re.S)
+MAX_BUFFER_CHARS = MAX_TEXT_CHARS
 
 
 @dataclass
@@ -47,6 +46,8 @@ class ContextSettings:
     pitch: float = 1.0
     volume: float = 1.0
     seed: int | None = None
+    normalize: str | None = None
+    lexicons: list[str] | None = None
 
 
 class RealtimeSink(Protocol):
@@ -119,10 +120,8 @@ class Context:
             raise InvalidInput("text_too_long", f"more than {MAX_BUFFER_CHARS} characters buffered without a "
                                "sentence end; this text was not taken")
         self.buffer += text
-        while m := _SENTENCE.match(self.buffer):
-            if not m.group(2) and not m.group(1).endswith(("。", "！", "？")):
-                break  # "3." may be the start of "3.5": wait for what follows
-            self._take(m.end())
+        while found := complete_sentence(self.buffer):  # "3." at the end may become "3.5": it waits
+            self._take(found[1])
 
     def add_mark(self, name: str) -> None:
         self.pending_marks.append((name, self.consumed + len(self.buffer)))
@@ -175,7 +174,8 @@ class Context:
             settings = self.settings
             req = SynthesisRequest(text=text, voice_id=settings.voice_id, language=settings.language,
                                    speed=settings.speed, pitch=settings.pitch, volume=settings.volume,
-                                   format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed)
+                                   format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed,
+                                   normalize=settings.normalize, lexicons=settings.lexicons)
             speech = await self.session.flow.open(self.session.caller(self), req, streaming=False, record=False,
                                                   voice=self.voice)
             self.characters += speech.prepared.characters

@@ -22,8 +22,9 @@ import numpy as np
 from control_plane.services import audio as A
 from control_plane.services.engine_port import EnginePort, engine_errors
 from control_plane.services.planning import SILENT_DB, Segment
-from control_plane.services.synthesis import NATIVE_RATES, Prepared
+from control_plane.services.synthesis import Prepared
 from control_plane.services.word_timing import estimate_words
+from tts_contract import NATIVE_RATES
 
 _END = object()  # end of one segment's audio in its queue
 _SegmentWord = tuple[int, int, float, float]  # char_start, char_end (in the segment), start_s, end_s

@@ -9,24 +9,45 @@ and column where they occur, so `/v1/ssml/validate` can point at them.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 
 from lxml import etree
-from num2words import num2words
 
-from control_plane.services.planning import SILENT_DB, Plan, Segment, normalise_space, split_segment
+from control_plane.services.normalize import NormalizeMode
+from control_plane.services.normalize.say_as import SAY_AS, say_as
+from control_plane.services.planning import SILENT_DB, Plan, Segment, normalise_space, speakable, split_segment
+from control_plane.services.pls import Lexicon, LexiconSet, phoneme_block
+from control_plane.services.ssml_model import (
+    FORBIDDEN,
+    Ctx,
+    Speech,
+    SsmlIssue,
+    SsmlRejected,
+    SsmlResult,
+    safe_parser,
+)
+from control_plane.services.ssml_values import (
+    BREAK_STRENGTH_MS,
+    EMPHASIS,
+    MAX_BREAK_MS,
+    PITCH_RANGE,
+    SPEED_RANGE,
+    clamp,
+    parse_pitch,
+    parse_rate,
+    parse_time_ms,
+    parse_volume,
+)
+from tts_contract import MAX_TEXT_CHARS
 
 SSML_NS = "http://www.w3.org/2001/10/synthesis"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 XML_LANG = f"{{{XML_NS}}}lang"
 
 MAX_SSML_BYTES = 20_000
-MAX_TEXT_CHARS = 5_000
+
 MAX_DEPTH = 24
-MAX_BREAK_MS = 10_000.0
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (0.5, 2.0)
 
 ALLOWED_ATTRS: dict[str, set[str]] = {
     "speak": {"version", XML_LANG, f"{{{XML_NS}}}base"},
@@ -41,84 +62,35 @@ ALLOWED_ATTRS: dict[str, set[str]] = {
     "lang": {XML_LANG},
     "mark": {"name"},
     "phoneme": {"ph", "alphabet"},
+    "lexicon": {"uri", "type", f"{{{XML_NS}}}id"},
 }
-SAY_AS = {"cardinal", "number", "ordinal", "digits", "characters", "spell-out", "verbatim", "date", "time",
-          "telephone", "currency"}
-BREAK_STRENGTH_MS = {"none": 0.0, "x-weak": 100.0, "weak": 250.0, "medium": 400.0, "strong": 750.0, "x-strong": 1200.0}
-RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.75}
-PITCH_WORDS = {"x-low": 0.8, "low": 0.9, "medium": 1.0, "default": 1.0, "high": 1.1, "x-high": 1.2}
-VOLUME_WORDS = {"silent": SILENT_DB, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "default": 0.0, "loud": 6.0,
-                "x-loud": 12.0}
-EMPHASIS = {"strong": (0.9, 3.0), "moderate": (0.95, 1.5), "none": (1.0, 0.0), "reduced": (1.05, -3.0)}
 PARAGRAPH_PAUSE_MS = 0.0  # engines already pause at sentence ends; explicit <break> is exact
-CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
-
-
-class SsmlRejected(ValueError):
-    """Input refused before parsing (DOCTYPE/entities, size): a 4xx without line-level detail."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class SsmlIssue:
-    line: int
-    column: int
-    message: str
-
-
-@dataclass
-class SsmlResult:
-    plan: Plan
-    errors: list[SsmlIssue]
-    voices: list[tuple[str, int, int]] = field(default_factory=list)  # (voice name, line, column)
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-
-@dataclass(frozen=True)
-class _Ctx:
-    voice_id: str | None
-    language: str
-    speed: float
-    pitch: float
-    volume_db: float
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
-    )
-
-
-_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
 
 
 def parse_ssml(ssml: str, *, language: str = "en", voice_id: str | None = None, speed: float = 1.0,
-               pitch: float = 1.0, volume_db: float = 0.0) -> SsmlResult:
+               pitch: float = 1.0, volume_db: float = 0.0, normalize_mode: NormalizeMode = "auto",
+               lexicons: LexiconSet | None = None, available: Mapping[str, Lexicon] | None = None) -> SsmlResult:
+    """`lexicons`: the request's lexicons; `available`: the tenant's, by name, for `<lexicon uri="name">`.
+    Text is normalised per `normalize_mode`; `<say-as>`, `<sub>` and `<phoneme>` are read as marked."""
     raw = ssml.encode("utf-8")
     if len(raw) > MAX_SSML_BYTES:
         raise SsmlRejected("ssml_too_large", f"SSML is {len(raw)} bytes; the limit is {MAX_SSML_BYTES}")
-    if _FORBIDDEN.search(raw):
+    if FORBIDDEN.search(raw):
         raise SsmlRejected("ssml_forbidden", "DOCTYPE and entity declarations are not allowed in SSML")
     try:
-        root = etree.fromstring(raw, _parser())
+        root = etree.fromstring(raw, safe_parser())
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (getattr(exc, "lineno", 0), 0)
         return SsmlResult(Plan([]), [SsmlIssue(line or 0, col or 0, f"malformed XML: {exc.msg}")])
-    builder = _Builder(raw.decode("utf-8"), _Ctx(voice_id, language, speed, pitch, volume_db))
+    builder = _Builder(raw.decode("utf-8"), Ctx(voice_id, language, speed, pitch, volume_db),
+                       Speech(normalize_mode, lexicons, available or {}))
     builder.run(root)
     return SsmlResult(Plan(builder.segments()), builder.errors, builder.voices)
 
 
 class _Builder:
-    def __init__(self, source: str, ctx: _Ctx) -> None:
+    def __init__(self, source: str, ctx: Ctx, speech: Speech) -> None:
+        self.speech = speech
         self.lines = source.splitlines()
         self.errors: list[SsmlIssue] = []
         self.voices: list[tuple[str, int, int]] = []
@@ -156,9 +128,16 @@ class _Builder:
 
     # --- text accumulation ---
     def _add_text(self, text: str | None) -> None:
+        """Written text: lexicons and normalisation apply."""
         if not text:
             return
-        self._text.append(text)
+        self._text.append(speakable(text, self._ctx.language, normalize_mode=self.speech.mode,
+                                    lexicons=self.speech.lexicons))
+
+    def _add_raw(self, text: str | None) -> None:
+        """Text the markup already says how to read (say-as, sub, phoneme)."""
+        if text:
+            self._text.append(text)
 
     def _current_text(self) -> str:
         return "".join(self._text)
@@ -217,10 +196,29 @@ class _Builder:
         if lang:
             self._ctx = replace(self._ctx, language=lang)
         self._check_attrs(root, "speak")
+        self._use_lexicons(root)
         self._add_text(root.text)
         for child in root:
             self._visit(child, 1)
             self._add_text(child.tail)
+
+    def _use_lexicons(self, root: etree._Element) -> None:
+        """`<lexicon uri="name">` names one of the tenant's lexicons (never fetched from anywhere); it
+        applies to the whole document, ahead of the request's own."""
+        named: list[Lexicon] = []
+        for el in root.iter(f"{{{SSML_NS}}}lexicon", "lexicon"):
+            self._pos[el] = self._where(el)
+            uri = (el.get("uri") or "").strip()
+            name = uri.removeprefix("lexicon:").rstrip("/").rsplit("/", 1)[-1]
+            if not name:
+                self._error(el, "<lexicon> needs a uri attribute (the name of one of your lexicons)")
+            elif name not in self.speech.available:
+                self._error(el, f"lexicon '{name}' not found")
+            else:
+                named.append(self.speech.available[name])
+        if named:
+            base = self.speech.lexicons.lexicons if self.speech.lexicons else []
+            self.speech.lexicons = LexiconSet(named + [lx for lx in base if lx not in named])
 
     def _name(self, el: etree._Element) -> str | None:
         if not isinstance(el.tag, str):
@@ -259,7 +257,7 @@ class _Builder:
             self._visit(child, depth + 1)
             self._add_text(child.tail)
 
-    def _scoped(self, el: etree._Element, depth: int, ctx: _Ctx, boundary: bool = True) -> None:
+    def _scoped(self, el: etree._Element, depth: int, ctx: Ctx, boundary: bool = True) -> None:
         if ctx != self._ctx or boundary:
             self._flush()
         saved = self._ctx
@@ -269,7 +267,7 @@ class _Builder:
             self._flush()
         self._ctx = saved
 
-    def _with_lang(self, el: etree._Element) -> _Ctx:
+    def _with_lang(self, el: etree._Element) -> Ctx:
         lang = el.get(XML_LANG)
         return replace(self._ctx, language=lang) if lang else self._ctx
 
@@ -307,7 +305,7 @@ class _Builder:
                 self._error(el, f"unknown break strength '{strength}' (use {', '.join(BREAK_STRENGTH_MS)})")
             ms = BREAK_STRENGTH_MS.get(strength, ms)
         if time_attr is not None:
-            parsed = _parse_time_ms(time_attr)
+            parsed = parse_time_ms(time_attr)
             if parsed is None or parsed < 0 or parsed > MAX_BREAK_MS:
                 self._error(el, f"invalid break time '{time_attr}' (e.g. 500ms or 1.5s, at most {MAX_BREAK_MS:.0f}ms)")
             else:
@@ -317,19 +315,19 @@ class _Builder:
     def _el_prosody(self, el: etree._Element, depth: int) -> None:
         ctx = self._ctx
         if (rate := el.get("rate")) is not None:
-            factor = _parse_rate(rate)
+            factor = parse_rate(rate)
             if factor is None:
                 self._error(el, f"invalid prosody rate '{rate}' (x-slow..x-fast, 80%, +10%, 1.2)")
             else:
-                ctx = replace(ctx, speed=_clamp(ctx.speed * factor, SPEED_RANGE))
+                ctx = replace(ctx, speed=clamp(ctx.speed * factor, SPEED_RANGE))
         if (pitch := el.get("pitch")) is not None:
-            factor = _parse_pitch(pitch)
+            factor = parse_pitch(pitch)
             if factor is None:
                 self._error(el, f"invalid prosody pitch '{pitch}' (x-low..x-high, +10%, -2st)")
             else:
-                ctx = replace(ctx, pitch=_clamp(ctx.pitch * factor, PITCH_RANGE))
+                ctx = replace(ctx, pitch=clamp(ctx.pitch * factor, PITCH_RANGE))
         if (volume := el.get("volume")) is not None:
-            db = _parse_volume(volume, ctx.volume_db)
+            db = parse_volume(volume, ctx.volume_db)
             if db is None:
                 self._error(el, f"invalid prosody volume '{volume}' (silent..x-loud, +6dB, -3dB)")
             else:
@@ -342,7 +340,7 @@ class _Builder:
             self._error(el, f"unknown emphasis level '{level}' (strong, moderate, reduced, none)")
             level = "moderate"
         rate, db = EMPHASIS[level]
-        ctx = replace(self._ctx, speed=_clamp(self._ctx.speed * rate, SPEED_RANGE),
+        ctx = replace(self._ctx, speed=clamp(self._ctx.speed * rate, SPEED_RANGE),
                       volume_db=max(SILENT_DB, self._ctx.volume_db + db))
         self._scoped(el, depth, ctx, boundary=False)
 
@@ -356,11 +354,25 @@ class _Builder:
         if alias is None:
             self._error(el, "<sub> needs an alias attribute")
         self._leaf_text(el, "sub")
-        self._add_text(alias if alias is not None else el.text)
+        self._add_raw(alias if alias is not None else el.text)
 
     def _el_phoneme(self, el: etree._Element, depth: int) -> None:
-        # The engines read text, not phonemes: the element's text is spoken.
-        self._add_text(self._leaf_text(el, "phoneme"))
+        # IPA goes to the engine as a phoneme block (Piper speaks it; XTTS gets a respelling).
+        text = self._leaf_text(el, "phoneme")
+        alphabet = el.get("alphabet", "ipa")
+        ph = el.get("ph")
+        if alphabet != "ipa":
+            self._error(el, f"unsupported phoneme alphabet '{alphabet}' (use ipa)")
+        elif not ph or not ph.strip():
+            self._error(el, "<phoneme> needs a ph attribute")
+        else:
+            self._add_raw(" " + phoneme_block(ph) + " ")
+            return
+        self._add_text(text)
+
+    def _el_lexicon(self, el: etree._Element, depth: int) -> None:
+        if len(el) or (el.text or "").strip():
+            self._error(el, "<lexicon> must be empty")
 
     def _el_mark(self, el: etree._Element, depth: int) -> None:
         name = el.get("name")
@@ -374,171 +386,14 @@ class _Builder:
         kind = el.get("interpret-as")
         if kind not in SAY_AS:
             self._error(el, f"unsupported say-as interpret-as '{kind}' (supported: {', '.join(sorted(SAY_AS))})")
-            self._add_text(text)
+            self._add_raw(text)
             return
         try:
             spoken = say_as(kind, text, el.get("format"), self._ctx.language)
         except ValueError as exc:
             self._error(el, f"say-as {kind}: {exc}")
             spoken = text
-        self._add_text(" " + spoken + " ")
-
-
-# --- attribute parsing ------------------------------------------------------------------------
-
-
-def _clamp(v: float, bounds: tuple[float, float]) -> float:
-    return round(min(max(v, bounds[0]), bounds[1]), 4)
-
-
-def _parse_time_ms(value: str) -> float | None:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", value)
-    if not m:
-        return None
-    return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
-
-
-def _parse_rate(value: str) -> float | None:
-    v = value.strip()
-    if v in RATE_WORDS:
-        return RATE_WORDS[v]
-    if m := re.fullmatch(r"([+-])(\d+(?:\.\d+)?)%", v):
-        f = 1 + (float(m.group(2)) / 100) * (1 if m.group(1) == "+" else -1)
-        return f if f > 0 else None
-    if m := re.fullmatch(r"(\d+(?:\.\d+)?)%", v):
-        f = float(m.group(1)) / 100
-        return f if f > 0 else None
-    if m := re.fullmatch(r"(\d+(?:\.\d+)?)", v):
-        f = float(m.group(1))
-        return f if f > 0 else None
-    return None
-
-
-def _parse_pitch(value: str) -> float | None:
-    v = value.strip()
-    if v in PITCH_WORDS:
-        return PITCH_WORDS[v]
-    if m := re.fullmatch(r"([+-]?)(\d+(?:\.\d+)?)st", v):
-        return 2.0 ** ((-1 if m.group(1) == "-" else 1) * float(m.group(2)) / 12.0)
-    if m := re.fullmatch(r"([+-])(\d+(?:\.\d+)?)%", v):
-        f = 1 + (float(m.group(2)) / 100) * (1 if m.group(1) == "+" else -1)
-        return f if f > 0 else None
-    if m := re.fullmatch(r"(\d+(?:\.\d+)?)%", v):
-        f = float(m.group(1)) / 100
-        return f if f > 0 else None
-    return None
-
-
-def _parse_volume(value: str, current: float) -> float | None:
-    v = value.strip()
-    if v in VOLUME_WORDS:
-        return VOLUME_WORDS[v] if v != "default" else current
-    if m := re.fullmatch(r"([+-])(\d+(?:\.\d+)?)dB", v):
-        return max(SILENT_DB, current + (float(m.group(2)) * (1 if m.group(1) == "+" else -1)))
-    return None
-
-
-# --- say-as ---------------------------------------------------------------------------------
-
-
-def _n2w(value: float | int, lang: str, **kw: object) -> str:
-    base = lang.split("-")[0].lower()
-    try:
-        return num2words(value, lang=base, **kw)
-    except (NotImplementedError, OverflowError, KeyError, TypeError):
-        return num2words(value, lang="en", **kw)
-
-
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
-
-
-def say_as(kind: str, text: str, fmt: str | None, language: str) -> str:
-    if kind in ("cardinal", "number"):
-        n = _number(text)
-        return _n2w(n, language)
-    if kind == "ordinal":
-        n = int(_number(re.sub(r"(st|nd|rd|th)$", "", text.strip())))
-        return _n2w(n, language, to="ordinal")
-    if kind == "digits":
-        digits = re.sub(r"\D", "", text)
-        if not digits:
-            raise ValueError("no digits")
-        return " ".join(_n2w(int(d), language) for d in digits)
-    if kind in ("characters", "spell-out", "verbatim"):
-        return " ".join(c for c in text if not c.isspace())
-    if kind == "telephone":
-        groups = re.findall(r"\+|\d+", text)
-        if not any(g.isdigit() for g in groups):
-            raise ValueError("no digits")
-        words = []
-        for g in groups:
-            words.append("plus" if g == "+" else " ".join(_n2w(int(d), language) for d in g))
-        return ", ".join(words)
-    if kind == "date":
-        return _say_date(text, fmt or "ymd", language)
-    if kind == "time":
-        return _say_time(text, fmt, language)
-    if kind == "currency":
-        return _say_currency(text, language)
-    raise ValueError(f"unsupported interpretation {kind}")
-
-
-def _number(text: str) -> float | int:
-    t = text.strip().replace(",", "")
-    if not re.fullmatch(r"-?\d+(\.\d+)?", t):
-        raise ValueError(f"'{text}' is not a number")
-    return float(t) if "." in t else int(t)
-
-
-def _say_date(text: str, fmt: str, language: str) -> str:
-    parts = [p for p in re.split(r"[-/.\s]+", text.strip()) if p]
-    if len(parts) != len(fmt) or not all(p.isdigit() for p in parts) or not re.fullmatch(r"[dmy]{1,3}", fmt):
-        raise ValueError(f"'{text}' does not match format '{fmt}'")
-    fields = dict(zip(fmt, (int(p) for p in parts), strict=True))
-    out = []
-    if "m" in fields:
-        if not 1 <= fields["m"] <= 12:
-            raise ValueError(f"month {fields['m']} out of range")
-        out.append(MONTHS[fields["m"] - 1])
-    if "d" in fields:
-        if not 1 <= fields["d"] <= 31:
-            raise ValueError(f"day {fields['d']} out of range")
-        out.append(_n2w(fields["d"], language, to="ordinal"))
-    if "y" in fields:
-        out.append(_n2w(fields["y"], language, to="year"))
-    return " ".join(out)
-
-
-def _say_time(text: str, fmt: str | None, language: str) -> str:
-    m = re.fullmatch(r"\s*(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*([aApP][mM])?\s*", text)
-    if not m:
-        raise ValueError(f"'{text}' is not a time (hh:mm[:ss] [am|pm])")
-    h, mi = int(m.group(1)), int(m.group(2) or 0)
-    suffix = (m.group(4) or "").lower()
-    if h > 23 or mi > 59 or (suffix and not 1 <= h <= 12):
-        raise ValueError(f"'{text}' is out of range")
-    words = _n2w(h, language)
-    if mi:
-        words += (" oh " if mi < 10 else " ") + _n2w(mi, language)
-    elif not suffix and fmt != "hms12":
-        words += " hundred" if language.startswith("en") and h else ""
-    if suffix:
-        words += " " + " ".join(suffix.upper())
-    return words
-
-
-def _say_currency(text: str, language: str) -> str:
-    t = text.strip().replace(",", "")
-    m = re.fullmatch(r"([$€£¥])?\s*([A-Z]{3})?\s*(-?\d+(?:\.\d{1,2})?)\s*([A-Z]{3})?", t)
-    if not m:
-        raise ValueError(f"'{text}' is not an amount (e.g. $12.50, 12.50 EUR)")
-    code = CURRENCY_SYMBOLS.get(m.group(1) or "") or m.group(2) or m.group(4) or "USD"
-    amount = float(m.group(3))
-    try:
-        return num2words(amount, lang=language.split("-")[0].lower(), to="currency", currency=code)
-    except (NotImplementedError, KeyError, TypeError):
-        return num2words(amount, lang="en", to="currency", currency=code)
+        self._add_raw(" " + spoken + " ")
 
 
 def is_finite_gain(db: float) -> bool:

@@ -18,14 +18,13 @@ from control_plane.adapters.cache import KEY_PREFIX
 from control_plane.errors import BadRequest, InvalidInput
 from control_plane.services import audio as A
 from control_plane.services.engine_port import EnginePort
+from control_plane.services.normalize import NormalizationUnavailable
+from control_plane.services.normalize.ipa import text_for_engine
 from control_plane.services.planning import SILENT_DB, Plan, plan_text
 from control_plane.services.ssml import SsmlRejected, parse_ssml
 from control_plane.services.voices import PIPER_VOICE, ResolvedVoice, VoiceService
-from tts_engine.xtts.languages import XTTS_LANGUAGES, normalise_language
+from tts_contract import MAX_TEXT_CHARS, NATIVE_RATES, normalise_language
 
-NATIVE_RATES = {"piper": 22050, "xtts": 24000}
-PIPER_LANGUAGES = ("en",)
-MAX_TEXT_CHARS = 5000
 INLINE_PLAN_CHARS = 500
 
 
@@ -41,6 +40,8 @@ class SynthesisRequest:
     format: str = "wav"
     sample_rate: int | None = None
     seed: int | None = None
+    normalize: str | None = None  # "auto" | "on" | "off"; None: the service's default (TTS_NORMALIZE_DEFAULT)
+    lexicons: list[str] | None = None  # the tenant's lexicons to use, besides those applied by default
 
 
 @dataclass
@@ -74,9 +75,12 @@ def _gain_db(volume: float) -> float:
 class SynthesisService:
     """Validates and plans requests; knows the engines only through the port (for model versions)."""
 
-    def __init__(self, engine: EnginePort, voices: VoiceService) -> None:
+    def __init__(self, engine: EnginePort, voices: VoiceService, lexicons: Any | None = None,
+                 normalize_default: str = "auto") -> None:
         self.engine = engine
         self.voices = voices
+        self.lexicons = lexicons  # LexiconService: the tenant's pronunciation lexicons
+        self.normalize_default = normalize_default
 
     # --- planning ---
     async def prepare(self, tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None = None) -> Prepared:
@@ -87,13 +91,21 @@ class SynthesisService:
             raise InvalidInput("invalid_request", "give exactly one of text or ssml")
         default = voice or await self.voices.resolve(tenant_id, req.voice_id)
         gain = _gain_db(req.volume)
+        mode: Any = req.normalize or self.normalize_default
+        chosen, available = None, {}
+        if self.lexicons is not None:
+            book = await self.lexicons.book(tenant_id)
+            chosen, available = book.select(req.lexicons), book.lexicons
         if req.ssml:
             try:
                 # lxml parsing and planning of a long document take longer than an event-loop tick
                 result = await asyncio.to_thread(parse_ssml, req.ssml, language=req.language, voice_id=None,
-                                                 speed=req.speed, pitch=req.pitch, volume_db=gain)
+                                                 speed=req.speed, pitch=req.pitch, volume_db=gain,
+                                                 normalize_mode=mode, lexicons=chosen, available=available)
             except SsmlRejected as exc:
                 raise BadRequest(exc.code, exc.message) from None
+            except NormalizationUnavailable as exc:
+                raise InvalidInput("normalization_unavailable", str(exc)) from None
             if not result.valid:
                 first = result.errors[0]
                 raise InvalidInput("invalid_ssml", f"line {first.line}, column {first.column}: {first.message}")
@@ -102,8 +114,11 @@ class SynthesisService:
             text = req.text or ""
             if len(text) > MAX_TEXT_CHARS:
                 raise InvalidInput("text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
-            plan = await _off_loop_if_long(len(text), plan_text, text, language=req.language, speed=req.speed,
-                                           pitch=req.pitch, volume_db=gain)
+            try:
+                plan = await _off_loop_if_long(len(text), plan_text, text, language=req.language, speed=req.speed,
+                                               pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen)
+            except NormalizationUnavailable as exc:
+                raise InvalidInput("normalization_unavailable", str(exc)) from None
         if not plan.segments:
             raise InvalidInput("empty_text", "there is nothing to say")
         voices: dict[str | None, ResolvedVoice] = {None: default}
@@ -112,6 +127,7 @@ class SynthesisService:
         for seg in plan.segments:
             voice = voices[seg.voice_id]
             seg.language = _check_language(voice, seg.language)
+            seg.text = text_for_engine(seg.text, voice.engine)  # phonemes for Piper, a respelling for XTTS
         engines = sorted({voices[s.voice_id].engine for s in plan.segments if s.text} or {default.engine})
         rate = A.output_rate(req.format, req.sample_rate, NATIVE_RATES[default.engine])
         info = await self.engine.model_info()
@@ -136,13 +152,10 @@ async def _off_loop_if_long(size: int, fn: Callable[..., Plan], *args: Any, **kw
 
 
 def _check_language(voice: ResolvedVoice, language: str) -> str:
-    base = language.strip().lower().split("-")[0].split("_")[0]
-    if voice.engine == "piper":
-        if base not in PIPER_LANGUAGES:
-            raise InvalidInput("unsupported_language", f"voice {PIPER_VOICE} speaks English only (got {language!r})")
-        return "en"
     try:
-        return normalise_language(language)
-    except ValueError:
-        raise InvalidInput("unsupported_language",
-                       f"language {language!r} is not supported; use one of {', '.join(XTTS_LANGUAGES)}") from None
+        return normalise_language(language, voice.engine)
+    except ValueError as exc:
+        if voice.engine == "piper":
+            raise InvalidInput("unsupported_language",
+                               f"voice {PIPER_VOICE} speaks English only (got {language!r})") from None
+        raise InvalidInput("unsupported_language", str(exc)) from None

@@ -21,7 +21,7 @@ MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 
 # The default limits are TenantRow's: one place to change them.
-_ROW_DEFAULTS = {f.name: f.default for f in fields(TenantRow)}
+_ROW_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TenantRow)}
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,16 @@ class TenantService:
         if not await self.store.keys.rotate(row.id, key_row, until):
             raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         return key, until
+
+    async def set_suspended(self, tenant_id: str, suspended: bool) -> TenantRow:
+        """Suspend (every key refused, nothing deleted) or resume a tenant; a revoked tenant stays revoked."""
+        row = await self.get(tenant_id)
+        if row.status == "revoked":
+            raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
+        updated = await self.store.tenants.update(tenant_id, status="suspended" if suspended else "active")
+        if updated is None:
+            raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
+        return updated
 
     async def revoke(self, tenant_id: str) -> TenantRow:
         await self.get(tenant_id)

@@ -76,6 +76,9 @@ def test_dashboard_shape(dashboard: dict) -> None:
         ("GPU memory", r"^nv_gpu_memory_used_bytes$"),
         ("Triton error rate", r"rate\(nv_inference_request_failure"),
         ("API error rate", r'tts_http_requests_total\{status=~"5\.\."\}'),
+        ("requests in flight per Triton replica", r"sum by \(replica\) \(tts_triton_replica_outstanding_streams\)"),
+        ("routing decisions per Triton replica", r"sum by \(replica, kind\) \(rate\(tts_triton_routed_total"),
+        ("Triton replicas in rotation", r"tts_triton_replica_ready"),
     ],
 )
 def test_panel_for_each_capacity_metric(dashboard: dict, what: str, pattern: str) -> None:

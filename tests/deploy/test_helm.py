@@ -126,7 +126,7 @@ def test_control_plane_probes_and_command(rendered: dict[str, list[dict]]) -> No
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["ports"][0]["containerPort"] == 8790
     env = {e["name"]: e for e in container["env"]}
-    assert env["TRITON_GRPC_URL"]["value"] == "tts-tts-gateway-triton:8001"
+    assert env["TRITON_GRPC_URL"]["value"] == "dns:///tts-tts-gateway-triton-headless.tts.svc:8001"
     assert env["TRITON_HTTP_URL"]["value"] == "http://tts-tts-gateway-triton:8000"
     assert container["resources"]["requests"]["cpu"]
 

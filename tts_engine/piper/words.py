@@ -1,12 +1,11 @@
 """Word timings from Piper's own phoneme durations, mapped back to the words of the input text.
 
 Piper's model predicts how many audio samples each phoneme id lasts (the alignment output that
-piper-tts patches into the voice model). A sentence's phonemes separate words with ' ', so the
-phoneme durations give each spoken word's start and end. Spoken words are mapped back to the
-input's words by phonemising each input word on its own: "42" speaks as two words ("forty two"),
-"-" as none. When espeak's sentence context changes that count (rare), the sentence's spoken words
-are shared out over its input words in proportion to their counts, so every input word still gets
-an ordered, non-overlapping span inside its sentence's audio.
+piper-tts patches into the voice model), so each phoneme of a sentence has a measured start and
+end in its audio. Input words are laid over the sentence's phonemes by their own phonemisation
+(WordAligner): "42" covers the phonemes of "forty two", "in the" shares the one spoken word espeak
+makes of it, "-" covers none. Every input word gets an ordered, non-overlapping span inside its
+sentence's audio.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TOKEN = re.compile(r"\S+")
+_TOKEN = re.compile(r"\[\[.*?\]\]|\S+")  # a [[ phoneme ]] block is one input word
 PAUSES = set(",.;:!?¡¿—…\"'()[]")
+SILENT = PAUSES | {" ", "ˈ", "ˌ"}
+SENTENCE_ENDS = ".!?;:"
 
 
 @dataclass(frozen=True)
@@ -53,93 +54,80 @@ def phoneme_durations(phonemes: Sequence[str], id_samples: Sequence[int] | np.nd
     return out if i == len(id_samples) else None
 
 
-def spoken_words(phonemes: Sequence[str], durations: Sequence[int]) -> list[tuple[int, int]]:
-    """(start, end) samples of each spoken word of a sentence; pauses (punctuation) are not in a word."""
-    words: list[tuple[int, int]] = []
-    at = durations[0]  # BOS
-    start: int | None = None
-    end = at
-    for phoneme, n in zip(phonemes, durations[1:-1], strict=True):
-        if phoneme == " ":
-            if start is not None:
-                words.append((start, end))
-            start = None
-        elif phoneme not in PAUSES:
-            if start is None:
-                start = at
-            end = at + n
-        at += n
-    if start is not None:
-        words.append((start, end))
-    return words
+def sounding(phoneme: str) -> bool:
+    """A phoneme that takes part in a word's sound: not a word gap, stress mark or pause."""
+    return phoneme not in SILENT
 
 
 def input_tokens(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def count_spoken(token: str, phonemize: Callable[[str], list[list[str]]]) -> int:
-    """How many spoken words espeak makes of one input word."""
-    joined = " ".join("".join(p for p in sentence) for sentence in phonemize(token))
-    return sum(1 for w in joined.split(" ") if any(c not in PAUSES for c in w))
+def sounding_length(token: str, phonemize: Callable[[str], list[list[str]]]) -> int:
+    """How many sounding phonemes espeak makes of one input word on its own."""
+    return sum(1 for sentence in phonemize(token) for p in sentence if sounding(p))
 
 
 class WordAligner:
-    """Walks a request's input words across its sentence chunks, in order."""
+    """Walks a request's input words across its sentence chunks, in order.
+
+    espeak may join words in context ("in the" is one spoken word) or reduce a vowel, so words are
+    not matched by count: each input word's share of the sentence is its sounding-phoneme length
+    when phonemised alone, laid over the sentence's sounding phonemes in order, and its span runs
+    from the first to the last phoneme of its share.
+    """
 
     def __init__(self, text: str, phonemize: Callable[[str], list[list[str]]]) -> None:
         self.text = text
         self.tokens = input_tokens(text)
-        self.counts = [count_spoken(text[a:b], phonemize) for a, b in self.tokens]
+        self.lengths = [sounding_length(text[a:b], phonemize) for a, b in self.tokens]
         self.next = 0  # the first input word not yet placed
 
-    def sentence(self, spans: list[tuple[int, int]]) -> list[Word]:
-        """The input words of the next sentence chunk, given its spoken words' spans."""
-        if not spans:
-            return []
-        first, need, k = self.next, len(spans), self.next
-        total = 0
-        while k < len(self.tokens) and total + self.counts[k] <= need:
-            total += self.counts[k]
-            k += 1
-            if total == need:
+    def _take(self, need: int, last: bool) -> int:
+        """How many input words the next sentence (of `need` sounding phonemes) speaks."""
+        rest = len(self.tokens) - self.next
+        if last or rest <= 1:
+            return rest
+        best, best_err, total = 1, None, 0
+        for k in range(1, rest + 1):
+            total += self.lengths[self.next + k - 1]
+            a, b = self.tokens[self.next + k - 1]
+            err = abs(total - need) + (0 if self.text[b - 1] in SENTENCE_ENDS else 0.2 * need)
+            if best_err is None or err < best_err:
+                best, best_err = k, err
+            if total > 1.5 * need + 2:
                 break
-        while k < len(self.tokens) and self.counts[k] == 0:
-            k += 1  # trailing punctuation-only tokens belong to this sentence
-        if k == first:
-            k = first + 1 if first < len(self.tokens) else first
-        self.next = k
-        chosen = list(range(first, k))
-        if not chosen:
-            return []
-        if total == need:
-            return self._exact(chosen, spans)
-        return self._shared(chosen, spans)
+        while self.next + best < len(self.tokens) and self.lengths[self.next + best] == 0:
+            best += 1  # punctuation-only tokens after it belong to this sentence
+        return best
 
-    def _exact(self, chosen: list[int], spans: list[tuple[int, int]]) -> list[Word]:
+    def sentence(self, phonemes: Sequence[str], durations: Sequence[int], *, last: bool = False) -> list[Word]:
+        """The input words the next sentence chunk speaks and their sample spans within it."""
+        starts, at = [], durations[0]  # BOS first
+        for n in durations[1:-1]:
+            starts.append(at)
+            at += n
+        ends = [s + n for s, n in zip(starts, durations[1:-1], strict=True)]
+        audible = [i for i, p in enumerate(phonemes) if sounding(p)]
+        if not audible or self.next >= len(self.tokens):
+            return []
+        chosen = range(self.next, self.next + self._take(len(audible), last))
+        self.next = chosen.stop
+        total = sum(self.lengths[i] for i in chosen) or 1
+        scale = len(audible) / total
         out: list[Word] = []
-        j = 0
+        cum = 0
         for i in chosen:
             a, b = self.tokens[i]
-            n = self.counts[i]
-            if n == 0:
+            lo = min(int(round(cum * scale)), len(audible) - 1)
+            cum += self.lengths[i]
+            hi = min(max(int(round(cum * scale)) - 1, lo), len(audible) - 1)
+            if self.lengths[i] == 0:
+                edge = out[-1].end if out else starts[audible[0]]
+                out.append(Word(a, b, edge, edge))
                 continue
-            out.append(Word(a, b, spans[j][0], spans[j + n - 1][1]))
-            j += n
-        return out
-
-    def _shared(self, chosen: list[int], spans: list[tuple[int, int]]) -> list[Word]:
-        weights = [max(self.counts[i], 1) for i in chosen]
-        scale = len(spans) / sum(weights)
-        out: list[Word] = []
-        acc = 0.0
-        for i, w in zip(chosen, weights, strict=True):
-            lo = min(int(acc), len(spans) - 1)
-            acc += w * scale
-            hi = min(max(int(round(acc)) - 1, lo), len(spans) - 1)
-            a, b = self.tokens[i]
-            start = max(spans[lo][0], out[-1].end if out else 0)
-            out.append(Word(a, b, start, max(spans[hi][1], start)))
+            start = max(starts[audible[lo]], out[-1].end if out else 0)
+            out.append(Word(a, b, start, max(ends[audible[hi]], start)))
         return out
 
 

@@ -18,7 +18,7 @@ on Postgres RLS is the second wall behind those filters.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -90,14 +90,14 @@ class Database:
                     await conn.execute(sa.select(sa.func.set_config(f"app.{name}", value, True)))
             yield conn
 
-    def tenant(self, tenant_id: str) -> AsyncIterator[AsyncConnection]:
+    def tenant(self, tenant_id: str) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction that sees only `tenant_id`'s rows (RLS on Postgres)."""
         return self._tx(self.app_role, tenant_id=str(tenant_id))
 
-    def key_lookup(self, key_hash: str) -> AsyncIterator[AsyncConnection]:
+    def key_lookup(self, key_hash: str) -> AbstractAsyncContextManager[AsyncConnection]:
         return self._tx(self.app_role, key_hash=key_hash)
 
-    def admin(self) -> AsyncIterator[AsyncConnection]:
+    def admin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """Tenant and key management (the admin API, the CLI): tenants and api_keys only."""
         return self._tx(self.admin_role)
 

@@ -71,6 +71,21 @@ class VoiceRow:
 
 
 @dataclass
+class LexiconRow:
+    id: str
+    tenant_id: str
+    name: str
+    language: str
+    content: str
+    lexemes: int
+    size_bytes: int
+    apply_by_default: bool = True
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
 class UsageRow:
     id: str
     tenant_id: str

@@ -14,7 +14,7 @@ tenants = sa.Table(
     "tenants", metadata,
     sa.Column("id", UUID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
-    sa.Column("status", sa.String(16), nullable=False),  # active | revoked
+    sa.Column("status", sa.String(16), nullable=False),  # active | suspended | revoked
     sa.Column("requests_per_minute", sa.Integer, nullable=False),
     sa.Column("requests_per_hour", sa.Integer, nullable=False),
     sa.Column("requests_per_day", sa.Integer, nullable=False),
@@ -80,5 +80,21 @@ usage_records = sa.Table(
     sa.Index("usage_records_tenant_id_created_at_idx", "tenant_id", "created_at"),
 )
 
+lexicons = sa.Table(
+    "lexicons", metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("tenant_id", UUID, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # the PLS document as uploaded
+    sa.Column("lexemes", sa.Integer, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("apply_by_default", sa.Boolean, nullable=False),  # applied to every request of the tenant
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Index("lexicons_tenant_id_name_key", "tenant_id", "name", unique=True),
+)
+
 # Tables whose rows belong to one tenant (RLS on Postgres; an explicit tenant filter everywhere).
-TENANT_OWNED = ("api_keys", "voices", "usage_records")
+TENANT_OWNED = ("api_keys", "voices", "usage_records", "lexicons")

@@ -146,8 +146,14 @@ DATABASE_URL and VOICE_ENCRYPTION_KEY which an existing secret must provide.
 {{/*
 Where the control plane reaches Triton.
 */}}
+{{/*
+The control plane balances streams across Triton pods itself: by default it resolves the headless
+Service (one record per ready pod) every controlPlane.triton.dnsRefreshSeconds and reaches each pod on
+the ports below. The ClusterIP Service would pin each control-plane replica to one pod (one long-lived
+gRPC connection).
+*/}}
 {{- define "tts-gateway.triton.grpcUrl" -}}
-{{- default (printf "%s:%d" (include "tts-gateway.triton.fullname" .) (int .Values.triton.service.grpcPort)) .Values.controlPlane.triton.grpcUrl }}
+{{- default (printf "dns:///%s-headless.%s.svc:%d" (include "tts-gateway.triton.fullname" .) .Release.Namespace (int .Values.triton.service.grpcPort)) .Values.controlPlane.triton.grpcUrl }}
 {{- end }}
 {{- define "tts-gateway.triton.httpUrl" -}}
 {{- default (printf "http://%s:%d" (include "tts-gateway.triton.fullname" .) (int .Values.triton.service.httpPort)) .Values.controlPlane.triton.httpUrl }}

@@ -18,31 +18,37 @@ from devtools.triton_server import DEFAULT_MODEL_REPOSITORY, TritonServer, free_
 class KillableTriton:
     """A tritonserver serving `models`; `kill()` is SIGKILL to its process group, `restart()` the same ports."""
 
-    def __init__(self, log_dir: Path, models: list[str], env: dict[str, str] | None = None):
+    def __init__(self, log_dir: Path, models: list[str], env: dict[str, str] | None = None,
+                 host: str = "127.0.0.1", ports: tuple[int, int, int] | None = None):
+        """`host` other than 127.0.0.1 (another loopback address) binds all three endpoints to it only, so
+        several servers can share `ports` (HTTP, gRPC, metrics) on different addresses, as pods do."""
         self.log_dir = log_dir
         self.models = models
         self.env = env or {}
-        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+        self.host = host
+        self.http_port, self.grpc_port, self.metrics_port = ports or free_ports(3)
         self.server: TritonServer | None = None
         self.starts = 0
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return f"http://{self.host}:{self.metrics_port}/metrics"
 
     def start(self, timeout: float = 120) -> None:
         self.starts += 1
+        bind = [] if self.host == "127.0.0.1" else [
+            f"--http-address={self.host}", f"--grpc-address={self.host}", f"--metrics-address={self.host}"]
         self.server = TritonServer(
             model_repository=DEFAULT_MODEL_REPOSITORY, http_port=self.http_port, grpc_port=self.grpc_port,
-            metrics_port=self.metrics_port, models=self.models, env=self.env,
+            metrics_port=self.metrics_port, models=self.models, env=self.env, host=self.host, extra_args=bind,
             log_path=self.log_dir / f"triton-{self.starts}.log",
         )
         self.server.start()
