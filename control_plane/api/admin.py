@@ -100,11 +100,12 @@ async def get_tenant(tenant_id: str, services: AppState = Depends(get_services))
 
 @router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits or voice map")
 async def update_tenant(tenant_id: str, body: TenantUpdate, services: AppState = Depends(get_services)) -> Tenant:
-    fields = body.model_dump(exclude_none=True)
-    if body.voice_map is not None:
-        row = await services.tenants.get(tenant_id)
-        fields["voice_map"] = await verify_voice_map(services.voices, row.id, body.voice_map)
-    row = await services.tenants.update(tenant_id, **fields)
+    checked = None
+    if body.voice_map is not None:  # checked before anything changes: a bad map leaves the limits as they were
+        checked = await verify_voice_map(services.voices, (await services.tenants.get(tenant_id)).id, body.voice_map)
+    row = await services.tenants.update(tenant_id, **body.model_dump(exclude={"voice_map"}, exclude_none=True))
+    if checked is not None:
+        row = await services.tenants.set_voice_map(row.id, checked)
     return Tenant(**tenant_view(row))
 
 

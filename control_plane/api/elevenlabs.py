@@ -42,7 +42,7 @@ OutputFormatQuery = Annotated[str | None, Query(max_length=32, description="e.g.
 # Accepted so that the clients' URLs are valid; they change nothing here.
 LatencyQuery = Annotated[int | None, Query(ge=0, le=4, description="Accepted; streaming is always immediate")]
 LoggingQuery = Annotated[bool, Query(description="Accepted; request text is never logged")]
-AUDIO = {200: {"description": "Audio bytes", "content": {t: {} for t in (
+AUDIO: dict[int | str, dict[str, Any]] = {200: {"description": "Audio bytes", "content": {t: {} for t in (
     "audio/mpeg", "audio/pcm", "audio/basic", "audio/x-alaw-basic", "audio/ogg", "audio/wav")}}}
 
 
@@ -100,8 +100,7 @@ async def with_timestamps(request: Request, voice_id: VoiceId, body: TextToSpeec
     aligner = CharacterAligner(body.text)
     timed = aligner.words(speech.words)
     rest = aligner.finish(speech.stats.audio_seconds)
-    chars = tuple(a + b for a, b in zip(timed, rest, strict=True))
-    alignment = _alignment(chars)  # type: ignore[arg-type]
+    alignment = _alignment((timed[0] + rest[0], timed[1] + rest[1], timed[2] + rest[2]))
     return JSONResponse({"audio_base64": base64.b64encode(audio).decode("ascii"), "alignment": alignment,
                          "normalized_alignment": alignment},
                         headers=speech_headers(speech, duration=speech.stats.audio_seconds))

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 
@@ -31,7 +33,7 @@ from control_plane.services.synthesis import SynthesisRequest
 
 router = APIRouter(tags=["openai"], route_class=OpenAIRoute)
 
-EXAMPLES = {
+EXAMPLES: dict[str, Any] = {
     "basic": {"summary": "OpenAI client defaults", "value": {"model": "tts-1", "input": "Hello world!",
                                                               "voice": "alloy"}},
     "pcm": {"summary": "Raw 24 kHz PCM (what Pipecat asks for)", "value": {

@@ -73,7 +73,7 @@ async def update_tenant_config(body: TenantConfigUpdate, tenant: TenantContext =
     voice_map = tenant.voice_map
     if body.voice_map is not None:
         checked = await verify_voice_map(services.voices, tenant.tenant_id, body.voice_map)
-        row = await services.tenants.update(tenant.tenant_id, voice_map=checked)
+        row = await services.tenants.set_voice_map(tenant.tenant_id, checked)
         voice_map = parse_voice_map(row.voice_map)
     return await _config(tenant, services, voice_map)
 

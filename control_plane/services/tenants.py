@@ -5,6 +5,7 @@ devtools.dev_tenant.)"""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,14 +101,18 @@ class TenantService:
     async def list(self) -> list[TenantRow]:
         return await self.store.tenants.list()
 
-    async def update(self, tenant_id: str, voice_map: dict[str, str] | None = None,
-                     **limits: int | None) -> TenantRow:
-        """Limits and, when given, the whole voice map (replaced, not merged; {} clears it). The map's
-        voices must be the tenant's own or built-in ones (checked by the caller, which knows the voices)."""
+    async def update(self, tenant_id: str, **limits: int | None) -> TenantRow:
         await self.get(tenant_id)
-        fields: dict[str, object] = {k: v for k, v in limits.items() if v is not None}
-        if voice_map is not None:
-            fields["voice_map"] = dump_voice_map(check_voice_map(voice_map))
+        fields = {k: v for k, v in limits.items() if v is not None}
+        return await self._update(tenant_id, fields)
+
+    async def set_voice_map(self, tenant_id: str, voice_map: dict[str, str]) -> TenantRow:
+        """Replace the whole voice map ({} clears it). Its voices must be the tenant's own or built-in
+        ones: the caller checks that (services/voice_map.verify_voice_map), as it knows the voices."""
+        await self.get(tenant_id)
+        return await self._update(tenant_id, {"voice_map": dump_voice_map(check_voice_map(voice_map))})
+
+    async def _update(self, tenant_id: str, fields: Mapping[str, object]) -> TenantRow:
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
             raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
