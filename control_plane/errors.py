@@ -54,11 +54,14 @@ class ServiceError(Exception):
 
     status_code: int = 400
 
-    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        # Extra members of the error object (a vendor-compatible route adds the fields its clients read).
+        self.fields = dict(fields or {})
 
 
 class BadRequest(ServiceError):
@@ -116,8 +119,9 @@ class EngineTimeout(ServiceError):
 class ApiError(ServiceError):
     """An error raised by a router, where the protocol itself fixes the status."""
 
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(code, message, headers)
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
+        super().__init__(code, message, headers, fields)
         self.status_code = status_code
 
 
@@ -187,7 +191,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers)
+        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, **exc.fields)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

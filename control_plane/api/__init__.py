@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api import admin, engines, health, lexicons, openai, ssml, stream, synthesis, tenant, voices, ws
+from control_plane.api import (
+    admin,
+    elevenlabs,
+    engines,
+    health,
+    lexicons,
+    openai,
+    ssml,
+    stream,
+    synthesis,
+    tenant,
+    voices,
+    ws,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     stream.router,
     ws.router,
     openai.router,
+    elevenlabs.router,
     voices.router,
     ssml.router,
     lexicons.router,

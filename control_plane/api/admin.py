@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.deps import get_services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
+from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
 from control_plane.state import AppState
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -25,6 +26,15 @@ class LimitFields(BaseModel):
     max_concurrent_streams: int | None = Field(None, ge=1, le=10_000, description="Default 10")
     monthly_characters: int | None = Field(None, ge=0, le=10**12, description="Default 1,000,000")
     max_voices: int | None = Field(None, ge=0, le=100_000, description="Default 10")
+
+
+VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of the tenant's voice ids; used by "
+                 "POST /v1/audio/speech. Replaces the whole map; {} clears it.")
+
+
+class TenantUpdate(LimitFields):
+    voice_map: dict[str, str] | None = Field(None, max_length=len(OPENAI_VOICES), description=VOICE_MAP_DOC,
+                                             examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}])
 
 
 class TenantCreate(LimitFields):
@@ -45,6 +55,7 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
+    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name -> voice id")
     created_at: str | None
     updated_at: str | None
 
@@ -87,9 +98,14 @@ async def get_tenant(tenant_id: str, services: AppState = Depends(get_services))
     return Tenant(**tenant_view(await services.tenants.get(tenant_id)))
 
 
-@router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits")
-async def update_tenant(tenant_id: str, body: LimitFields, services: AppState = Depends(get_services)) -> Tenant:
-    row = await services.tenants.update(tenant_id, **body.model_dump(exclude_none=True))
+@router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits or voice map")
+async def update_tenant(tenant_id: str, body: TenantUpdate, services: AppState = Depends(get_services)) -> Tenant:
+    checked = None
+    if body.voice_map is not None:  # checked before anything changes: a bad map leaves the limits as they were
+        checked = await verify_voice_map(services.voices, (await services.tenants.get(tenant_id)).id, body.voice_map)
+    row = await services.tenants.update(tenant_id, **body.model_dump(exclude={"voice_map"}, exclude_none=True))
+    if checked is not None:
+        row = await services.tenants.set_voice_map(row.id, checked)
     return Tenant(**tenant_view(row))
 
 

@@ -34,6 +34,12 @@ def bearer(conn: HTTPConnection) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def api_key_of(conn: HTTPConnection) -> str:
+    """The tenant key a request presents: `Authorization: Bearer <key>`, or ElevenLabs' `xi-api-key`
+    header (what the ElevenLabs SDKs and the Pipecat/LiveKit ElevenLabs services send)."""
+    return bearer(conn) or conn.headers.get("xi-api-key", "").strip()
+
+
 async def _refuse_guessing(services: AppState, conn: HTTPConnection) -> None:
     wait = await services.limiter.auth_blocked(client_address(conn))
     if wait is not None:
@@ -46,7 +52,8 @@ async def authenticate_key(services: AppState, key: str, conn: HTTPConnection) -
     presenting invalid ones. Also used by the WebSocket endpoint."""
     await _refuse_guessing(services, conn)
     if not key:
-        raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>", headers=UNAUTHORIZED)
+        raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key> (or xi-api-key: <key>)",
+                       headers=UNAUTHORIZED)
     tenant = await services.tenants.authenticate(key)
     if tenant is None:
         await services.limiter.auth_failed(client_address(conn))
@@ -56,7 +63,7 @@ async def authenticate_key(services: AppState, key: str, conn: HTTPConnection) -
 
 
 async def get_tenant(request: Request, services: AppState = Depends(get_services)) -> TenantContext:
-    return await authenticate_key(services, bearer(request), request)
+    return await authenticate_key(services, api_key_of(request), request)
 
 
 Services = Annotated[AppState, Depends(get_services)]

@@ -1,18 +1,23 @@
-"""The calling tenant's own view: GET /v1/tenant/config, GET /v1/tenant/usage, and
-POST /v1/tenant/keys/rotate (a new key for the caller; its current keys may keep a grace period)."""
+"""The calling tenant's own view: GET|PUT /v1/tenant/config, GET /v1/tenant/usage, and
+POST /v1/tenant/keys/rotate (a new key for the caller; its current keys may keep a grace period).
+
+PUT /v1/tenant/config changes what a tenant may set for itself (today its voice map: OpenAI voice
+name -> one of its voices, read by POST /v1/audio/speech); limits stay with the admin API.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.admin import RotateBody, RotatedKey
 from control_plane.api.deps import get_services, rate_limited
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
 from control_plane.services.usage import MAX_RANGE_DAYS, parse_range
+from control_plane.services.voice_map import OPENAI_VOICES, parse_voice_map, verify_voice_map
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 from control_plane.state import AppState
 
@@ -26,6 +31,16 @@ class TenantConfig(BaseModel):
     quotas: dict[str, int] = Field(description="Used so far against the limits that are quotas")
     engines: list[str]
     defaults: dict[str, object]
+    voice_map: dict[str, str] = Field(description="OpenAI voice name -> voice id (POST /v1/audio/speech)")
+
+
+class TenantConfigUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice_map: dict[str, str] | None = Field(
+        None, max_length=len(OPENAI_VOICES), examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
+        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of your voice ids. Replaces the "
+                    "whole map; {} clears it; unmapped names speak with the default voice.")
 
 
 class UsageDay(BaseModel):
@@ -46,9 +61,24 @@ class UsageReport(BaseModel):
     totals: dict[str, int | float]
 
 
-@router.get("/config", response_model=TenantConfig, summary="Limits, quotas, engines and defaults")
+@router.get("/config", response_model=TenantConfig, summary="Limits, quotas, engines, defaults and voice map")
 async def tenant_config(tenant: TenantContext = Depends(rate_limited),
                         services: AppState = Depends(get_services)) -> TenantConfig:
+    return await _config(tenant, services, tenant.voice_map)
+
+
+@router.put("/config", response_model=TenantConfig, summary="Set the tenant's voice map")
+async def update_tenant_config(body: TenantConfigUpdate, tenant: TenantContext = Depends(rate_limited),
+                               services: AppState = Depends(get_services)) -> TenantConfig:
+    voice_map = tenant.voice_map
+    if body.voice_map is not None:
+        checked = await verify_voice_map(services.voices, tenant.tenant_id, body.voice_map)
+        row = await services.tenants.set_voice_map(tenant.tenant_id, checked)
+        voice_map = parse_voice_map(row.voice_map)
+    return await _config(tenant, services, voice_map)
+
+
+async def _config(tenant: TenantContext, services: AppState, voice_map: dict[str, str]) -> TenantConfig:
     limits = asdict(tenant.limits)
     quotas = {
         "monthly_characters_used": await services.usage.characters_this_month(tenant.tenant_id),
@@ -58,7 +88,7 @@ async def tenant_config(tenant: TenantContext = Depends(rate_limited),
     defaults = {"voice_id": DEFAULT_VOICE_ALIAS, "engine": "piper", "language": "en", "format": "wav",
                 "speed": 1.0, "pitch": 1.0, "volume": 1.0}
     return TenantConfig(tenant_id=tenant.tenant_id, name=tenant.name, limits=limits, quotas=quotas,
-                        engines=list(ENGINES), defaults=defaults)
+                        engines=list(ENGINES), defaults=defaults, voice_map=voice_map)
 
 
 @router.get("/usage", response_model=UsageReport, summary="Usage per UTC day in a date range")

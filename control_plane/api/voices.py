@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -38,9 +38,24 @@ class Voice(BaseModel):
     created_at: str | None = None
     updated_at: str | None = None
 
+    # ElevenLabs' names for the same facts, so its SDKs and plugins can list voices from this endpoint.
+    @computed_field(description="ElevenLabs' category: premade (built-in) or cloned")  # type: ignore[prop-decorator]
+    @property
+    def category(self) -> str:
+        return "premade" if self.builtin else "cloned"
+
+    @computed_field(description="ElevenLabs' labels: language and gender")  # type: ignore[prop-decorator]
+    @property
+    def labels(self) -> dict[str, str]:
+        return {k: v for k, v in (("language", self.language), ("gender", self.gender)) if v}
+
 
 class VoiceList(BaseModel):
+    """Our list, and also ElevenLabs' GET /v1/voices and /v2/voices answer (voices, has_more, total_count)."""
+
     voices: list[Voice]
+    has_more: bool = False
+    total_count: int = 0
 
 
 class VoiceUpdate(BaseModel):
@@ -135,8 +150,10 @@ def _meta(fields: dict[str, str], require_name: bool) -> dict[str, Any]:
 
 
 @router.get("/v1/voices", response_model=VoiceList, summary="The tenant's voices and the built-in ones")
+@router.get("/v2/voices", response_model=VoiceList, include_in_schema=False)  # ElevenLabs' voices.search
 async def list_voices(tenant=Depends(get_tenant), services=Depends(get_services)) -> VoiceList:
-    return VoiceList(voices=[Voice(**v) for v in await services.voices.list(tenant.tenant_id)])
+    voices = [Voice(**v) for v in await services.voices.list(tenant.tenant_id)]
+    return VoiceList(voices=voices, total_count=len(voices))
 
 
 @router.post("/v1/voices/upload", response_model=Voice, status_code=201, openapi_extra=UPLOAD_SCHEMA,

@@ -5,7 +5,8 @@ devtools.dev_tenant.)"""
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
 from control_plane.errors import Conflict, InvalidInput, NotFound
 from control_plane.ids import is_uuid
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
+from control_plane.services.voice_map import check_voice_map, dump_voice_map, parse_voice_map
 from control_plane.settings import Settings
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
@@ -44,10 +46,12 @@ class TenantContext:
     tenant_id: str
     name: str
     limits: TenantLimits
+    voice_map: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> voice id
 
 
 def tenant_view(row: TenantRow) -> dict[str, Any]:
     return {"tenant_id": row.id, "name": row.name, "status": row.status, "limits": asdict(TenantLimits.of(row)),
+            "voice_map": parse_voice_map(row.voice_map),
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None}
 
@@ -100,6 +104,15 @@ class TenantService:
     async def update(self, tenant_id: str, **limits: int | None) -> TenantRow:
         await self.get(tenant_id)
         fields = {k: v for k, v in limits.items() if v is not None}
+        return await self._update(tenant_id, fields)
+
+    async def set_voice_map(self, tenant_id: str, voice_map: dict[str, str]) -> TenantRow:
+        """Replace the whole voice map ({} clears it). Its voices must be the tenant's own or built-in
+        ones: the caller checks that (services/voice_map.verify_voice_map), as it knows the voices."""
+        await self.get(tenant_id)
+        return await self._update(tenant_id, {"voice_map": dump_voice_map(check_voice_map(voice_map))})
+
+    async def _update(self, tenant_id: str, fields: Mapping[str, object]) -> TenantRow:
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
             raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
@@ -145,4 +158,5 @@ class TenantService:
         key_row, tenant = found
         if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
             return None
-        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant))
+        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
+                             voice_map=parse_voice_map(tenant.voice_map))

@@ -111,9 +111,25 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def create_all(self) -> None:
-        """The embedded SQLite schema, straight from the metadata (Postgres uses schema/migrations)."""
+        """The embedded SQLite schema, straight from the metadata (Postgres uses schema/migrations).
+        A store made by an earlier version gets the columns added since (each one has a server default)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """SQLite's counterpart of the ALTER TABLE ... ADD COLUMN migrations (create_all adds only tables)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if column.server_default is None and not column.nullable:
+                raise RuntimeError(f"column {table.name}.{column.name} needs a server default to be added")
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))

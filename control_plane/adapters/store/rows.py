@@ -31,6 +31,7 @@ class TenantRow:
     max_voices: int = 10
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    voice_map: str = "{}"
 
 
 @dataclass

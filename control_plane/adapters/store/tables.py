@@ -23,6 +23,8 @@ tenants = sa.Table(
     sa.Column("max_voices", sa.Integer, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # OpenAI voice name -> voice id, JSON (services/voice_map.py); added by 0002_tenant_voice_map.
+    sa.Column("voice_map", sa.Text, nullable=False, server_default="{}"),
 )
 
 api_keys = sa.Table(

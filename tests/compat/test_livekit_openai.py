@@ -1,0 +1,54 @@
+"""LiveKit Agents' openai.TTS (livekit-plugins-openai 1.8.9) against POST /v1/audio/speech.
+
+tts-1 asks for stream_format "audio"; the default model gpt-4o-mini-tts asks for "sse" and decodes
+the events' audio as audio/<response_format> (mp3 by default) at 24 kHz."""
+
+from __future__ import annotations
+
+import openai as openai_sdk
+import pytest
+from compat_helpers import wav_seconds
+from livekit.plugins import openai
+
+TEXT = "LiveKit agents decode this speech at twenty four kilohertz. It arrives as it is made."
+
+
+async def _reference_seconds(compat) -> float:
+    client = openai_sdk.AsyncOpenAI(base_url=compat.v1, api_key=compat.api_key, max_retries=0)
+    wav = await (await client.audio.speech.create(model="tts-1", voice="ash", input=TEXT,
+                                                   response_format="wav")).aread()
+    return wav_seconds(wav)[0]
+
+
+# Piper draws random durations (two renders differ by up to ~2 %); MP3 decoding adds the encoder's priming
+# and padding. A 22.05 kHz stream decoded as 24 kHz would be 8.8 % short.
+@pytest.mark.parametrize(("model", "response_format", "tolerance"), [
+    ("tts-1", "pcm", 0.03),
+    ("tts-1", "mp3", 0.04),
+    ("gpt-4o-mini-tts", "mp3", 0.04),  # the plugin's defaults: SSE events carrying MP3
+    ("gpt-4o-mini-tts", "pcm", 0.03),
+])
+async def test_livekit_openai_tts(compat, model, response_format, tolerance):
+    tts = openai.TTS(base_url=compat.v1, api_key=compat.api_key, model=model, voice="ash",
+                     response_format=response_format)
+    frames = []
+    try:
+        async for event in tts.synthesize(TEXT):
+            frames.append(event.frame)
+    finally:
+        await tts.aclose()
+    assert frames and {f.sample_rate for f in frames} == {24000} and {f.num_channels for f in frames} == {1}
+    seconds = sum(f.samples_per_channel for f in frames) / 24000
+    expected = await _reference_seconds(compat)
+    assert abs(seconds - expected) / expected < tolerance, (seconds, expected)
+
+
+async def test_livekit_openai_tts_default_model(compat):
+    """Nothing but base_url and api_key: the plugin's own defaults (gpt-4o-mini-tts, SSE, mp3)."""
+    tts = openai.TTS(base_url=compat.v1, api_key=compat.api_key)
+    try:
+        frames = [event.frame async for event in tts.synthesize("Default settings.")]
+    finally:
+        await tts.aclose()
+    assert frames and frames[0].sample_rate == 24000
+    assert sum(f.samples_per_channel for f in frames) / 24000 > 0.3
