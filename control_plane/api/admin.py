@@ -9,10 +9,9 @@ from datetime import datetime
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.api.deps import get_services, require_admin
+from control_plane.api.deps import Services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
 from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
-from control_plane.state import AppState
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -82,24 +81,24 @@ class RotatedKey(BaseModel):
 
 
 @router.post("/tenants", status_code=201, response_model=TenantWithKey, summary="Create a tenant and its first key")
-async def create_tenant(body: TenantCreate, services: AppState = Depends(get_services)) -> TenantWithKey:
+async def create_tenant(body: TenantCreate, services: Services) -> TenantWithKey:
     limits = body.model_dump(exclude={"name"}, exclude_none=True)
     row, key = await services.tenants.create(body.name, **limits)
     return TenantWithKey(**tenant_view(row), api_key=key)
 
 
 @router.get("/tenants", response_model=TenantList, summary="All tenants")
-async def list_tenants(services: AppState = Depends(get_services)) -> TenantList:
+async def list_tenants(services: Services) -> TenantList:
     return TenantList(tenants=[Tenant(**tenant_view(r)) for r in await services.tenants.list()])
 
 
 @router.get("/tenants/{tenant_id}", response_model=Tenant, summary="One tenant")
-async def get_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+async def get_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.get(tenant_id)))
 
 
 @router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits or voice map")
-async def update_tenant(tenant_id: str, body: TenantUpdate, services: AppState = Depends(get_services)) -> Tenant:
+async def update_tenant(tenant_id: str, body: TenantUpdate, services: Services) -> Tenant:
     checked = None
     if body.voice_map is not None:  # checked before anything changes: a bad map leaves the limits as they were
         checked = await verify_voice_map(services.voices, (await services.tenants.get(tenant_id)).id, body.voice_map)
@@ -110,20 +109,19 @@ async def update_tenant(tenant_id: str, body: TenantUpdate, services: AppState =
 
 
 @router.post("/tenants/{tenant_id}/keys/rotate", response_model=RotatedKey, summary="Issue a new key")
-async def rotate_key(tenant_id: str, body: RotateBody | None = None,
-                     services: AppState = Depends(get_services)) -> RotatedKey:
+async def rotate_key(tenant_id: str, services: Services, body: RotateBody | None = None) -> RotatedKey:
     key, until = await services.tenants.rotate_key(tenant_id, (body or RotateBody.model_validate({})).grace_seconds)
     return RotatedKey(tenant_id=tenant_id, api_key=key, previous_keys_valid_until=until)
 
 
 @router.post("/tenants/{tenant_id}/suspend", response_model=Tenant,
              summary="Suspend a tenant: its keys are refused until it is resumed; nothing is deleted")
-async def suspend_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+async def suspend_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.set_suspended(tenant_id, True)))
 
 
 @router.post("/tenants/{tenant_id}/resume", response_model=Tenant, summary="Resume a suspended tenant")
-async def resume_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+async def resume_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.set_suspended(tenant_id, False)))
 
 
@@ -142,17 +140,17 @@ GRAFANA_DASHBOARDS = (("Capacity", "tts-gateway-capacity"),)
 
 
 @router.get("/links", response_model=MonitoringLinks, summary="Monitoring links (Grafana) when configured")
-async def links(services: AppState = Depends(get_services)) -> MonitoringLinks:
+async def links(services: Services) -> MonitoringLinks:
     base = services.settings.grafana_url.rstrip("/")
     dashboards = [DashboardLink(title=t, url=f"{base}/d/{uid}") for t, uid in GRAFANA_DASHBOARDS] if base else []
     return MonitoringLinks(grafana_url=base or None, dashboards=dashboards)
 
 
 @router.post("/tenants/{tenant_id}/revoke", response_model=Tenant, summary="Revoke a tenant and all its keys")
-async def revoke_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+async def revoke_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.revoke(tenant_id)))
 
 
 @router.delete("/tenants/{tenant_id}", response_model=Tenant, summary="Revoke a tenant (same as POST .../revoke)")
-async def delete_tenant(tenant_id: str, services: AppState = Depends(get_services)) -> Tenant:
+async def delete_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.revoke(tenant_id)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from control_plane.api.deps import get_services, get_tenant
+from control_plane.api.deps import Services, get_tenant
 from control_plane.services.engines import list_engines
 
 router = APIRouter(tags=["engines"])
@@ -30,5 +30,5 @@ class EngineList(BaseModel):
 
 @router.get("/v1/engines", response_model=EngineList, summary="Engines with readiness, languages and model version",
             dependencies=[Depends(get_tenant)])
-async def engines(services=Depends(get_services)) -> EngineList:
+async def engines(services: Services) -> EngineList:
     return EngineList(engines=[Engine(**e) for e in await list_engines(services.triton)])

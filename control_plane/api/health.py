@@ -9,13 +9,13 @@ import time
 from typing import Any
 
 import psutil
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from control_plane import __version__
-from control_plane.api.deps import get_services
+from control_plane.api.deps import Services
 from control_plane.state import AppState
 
 router = APIRouter(tags=["health"])
@@ -80,7 +80,7 @@ async def _dependencies(services: AppState) -> tuple[tuple[bool, str | None], tu
 
 
 @router.get("/health", response_model=Health, summary="Service health (200 even when degraded)")
-async def health(services: AppState = Depends(get_services)) -> Health:
+async def health(services: Services) -> Health:
     engines, (store, redis) = await asyncio.gather(_engines(services), _dependencies(services))
     degraded = not store[0] or (redis is not None and not redis[0]) or not all(e.ready for e in engines.values())
     status = "draining" if services.streams.draining else "degraded" if degraded else "ok"
@@ -97,7 +97,7 @@ async def health(services: AppState = Depends(get_services)) -> Health:
 
 
 @router.get("/ready", summary="Readiness: 200 when this replica can serve, 503 with the reasons otherwise")
-async def ready(services: AppState = Depends(get_services)) -> JSONResponse:
+async def ready(services: Services) -> JSONResponse:
     reasons: list[str] = []
     (store, redis), triton_ok = await asyncio.gather(_dependencies(services),
                                                      _check_true(services.triton.server_ready()))
@@ -126,5 +126,5 @@ async def _check_true(coro: Any) -> bool:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(services: AppState = Depends(get_services)) -> Response:
+async def metrics(services: Services) -> Response:
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

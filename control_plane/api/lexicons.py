@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
+from control_plane.api.deps import Services, Tenant, rate_limited
 from control_plane.errors import error_response
 from control_plane.services.lexicons import LexiconInvalid, lexicon_view
 
@@ -58,8 +58,7 @@ def _invalid(request: Request, exc: LexiconInvalid) -> JSONResponse:
 
 
 @router.post("/v1/lexicons", status_code=201, response_model=LexiconInfo, summary="Store a PLS lexicon")
-async def create_lexicon(request: Request, body: LexiconBody = Body(), tenant=Depends(get_tenant),
-                         services=Depends(get_services)) -> Any:
+async def create_lexicon(request: Request, tenant: Tenant, services: Services, body: LexiconBody = Body()) -> Any:
     try:
         row = await services.lexicons.create(tenant.tenant_id, body.name, body.content, body.apply_by_default)
     except LexiconInvalid as exc:
@@ -68,18 +67,18 @@ async def create_lexicon(request: Request, body: LexiconBody = Body(), tenant=De
 
 
 @router.get("/v1/lexicons", summary="List the tenant's lexicons")
-async def list_lexicons(tenant=Depends(get_tenant), services=Depends(get_services)) -> dict[str, Any]:
+async def list_lexicons(tenant: Tenant, services: Services) -> dict[str, Any]:
     return {"lexicons": [lexicon_view(r) for r in await services.lexicons.list(tenant.tenant_id)]}
 
 
 @router.get("/v1/lexicons/{name}", response_model=LexiconInfo, summary="One lexicon, with its PLS document")
-async def get_lexicon(name: str, tenant=Depends(get_tenant), services=Depends(get_services)) -> dict[str, Any]:
+async def get_lexicon(name: str, tenant: Tenant, services: Services) -> dict[str, Any]:
     return lexicon_view(await services.lexicons.get(tenant.tenant_id, name), content=True)
 
 
 @router.put("/v1/lexicons/{name}", response_model=LexiconInfo, summary="Replace a lexicon's document or flag")
-async def update_lexicon(request: Request, name: str, body: LexiconUpdate = Body(), tenant=Depends(get_tenant),
-                         services=Depends(get_services)) -> Any:
+async def update_lexicon(request: Request, name: str, tenant: Tenant, services: Services,
+                         body: LexiconUpdate = Body()) -> Any:
     try:
         row = await services.lexicons.update(tenant.tenant_id, name, body.content, body.apply_by_default)
     except LexiconInvalid as exc:
@@ -88,6 +87,6 @@ async def update_lexicon(request: Request, name: str, body: LexiconUpdate = Body
 
 
 @router.delete("/v1/lexicons/{name}", status_code=204, summary="Delete a lexicon")
-async def delete_lexicon(name: str, tenant=Depends(get_tenant), services=Depends(get_services)) -> Response:
+async def delete_lexicon(name: str, tenant: Tenant, services: Services) -> Response:
     await services.lexicons.delete(tenant.tenant_id, name)
     return Response(status_code=204)

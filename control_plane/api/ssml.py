@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
+from control_plane.api.deps import Services, Tenant, rate_limited
 from control_plane.errors import ApiError, InvalidInput, NotFound
 from control_plane.services.normalize import NormalizationUnavailable
 from control_plane.services.ssml import SsmlRejected, parse_ssml
@@ -55,11 +55,8 @@ class ValidateResponse(BaseModel):
 
 @router.post("/v1/ssml/validate", response_model=ValidateResponse, summary="Validate SSML and summarise its plan",
              dependencies=[Depends(rate_limited)])
-async def validate(
-    body: ValidateRequest = Body(openapi_examples={"basic": {"summary": "Breaks, prosody, say-as",
-                                                             "value": {"ssml": EXAMPLE}}}),
-    tenant=Depends(get_tenant),
-    services=Depends(get_services),
+async def validate(tenant: Tenant, services: Services, body: ValidateRequest = Body(
+        openapi_examples={"basic": {"summary": "Breaks, prosody, say-as", "value": {"ssml": EXAMPLE}}})
 ) -> ValidateResponse:
     book = await services.lexicons.book(tenant.tenant_id)
     mode = body.normalize or services.settings.tts_normalize_default

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.admin import RotateBody, RotatedKey
-from control_plane.api.deps import get_services, rate_limited
+from control_plane.api.deps import RateLimitedTenant, Services
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
 from control_plane.services.usage import MAX_RANGE_DAYS, parse_range
@@ -62,14 +62,12 @@ class UsageReport(BaseModel):
 
 
 @router.get("/config", response_model=TenantConfig, summary="Limits, quotas, engines, defaults and voice map")
-async def tenant_config(tenant: TenantContext = Depends(rate_limited),
-                        services: AppState = Depends(get_services)) -> TenantConfig:
+async def tenant_config(tenant: RateLimitedTenant, services: Services) -> TenantConfig:
     return await _config(tenant, services, tenant.voice_map)
 
 
 @router.put("/config", response_model=TenantConfig, summary="Set the tenant's voice map")
-async def update_tenant_config(body: TenantConfigUpdate, tenant: TenantContext = Depends(rate_limited),
-                               services: AppState = Depends(get_services)) -> TenantConfig:
+async def update_tenant_config(body: TenantConfigUpdate, tenant: RateLimitedTenant, services: Services) -> TenantConfig:
     voice_map = tenant.voice_map
     if body.voice_map is not None:
         checked = await verify_voice_map(services.voices, tenant.tenant_id, body.voice_map)
@@ -93,17 +91,17 @@ async def _config(tenant: TenantContext, services: AppState, voice_map: dict[str
 
 @router.get("/usage", response_model=UsageReport, summary="Usage per UTC day in a date range")
 async def tenant_usage(
+    tenant: RateLimitedTenant, services: Services,
     start_date: str | None = Query(None, description="YYYY-MM-DD; default the first day of end_date's month"),
     end_date: str | None = Query(None, description=f"YYYY-MM-DD, not before start_date, at most "
                                                    f"{MAX_RANGE_DAYS} days after it; default today"),
-    tenant: TenantContext = Depends(rate_limited), services: AppState = Depends(get_services),
 ) -> UsageReport:
     start, end = parse_range(start_date, end_date)
     return UsageReport(**await services.usage.daily(tenant.tenant_id, start, end))
 
 
 @router.post("/keys/rotate", response_model=RotatedKey, summary="Issue a new key for the calling tenant")
-async def rotate_own_key(body: RotateBody | None = None, tenant: TenantContext = Depends(rate_limited),
-                         services: AppState = Depends(get_services)) -> RotatedKey:
-    key, until = await services.tenants.rotate_key(tenant.tenant_id, (body or RotateBody()).grace_seconds)
+async def rotate_own_key(tenant: RateLimitedTenant, services: Services, body: RotateBody | None = None) -> RotatedKey:
+    grace = (body or RotateBody.model_validate({})).grace_seconds
+    key, until = await services.tenants.rotate_key(tenant.tenant_id, grace)
     return RotatedKey(tenant_id=tenant.tenant_id, api_key=key, previous_keys_valid_until=until)

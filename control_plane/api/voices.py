@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, computed_field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from control_plane.api.deps import get_services, get_tenant, rate_limited
+from control_plane.api.deps import Services, Tenant, rate_limited
 from control_plane.errors import ApiError
 from control_plane.services.voices import MAX_UPLOAD_BYTES
 
@@ -151,14 +151,14 @@ def _meta(fields: dict[str, str], require_name: bool) -> dict[str, Any]:
 
 @router.get("/v1/voices", response_model=VoiceList, summary="The tenant's voices and the built-in ones")
 @router.get("/v2/voices", response_model=VoiceList, include_in_schema=False)  # ElevenLabs' voices.search
-async def list_voices(tenant=Depends(get_tenant), services=Depends(get_services)) -> VoiceList:
+async def list_voices(tenant: Tenant, services: Services) -> VoiceList:
     voices = [Voice(**v) for v in await services.voices.list(tenant.tenant_id)]
     return VoiceList(voices=voices, total_count=len(voices))
 
 
 @router.post("/v1/voices/upload", response_model=Voice, status_code=201, openapi_extra=UPLOAD_SCHEMA,
              summary="Clone a voice from 3-30 s of reference audio")
-async def upload_voice(request: Request, tenant=Depends(get_tenant), services=Depends(get_services)) -> Voice:
+async def upload_voice(request: Request, tenant: Tenant, services: Services) -> Voice:
     fields, audio = await read_upload(request, require_audio=True)
     meta = _meta(fields, require_name=True)
     assert audio is not None
@@ -168,7 +168,7 @@ async def upload_voice(request: Request, tenant=Depends(get_tenant), services=De
 
 
 @router.get("/v1/voices/{voice_id}", response_model=Voice, summary="One voice")
-async def get_voice(voice_id: str, tenant=Depends(get_tenant), services=Depends(get_services)) -> Voice:
+async def get_voice(voice_id: str, tenant: Tenant, services: Services) -> Voice:
     return Voice(**await services.voices.get(tenant.tenant_id, voice_id))
 
 
@@ -178,8 +178,7 @@ async def get_voice(voice_id: str, tenant=Depends(get_tenant), services=Depends(
                 "application/json": {"schema": VoiceUpdate.model_json_schema(),
                                      "example": {"description": "Calm reading voice"}},
                 **UPLOAD_SCHEMA["requestBody"]["content"]}}})
-async def update_voice(voice_id: str, request: Request, tenant=Depends(get_tenant),
-                       services=Depends(get_services)) -> Voice:
+async def update_voice(voice_id: str, request: Request, tenant: Tenant, services: Services) -> Voice:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         # Look the voice up first: another tenant's voice is a 404 before any audio is processed.
         await services.voices.get(tenant.tenant_id, voice_id)
@@ -200,6 +199,6 @@ async def update_voice(voice_id: str, request: Request, tenant=Depends(get_tenan
 
 
 @router.delete("/v1/voices/{voice_id}", status_code=204, summary="Delete a voice, its stored audio and cached speech")
-async def delete_voice(voice_id: str, tenant=Depends(get_tenant), services=Depends(get_services)) -> Response:
+async def delete_voice(voice_id: str, tenant: Tenant, services: Services) -> Response:
     await services.voices.delete(tenant, voice_id)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from control_plane.adapters.triton import TritonClient
+from control_plane.services.engine_port import EnginePort
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS, PIPER_VOICE
 from tts_contract import NATIVE_RATES, PIPER_LANGUAGES, XTTS_LANGUAGES
 
@@ -22,7 +22,7 @@ ENGINES: dict[str, dict[str, Any]] = {
 }
 
 
-async def list_engines(triton: TritonClient) -> list[dict[str, Any]]:
+async def list_engines(triton: EnginePort) -> list[dict[str, Any]]:
     names = list(ENGINES)
     ready, info = await asyncio.gather(asyncio.gather(*(triton.model_ready(n) for n in names)), triton.model_info())
     out = []
