@@ -9,7 +9,7 @@ import time
 import pytest
 
 from control_plane.adapters.limits import Limiter
-from control_plane.errors import ApiError
+from control_plane.errors import ServiceError
 from control_plane.services.tenants import TenantContext, TenantLimits
 from tests.control_plane.conftest import bearer, settings_for, start_api
 
@@ -73,7 +73,7 @@ async def test_concurrent_stream_slots(api):
     tenant = _tenant(f"streams-{time.time_ns()}", max_concurrent_streams=2)
     async with limiter.stream_slot(tenant), limiter.stream_slot(tenant):
         assert await limiter.streams_held(tenant.tenant_id) == 2
-        with pytest.raises(ApiError) as info:
+        with pytest.raises(ServiceError) as info:
             async with limiter.stream_slot(tenant):
                 pass
         assert info.value.status_code == 429 and info.value.code == "too_many_streams"
@@ -99,7 +99,7 @@ async def test_monthly_character_quota(api):
     tenant_id, _ = await api.tenant(monthly_characters=100)
     tenant = _tenant(tenant_id, monthly_characters=100)
     assert await limiter.charge_characters(tenant, 60) == 60
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(ServiceError) as info:
         await limiter.charge_characters(tenant, 41)
     assert info.value.status_code == 429 and info.value.code == "quota_exceeded"
     assert int(info.value.headers["Retry-After"]) > 0
@@ -113,7 +113,7 @@ async def test_quota_counter_starts_from_recorded_usage(api):
     await api.services.usage.record(UsageRecord(tenant_id=tenant_id, request_id="r1", endpoint="synthesize",
                                                 characters=90))
     fresh = Limiter(api.services.redis, api.settings.redis_url, month_usage=api.services.usage.characters_this_month)
-    with pytest.raises(ApiError):
+    with pytest.raises(ServiceError):
         await fresh.charge_characters(_tenant(tenant_id, monthly_characters=100), 11)
 
 

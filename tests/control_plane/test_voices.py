@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from gateway_helpers import backend_overrides, encode_reference, piper_speech, run_gateway
 
-from control_plane.errors import ApiError
+from control_plane.errors import ServiceError
 from control_plane.services.voices import MAX_UPLOAD_BYTES, decode_reference
 
 
@@ -54,7 +54,7 @@ def test_reference_formats_decode_to_mono_22k(speech, fmt):
 )
 def test_reference_checks_name_what_failed(speech, make, status, code):
     x, rate = speech
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(ServiceError) as info:
         decode_reference(make(x, rate))
     assert info.value.status_code == status
     if code:
