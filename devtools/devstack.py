@@ -110,6 +110,8 @@ def main(argv: list[str]) -> int:
 
         return serve([])
     finally:
+        if settings.console_signin_code_file:  # an unused link dies with the stack that printed it
+            Path(settings.console_signin_code_file).unlink(missing_ok=True)
         if server is not None:
             server.stop()
 
