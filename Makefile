@@ -15,7 +15,7 @@ SITE := $(VENV)/lib/python3.11/site-packages
 .PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test audit console-screenshots clean
 
 help:
-	@echo "make run          start Triton + the API on the embedded store, print a dev API key"
+	@echo "make run          start Triton + the API on the embedded store, print a console sign-in link and a dev API key"
 	@echo "make test         install what is needed, start real servers, run the whole suite"
 	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
 	@echo "make load-test    200 concurrent streams for 60 s per engine (CI runs it too)"

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         "", description="Base URL of the Grafana that shows this gateway's dashboards (e.g. http://localhost:3000); "
         "the console's admin view links to them when set.",
     )
+    console_signin_code_file: str = Field(
+        "", description="Dev stack only (`make run` sets it): the owner-only file holding the one-time code of the "
+        "printed console sign-in link, which `POST /console/signin` exchanges once for the dev tenant's key. "
+        "Empty = the exchange does not exist (404); never set it in production.",
+    )
 
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from control_plane.services.console_signin import issue_code
 from control_plane.settings import REPO_ROOT, Settings, get_settings
 from devtools.dev_tenant import DEV_TENANT, secret_file
 from devtools.dev_tenant import ensure_dev_tenant as ensure_tenant
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
         os.environ["TTS_ADMIN_TOKEN"] = token
     artifact = ensure_xtts_artifact(settings)
     os.environ["XTTS_MODEL_PATH"] = str(artifact)
+    # The printed console link signs its first opener in (once, within ten minutes): dev stack only.
+    os.environ.setdefault("CONSOLE_SIGNIN_CODE_FILE", str(settings.tts_data_dir / "console-signin.json"))
     get_settings.cache_clear()
     settings = get_settings()
 
@@ -86,10 +89,14 @@ def main(argv: list[str]) -> int:
     try:
         test = " (tiny TEST weights: noise, not speech)" if artifact == TINY_ARTIFACT else ""
         base = f"http://localhost:{settings.tts_port}"
+        # Issued once Triton is ready, so the ten minutes start when the link is printed.
+        code_file = settings.console_signin_code_file  # set empty to turn the link off
+        console = f"{base}/console/#signin={issue_code(Path(code_file), api_key)}" if code_file else f"{base}/console"
         print(
             "\nTTS Gateway is up.\n"
             f"  API          {base}   (docs: {base}/docs)\n"
-            f"  console      {base}/console   (sign in with the dev API key)\n"
+            f"  console      {console}\n"
+            "               (this link signs you in once, within 10 minutes; later, use the dev API key)\n"
             f"  Triton       {settings.triton_http_url} (gRPC {settings.triton_grpc_url})\n"
             f"  XTTS model   {artifact}{test}\n"
             f"  dev API key  {api_key}\n"
@@ -103,6 +110,8 @@ def main(argv: list[str]) -> int:
 
         return serve([])
     finally:
+        if settings.console_signin_code_file:  # an unused link dies with the stack that printed it
+            Path(settings.console_signin_code_file).unlink(missing_ok=True)
         if server is not None:
             server.stop()
 

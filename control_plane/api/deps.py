@@ -40,7 +40,7 @@ def api_key_of(conn: HTTPConnection) -> str:
     return bearer(conn) or conn.headers.get("xi-api-key", "").strip()
 
 
-async def _refuse_guessing(services: AppState, conn: HTTPConnection) -> None:
+async def refuse_guessing(services: AppState, conn: HTTPConnection) -> None:
     wait = await services.limiter.auth_blocked(client_address(conn))
     if wait is not None:
         raise ApiError(429, "too_many_auth_failures", "too many failed authentication attempts; retry later",
@@ -50,7 +50,7 @@ async def _refuse_guessing(services: AppState, conn: HTTPConnection) -> None:
 async def authenticate_key(services: AppState, key: str, conn: HTTPConnection) -> TenantContext:
     """The tenant of an API key; 401 JSON for a missing or invalid key, 429 for an address that keeps
     presenting invalid ones. Also used by the WebSocket endpoint."""
-    await _refuse_guessing(services, conn)
+    await refuse_guessing(services, conn)
     if not key:
         raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key> (or xi-api-key: <key>)",
                        headers=UNAUTHORIZED)
@@ -100,7 +100,7 @@ async def require_admin(request: Request, services: AppState = Depends(get_servi
     expected = services.settings.tts_admin_token
     if not expected:
         raise ApiError(404, "not_found", "the admin API is disabled (TTS_ADMIN_TOKEN is not set)")
-    await _refuse_guessing(services, request)
+    await refuse_guessing(services, request)
     if not tokens_equal(bearer(request), expected):
         await services.limiter.auth_failed(client_address(request))
         raise ApiError(401, "unauthorized", "missing or invalid admin token", headers=UNAUTHORIZED)

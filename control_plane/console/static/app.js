@@ -81,6 +81,24 @@ async function signIn(event) {
   $('#main').focus();
 }
 
+// The dev stack prints /console/#signin=CODE: a one-time code (not the key) exchanged once for the
+// dev tenant's key. The fragment never reaches the server or a proxy log, and is wiped from the
+// address bar (and history) before anything else happens.
+async function signInWithLink() {
+  const code = location.hash.slice('#signin='.length);
+  history.replaceState(null, '', location.pathname);
+  try {
+    const { api_key: token, name } = await api('/console/signin', { method: 'POST', json: { code }, token: '' });
+    saveSession({ kind: 'tenant', token, name });
+    history.replaceState(null, '', `${location.pathname}#playground`);
+    return true;
+  } catch (err) {
+    $('#signin-error').textContent = err.status === 401 || err.status === 404
+      ? `This sign-in link cannot be used: ${err.message}` : `Could not sign in: ${err.message}`;
+    return false;
+  }
+}
+
 function signOut(message = '') {
   if (current) PAGES[current]?.leave?.();
   clearSession();
@@ -96,7 +114,7 @@ function signinKind() {
   $('#signin-token-label').textContent = admin ? 'Admin token' : 'API key';
 }
 
-function init() {
+async function init() {
   $('#signin-form').addEventListener('submit', signIn);
   for (const radio of document.querySelectorAll('input[name="kind"]')) radio.addEventListener('change', signinKind);
   $('#sign-out').addEventListener('click', () => signOut());
@@ -107,8 +125,9 @@ function init() {
   initUsage();
   initKeys();
   initAdmin();
+  if (location.hash.startsWith('#signin=')) await signInWithLink();
   showChrome();
-  route();
+  await route();
 }
 
 init();
