@@ -181,7 +181,7 @@ class Connection:
         self.session = RealtimeSession(self.services.flow, Caller(tenant=tenant, endpoint=endpoint,
                                                                   request_id=request_id),
                                        self.sink, max_contexts=self.services.settings.ws_max_contexts)
-        await self.dispatch(first)
+        await self.handle(first)
 
     async def read(self) -> None:
         assert self.session is not None
@@ -193,15 +193,18 @@ class Connection:
                     continue
                 raise InvalidInput("inactivity_timeout",
                                    f"no message for {self.inactivity_s:g} s; send text or close the socket") from None
-            try:
-                await self.dispatch(msg)
-            except ServiceError as exc:
-                if not self.multi or msg.context_id is None:
-                    raise
-                with contextlib.suppress(Exception):  # that context only: the socket stays open
-                    async with self.sink.lock:
-                        await self.ws.send_json({"error": exc.code, "message": exc.message,
-                                                 "code": exc.status_code, "contextId": msg.context_id})
+            await self.handle(msg)
+
+    async def handle(self, msg: ClientMessage) -> None:
+        try:
+            await self.dispatch(msg)
+        except ServiceError as exc:
+            if not self.multi or msg.context_id is None:
+                raise
+            with contextlib.suppress(Exception):  # that context only: the socket stays open
+                async with self.sink.lock:
+                    await self.ws.send_json({"error": exc.code, "message": exc.message,
+                                             "code": exc.status_code, "contextId": msg.context_id})
 
     def close_socket(self) -> None:
         session = self.session
