@@ -17,8 +17,8 @@ SENTENCES = ["Pipecat streams its words to the gateway over one socket.",
 
 
 def _service(compat, voice: str) -> ElevenLabsTTSService:
-    return ElevenLabsTTSService(api_key=compat.api_key, voice_id=voice, url=compat.base_url.replace("http", "ws", 1),
-                                **PATIENT)
+    return ElevenLabsTTSService(api_key=compat.api_key, url=compat.base_url.replace("http", "ws", 1),
+                                settings=ElevenLabsTTSService.Settings(voice=voice), **PATIENT)
 
 
 async def test_elevenlabs_tts_service_in_a_pipeline(compat):
