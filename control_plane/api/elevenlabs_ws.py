@@ -119,7 +119,8 @@ class ElevenLabsSink:
         pass  # no marks in this protocol
 
     async def words(self, ctx: Context, words: list[WordTiming]) -> None:
-        self.state(ctx).words.extend(words)
+        if not ctx.cancelled:
+            self.state(ctx).words.extend(words)
 
     async def flushed(self, ctx: Context) -> None:
         st = self.state(ctx)
