@@ -15,7 +15,20 @@ import websockets
 from gateway_helpers import backend_overrides, encode_reference, piper_speech, run_gateway
 
 # Tenant-facing routes with a path id, and the methods tried on each.
-ID_ROUTES = {"/v1/voices/{voice_id}": {"get", "put", "delete"}}
+# Every route with an id in its path, and the body each method is sent with: another tenant's id must
+# answer exactly like an id that does not exist.
+_TTS = {"post": {"text": "Hi."}}
+ID_ROUTES: dict[str, dict[str, dict | None]] = {
+    "/v1/voices/{voice_id}": {"get": None, "put": {"name": "taken"}, "delete": None},
+    "/v1/lexicons/{name}": {"get": None, "put": {"apply_by_default": False}, "delete": None},
+    "/v1/text-to-speech/{voice_id}": _TTS,
+    "/v1/text-to-speech/{voice_id}/stream": _TTS,
+    "/v1/text-to-speech/{voice_id}/with-timestamps": _TTS,
+    "/v1/text-to-speech/{voice_id}/stream/with-timestamps": _TTS,
+}
+LEXICON = ('<?xml version="1.0" encoding="UTF-8"?><lexicon version="1.0" '
+           'xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">'
+           '<lexeme><grapheme>Acme</grapheme><alias>ack me</alias></lexeme></lexicon>')
 INJECTIONS = [
     "Robert'); DROP TABLE voices;--",
     "' OR '1'='1",
@@ -42,15 +55,18 @@ async def owner_voice(gateway):
     async with gateway.client(key) as c:
         r = await c.post("/v1/voices/upload", data={"name": "owned", "language": "en"},
                          files={"audio": ("ref.wav", encode_reference(x, rate, "wav"), "audio/wav")})
-    assert r.status_code == 201, r.text
-    return key, r.json()["voice_id"]
+        assert r.status_code == 201, r.text
+        voice_id = r.json()["voice_id"]
+        lexicon = await c.post("/v1/lexicons", json={"name": "owned-lexicon", "content": LEXICON})
+        assert lexicon.status_code == 201, lexicon.text
+    return key, voice_id
 
 
 def test_every_id_route_is_covered(gateway):
     spec = gateway.app.openapi()
     found = {path: {m for m in ops if m in ("get", "put", "patch", "post", "delete")}
              for path, ops in spec["paths"].items() if "{" in path and not path.startswith("/admin/")}
-    assert found == ID_ROUTES
+    assert found == {path: set(methods) for path, methods in ID_ROUTES.items()}
 
 
 async def test_another_tenants_ids_are_404_everywhere(gateway, owner_voice):
@@ -58,11 +74,11 @@ async def test_another_tenants_ids_are_404_everywhere(gateway, owner_voice):
     _, intruder = await gateway.tenant()
     async with gateway.client(intruder) as c:
         for path, methods in ID_ROUTES.items():
-            url = path.format(voice_id=voice_id)
-            for method in sorted(methods):
-                body = {"name": "taken"} if method == "put" else None
+            url = path.format(voice_id=voice_id, name="owned-lexicon")
+            for method, body in sorted(methods.items()):
                 r = await c.request(method.upper(), url, json=body)
-                missing = await c.request(method.upper(), path.format(voice_id="0" * 32), json=body)
+                missing = await c.request(method.upper(), path.format(voice_id="0" * 32, name="no-such-lexicon"),
+                                          json=body)
                 assert r.status_code == 404, (method, url, r.status_code, r.text)
                 assert r.json()["error"]["code"] == missing.json()["error"]["code"]  # same as "does not exist"
         for path, body in (("/v1/synthesize", {"text": "Hi.", "voice_id": voice_id}),
