@@ -29,9 +29,10 @@ async def test_elevenlabs_tts_service_in_a_pipeline(compat):
     seconds = pcm16(spoken.audio).size / 24000
     expected = await sentence_seconds(compat, "en-US-generic", SENTENCES, 24000)
     assert abs(seconds - expected) / expected < 0.04, (seconds, expected)
-    # streamed: frames came out while later sentences were still being synthesised
-    assert len(spoken.frames) > 10
-    assert spoken.arrivals[-1] - spoken.arrivals[0] > 0.5, (spoken.arrivals[0], spoken.arrivals[-1])
+    # streamed: a message per engine chunk (at least one per sentence), the first before the last sentence
+    # was synthesised
+    assert len(spoken.frames) >= 3
+    assert spoken.arrivals[-1] - spoken.arrivals[0] > 0.2, (spoken.arrivals[0], spoken.arrivals[-1])
 
 
 async def test_elevenlabs_tts_service_speaks_a_cloned_voice_turn_after_turn(compat):
