@@ -5,6 +5,8 @@ Through a real Triton and `tts-gateway serve` (processes on loopback):
   context; compared, in the same run, with the engine's own first chunk in process (PiperEngine).
 - barge-in: a long answer streaming; 300 ms after its first audio, `clear`; the time from sending
   `clear` to the last audio message of that context that arrives, and to `cleared`.
+- the same barge-in through ElevenLabs' protocol (`/multi-stream-input`): `close_context` with no
+  flush before it, to the last audio message of that context and to its `isFinal`.
 Rounds alternate between the two measurements so machine noise hits both alike; medians are quoted.
 """
 
@@ -88,6 +90,34 @@ async def _barge_in(ws: Any, cid: str) -> tuple[float, float]:
             return ((last_audio or sent) - sent), now - sent
 
 
+async def _eleven_barge_in(base: str, key: str, cid: str) -> tuple[float, float]:
+    import websockets
+
+    url = (base.replace("http://", "ws://") +
+           "/v1/text-to-speech/en-US-generic/multi-stream-input?output_format=pcm_22050")
+    async with websockets.connect(url, additional_headers={"xi-api-key": key}, max_size=None) as ws:
+        await ws.send(json.dumps({"text": " ", "context_id": cid}))
+        await ws.send(json.dumps({"text": LONG, "context_id": cid}))
+        sent = None
+        last_audio = None
+        while True:
+            event = json.loads(await ws.recv())
+            if event.get("contextId") != cid:
+                continue
+            now = time.perf_counter()
+            if event.get("isFinal") is True:
+                assert sent is not None
+                await ws.send(json.dumps({"close_socket": True}))
+                return ((last_audio or sent) - sent), now - sent
+            if event.get("audio"):
+                if sent is None:
+                    await asyncio.sleep(0.3)
+                    sent = time.perf_counter()
+                    await ws.send(json.dumps({"context_id": cid, "close_context": True}))
+                else:
+                    last_audio = now
+
+
 async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
     import httpx
 
@@ -97,7 +127,7 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
                                "requests_per_day": 10000000})
         key = r.json()["api_key"]
     ws = await _ws(base, key)
-    ttfa, last_audio, cleared = [], [], []
+    ttfa, last_audio, cleared, eleven_last, eleven_final = [], [], [], [], []
     try:
         await _first_audio(ws, "warm", "Warming up.")
         for i in range(rounds):
@@ -105,9 +135,13 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
             after, ack = await _barge_in(ws, f"b{i}")
             last_audio.append(after)
             cleared.append(ack)
+            after, ack = await _eleven_barge_in(base, key, f"e{i}")
+            eleven_last.append(after)
+            eleven_final.append(ack)
     finally:
         await ws.close()
-    return {"ttfa": ttfa, "barge_in_last_audio": last_audio, "barge_in_cleared": cleared}
+    return {"ttfa": ttfa, "barge_in_last_audio": last_audio, "barge_in_cleared": cleared,
+            "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final}
 
 
 def _ms(values: list[float], q: float = 0.5) -> float:
@@ -128,11 +162,16 @@ def run_realtime_stage(rounds: int, log=print) -> dict[str, Any]:
                                    "max": _ms(measured["barge_in_last_audio"], 1.0)},
         "barge_in_cleared_ms": {"p50": _ms(measured["barge_in_cleared"]),
                                 "max": _ms(measured["barge_in_cleared"], 1.0)},
+        "eleven_close_last_audio_ms": {"p50": _ms(measured["eleven_close_last_audio"]),
+                                       "max": _ms(measured["eleven_close_last_audio"], 1.0)},
+        "eleven_close_final_ms": {"p50": _ms(measured["eleven_close_final"]),
+                                  "max": _ms(measured["eleven_close_final"], 1.0)},
         "raw": measured | {"engine_first_chunk": engine},
     }
     log(f"  WS first audio p50 {result['ws_ttfa_ms']['p50']} ms (engine {result['engine_first_chunk_ms']['p50']} ms, "
         f"{result['ws_ttfa_over_engine']}x); barge-in: last audio {result['barge_in_last_audio_ms']['p50']} ms, "
-        f"cleared {result['barge_in_cleared_ms']['p50']} ms after clear (p50)")
+        f"cleared {result['barge_in_cleared_ms']['p50']} ms after clear (p50); ElevenLabs close_context: last audio "
+        f"{result['eleven_close_last_audio_ms']['p50']} ms, isFinal {result['eleven_close_final_ms']['p50']} ms")
     return result
 
 
@@ -147,6 +186,10 @@ def realtime_markdown(result: dict[str, Any]) -> str:
          f"{result['barge_in_last_audio_ms']['p50']} / {result['barge_in_last_audio_ms']['max']} ms"),
         ("clear → cleared (p50 / max)",
          f"{result['barge_in_cleared_ms']['p50']} / {result['barge_in_cleared_ms']['max']} ms"),
+        ("ElevenLabs close_context → last audio of that context (p50 / max)",
+         f"{result['eleven_close_last_audio_ms']['p50']} / {result['eleven_close_last_audio_ms']['max']} ms"),
+        ("ElevenLabs close_context → isFinal (p50 / max)",
+         f"{result['eleven_close_final_ms']['p50']} / {result['eleven_close_final_ms']['max']} ms"),
     ]
     table = "| measure | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     return (f"## Realtime WebSocket, bundled voice ({result['rounds']} rounds)\n\n{table}\n")

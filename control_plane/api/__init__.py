@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from control_plane.api import (
     admin,
     elevenlabs,
+    elevenlabs_ws,
     engines,
     health,
     lexicons,
@@ -28,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     ws.router,
     openai.router,
     elevenlabs.router,
+    elevenlabs_ws.router,
     voices.router,
     ssml.router,
     lexicons.router,

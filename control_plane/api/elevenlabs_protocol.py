@@ -132,6 +132,13 @@ class CharacterAligner:
                 self._span(w.char_end, w.end_s, out)
         return out
 
+    def upto(self, end_char: int, end_s: float) -> tuple[list[str], list[float], list[float]]:
+        """The characters up to `end_char` not aligned yet, sharing out the time up to `end_s` (the end of
+        a flushed piece of a text that keeps growing)."""
+        out: tuple[list[str], list[float], list[float]] = ([], [], [])
+        self._span(min(end_char, len(self.text)), end_s, out)
+        return out
+
     def finish(self, total_s: float) -> tuple[list[str], list[float], list[float]]:
         out: tuple[list[str], list[float], list[float]] = ([], [], [])
         self._span(len(self.text), total_s, out)

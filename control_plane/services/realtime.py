@@ -271,8 +271,9 @@ class RealtimeSession:
         ctx.worker = asyncio.create_task(ctx.run())
         return ctx
 
-    async def clear(self, context_id: str | None) -> None:
-        """Barge-in: stop the context's audio now, forget its text; the context stays open for more."""
+    async def clear(self, context_id: str | None, *, reopen: bool = True) -> None:
+        """Barge-in: stop the context's audio now, forget its text; the context stays open for more
+        (`reopen=False`: it closes too, as ElevenLabs' close_context mid-utterance)."""
         ctx = self.get(context_id)
         worker = ctx.worker
         ctx.cancelled = True
@@ -281,6 +282,13 @@ class RealtimeSession:
             worker.cancel()  # no audio of this context is sent after this point
         await self.sink.cleared(ctx)
         await self._record(ctx, 499 if ctx.samples else 200)
+        if not reopen:
+            del self.contexts[context_id]
+            if worker is not None:
+                asyncio.ensure_future(_reap(worker))
+            if self._close_requested and not self.contexts:
+                self._closed.set()
+            return
         fresh = Context(self, context_id, ctx.settings, ctx.voice)
         fresh.request_id = f"{ctx.request_id}:{uuid.uuid4().hex[:8]}"
         self.contexts[context_id] = fresh

@@ -33,3 +33,18 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
 def pcm16(data: bytes) -> np.ndarray:
     assert len(data) % 2 == 0, "s16le PCM has an even byte count"
     return np.frombuffer(data, dtype="<i2")
+
+
+async def sentence_seconds(compat, voice: str, sentences: list[str], rate: int) -> float:
+    """How long the gateway's HTTP ElevenLabs route renders each sentence, summed: what a socket that
+    speaks the same sentences one by one should last (Piper's durations vary by a few per cent)."""
+    import httpx
+
+    total = 0
+    async with httpx.AsyncClient(base_url=compat.base_url, headers={"xi-api-key": compat.api_key},
+                                 timeout=120) as c:
+        for s in sentences:
+            r = await c.post(f"/v1/text-to-speech/{voice}", params={"output_format": f"pcm_{rate}"}, json={"text": s})
+            assert r.status_code == 200, r.text
+            total += len(r.content) // 2
+    return total / rate

@@ -1,11 +1,12 @@
-"""LiveKit Agents' elevenlabs.TTS (livekit-plugins-elevenlabs 1.8.9), one-shot: `synthesize()` posts to
+"""LiveKit Agents' elevenlabs.TTS (livekit-plugins-elevenlabs 1.8.9). One-shot: `synthesize()` posts to
 /v1/text-to-speech/{voice_id}/stream with the xi-api-key header and decodes output_format's codec at
-the rate its name says (mp3_22050_32 by default)."""
+the rate its name says (mp3_22050_32 by default). Streamed: `stream()` over WS /multi-stream-input."""
 
 from __future__ import annotations
 
 import aiohttp
 import pytest
+from compat_helpers import sentence_seconds
 from livekit.plugins import elevenlabs
 
 
@@ -34,3 +35,30 @@ async def test_livekit_elevenlabs_cloned_voice(compat):
             await tts.aclose()
     assert frames and frames[0].sample_rate == 24000
     assert sum(f.samples_per_channel for f in frames) > 2400
+
+
+STREAM_SENTENCES = ["LiveKit feeds the socket one word at a time.", "Its tokenizer sends whole sentences with a flush.",
+                    "Then it closes the context and waits for the end."]
+
+
+@pytest.mark.parametrize("encoding", ["pcm_16000", "pcm_24000"])
+async def test_livekit_elevenlabs_stream_word_by_word(compat, encoding):
+    """`stream()` speaks WS /multi-stream-input: context init, sentences with flush (auto_mode), then an
+    empty flush and close_context; it ends when isFinal comes."""
+    rate = int(encoding.split("_")[1])
+    async with aiohttp.ClientSession() as session:
+        tts = elevenlabs.TTS(voice_id="en-US-generic", api_key=compat.api_key, base_url=compat.v1,
+                             encoding=encoding, http_session=session)
+        try:
+            stream = tts.stream()
+            for word in " ".join(STREAM_SENTENCES).split(" "):
+                stream.push_text(word + " ")
+            stream.end_input()
+            frames = [event.frame async for event in stream]
+            await stream.aclose()
+        finally:
+            await tts.aclose()
+    assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
+    seconds = sum(f.samples_per_channel for f in frames) / rate
+    expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
+    assert abs(seconds - expected) / expected < 0.04, (seconds, expected)

@@ -93,6 +93,11 @@ async def test_another_tenants_ids_are_404_everywhere(gateway, owner_voice):
         await ws.send(json.dumps({"type": "start", "voice_id": voice_id}))
         error = json.loads(await ws.recv())
     assert error["type"] == "error" and error["code"] == "voice_not_found"
+    eleven = gateway.url.replace("http://", "ws://") + f"/v1/text-to-speech/{voice_id}/multi-stream-input"
+    async with websockets.connect(eleven, additional_headers={"xi-api-key": intruder}) as ws:
+        await ws.send(json.dumps({"text": " ", "context_id": "c"}))
+        error = json.loads(await ws.recv())
+    assert error["error"] == "voice_not_found" and error["contextId"] == "c"
     async with gateway.client(owner_key) as c:  # untouched for its owner
         voice = await c.get(f"/v1/voices/{voice_id}")
     assert voice.status_code == 200 and voice.json()["name"] == "owned"
