@@ -200,8 +200,8 @@ class Speech:
                         parts.append(item)
                     yield item
                 if self.prepared.fmt == "pcm":
-                    await self.flow.store(self.prepared, A.encode(A.concat(parts), self.prepared.rate, "pcm"),
-                                          self.stats)
+                    await self.flow.store(self.prepared, await A.encode_async(A.concat(parts), self.prepared.rate,
+                                                                              "pcm"), self.stats)
             self.completed = True
         except ServiceError as exc:
             self.error = exc

@@ -26,7 +26,7 @@ import numpy as np
 from control_plane.errors import InvalidInput, LimitExceeded, ServiceError
 from control_plane.services import audio as A
 from control_plane.services.flow import Caller, Outcome, SynthesisFlow
-from control_plane.services.rendering import WordsEvent, WordTiming
+from control_plane.services.rendering import WordsEvent, WordTiming, off_loop
 from control_plane.services.synthesis import SynthesisRequest
 from control_plane.services.voices import ResolvedVoice
 from tts_contract import MAX_TEXT_CHARS, complete_sentence
@@ -202,7 +202,7 @@ class Context:
     async def _send_pcm(self, x: np.ndarray) -> None:
         assert self.encoder is not None
         self.samples += x.size
-        data = self.encoder.encode(x)
+        data = await off_loop(self.encoder.encode, x)
         if data:
             await self.session.sink.audio(self, data)
 

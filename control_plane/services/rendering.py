@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,14 +177,15 @@ class Rendering:
                     continue
                 if resampler is None:
                     resampler = A.StreamingResampler(native, p.rate)
-                yield resampler.process(_apply_volume(chunk.samples, seg.volume_db))
+                yield await off_loop(resampler.process, _apply_volume(chunk.samples, seg.volume_db))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]  # cancels the engine request if we stop early
         if not timed and at:
             yield estimate_words(seg.text, at / native)
         if held:
-            shifted = await asyncio.to_thread(A.pitch_shift, np.concatenate(held), native, seg.pitch)
-            yield A.resample(_apply_volume(shifted, seg.volume_db), native, p.rate)
+            whole, gain = np.concatenate(held), seg.volume_db
+            yield await asyncio.to_thread(
+                lambda: A.resample(_apply_volume(A.pitch_shift(whole, native, seg.pitch), gain), native, p.rate))
         elif resampler is not None:
             yield resampler.process(np.zeros(0, np.float32), final=True)
 
@@ -195,12 +196,22 @@ class Rendering:
             if not isinstance(item, np.ndarray):
                 yield item
                 continue
-            data = encoder.encode(item)
+            data = await off_loop(encoder.encode, item)
             if data:
                 yield data
         tail = encoder.finish()
         if tail:
             yield tail
+
+
+INLINE_SAMPLES = 4096  # below this a resample or encode takes less than a thread hop
+
+
+async def off_loop(fn: Callable[[np.ndarray], Any], x: np.ndarray) -> Any:
+    """`fn(x)` on a worker thread when the chunk is long enough to hold the event loop up."""
+    if x.size <= INLINE_SAMPLES:
+        return fn(x)
+    return await asyncio.to_thread(fn, x)
 
 
 def _segment_offsets(p: Prepared) -> tuple[list[int], str]:
