@@ -187,13 +187,8 @@ class Connection:
     async def read(self) -> None:
         assert self.session is not None
         while True:
-            try:
-                msg = await asyncio.wait_for(_receive(self.ws), self.inactivity_s)
-            except TimeoutError:
-                if self.session.busy or self.ending:
-                    continue
-                raise InvalidInput("inactivity_timeout",
-                                   f"no message for {self.inactivity_s:g} s; send text or close the socket") from None
+            msg = await self.session.next_message(lambda: _receive(self.ws), self.inactivity_s,
+                                                  lambda: self.ending)
             await self.handle(msg)
 
     async def handle(self, msg: ClientMessage) -> None:

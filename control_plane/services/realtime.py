@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from control_plane.services.voices import ResolvedVoice
 from tts_contract import MAX_TEXT_CHARS, complete_sentence
 
 log = logging.getLogger(__name__)
+M = TypeVar("M")
 
 MAX_BUFFER_CHARS = MAX_TEXT_CHARS
 
@@ -327,6 +329,19 @@ class RealtimeSession:
         self._close_requested = True
         if not self.contexts:
             self._closed.set()
+
+    async def next_message(self, receive: Callable[[], Awaitable[M]], timeout_s: float,
+                           ending: Callable[[], bool]) -> M:
+        """The client's next message. Silence is fine while audio is in flight or the socket is ending;
+        otherwise `timeout_s` of it is the inactivity timeout."""
+        while True:
+            try:
+                return await asyncio.wait_for(receive(), timeout_s)
+            except TimeoutError:
+                if self.busy or ending():
+                    continue
+                raise InvalidInput("inactivity_timeout",
+                                   f"no message for {timeout_s:g} s; send text or close the socket") from None
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
