@@ -39,7 +39,7 @@ from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.stream import StopRequests, SynthesisStream
 from tts_engine.xtts.types import EngineError, SynthesisParams
-from tts_engine.xtts.vocode_worker import VocodeWorker
+from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH, VocodeWorker
 from tts_engine.xtts.vocoding import FrameDecoder, WindowConfig, frame_decoder_for
 
 __all__ = ["CodeRequest", "CodeResult", "SynthesisStream", "XttsEngine", "resolve_device"]  # earlier import paths
@@ -72,6 +72,7 @@ class XttsEngine:
         prefix_cache_voices: int = DEFAULT_VOICES,
         pipeline_vocoding: bool = True,
         vocoder_threads: int = 1,
+        vocode_batch: int = DEFAULT_VOCODE_BATCH,
     ):
         self.device = resolve_device(device)
         if dtype is None:
@@ -80,6 +81,8 @@ class XttsEngine:
             raise ValueError("the CPU path runs in float32")
         if not 1 <= max_batch_size <= 1024:
             raise ValueError("max_batch_size must be in [1, 1024]")
+        if vocode_batch < 1:
+            raise ValueError("vocode_batch must be >= 1")
         model.eval()  # Xtts.eval() returns None
         model.to(self.device)
         self.model = model
@@ -113,7 +116,7 @@ class XttsEngine:
             self.batcher, self.stats, self._stops, vocoder=self.vocoder, frame_decoder=frame_decoder,
             window=self.window, stride_ratio=hifi.ar_mel_length_compression / hifi.output_hop_length,
             rate_ratio=hifi.output_sample_rate / hifi.input_sample_rate, device=self.device,
-            pipeline=pipeline_vocoding, vocoder_threads=vocoder_threads,
+            pipeline=pipeline_vocoding, vocoder_threads=vocoder_threads, vocode_batch=vocode_batch,
         )
         self.stats.gauges = lambda: (len(self.batcher.rows), len(self._pending))
         self.stats.prefix_cache = lambda: (self.prefix_cache.hits, self.prefix_cache.misses)

@@ -2,7 +2,7 @@
 
 The decode loop calls `after_token()` for every token. With a vocoder thread (`VocodeWorker`) due
 chunks are handed to it and the loop decodes on; the worker calls back into this object only
-(`run_segment`, `worker_failed`). Without one, chunks are vocoded between decode steps.
+(`run_segments`, `worker_failed`). Without one, chunks are vocoded between decode steps.
 
 Ownership: only the decode loop (or a stopped engine) frees batcher rows; the vocoder thread ends
 streams with `free_row=False` and files a stop request, so the loop frees the row at its next turn.
@@ -24,7 +24,8 @@ from tts_engine.xtts.batcher import DecodeBatcher, Job
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.stream import END, StopRequests, StreamItem, SynthesisStream
 from tts_engine.xtts.types import SAMPLE_RATE, AudioChunk, EngineError
-from tts_engine.xtts.vocode_worker import Segment, VocodeWorker
+from tts_engine.xtts.vocode_batch import Outcome, Planned, vocode_planned
+from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH, Segment, VocodeWorker
 from tts_engine.xtts.vocoding import FrameDecoder, LatentFrames, SentenceVocoder, WindowConfig
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class RequestOutputs:
 
     def __init__(self, batcher: DecodeBatcher, stats: EngineStats, stops: StopRequests, *, vocoder: Vocoder,
                  frame_decoder: FrameDecoder | None, window: WindowConfig, stride_ratio: float, rate_ratio: float,
-                 device: torch.device, pipeline: bool, vocoder_threads: int):
+                 device: torch.device, pipeline: bool, vocoder_threads: int,
+                 vocode_batch: int = DEFAULT_VOCODE_BATCH):
         self.batcher = batcher
         self.stats = stats
         self.stops = stops
@@ -84,7 +86,8 @@ class RequestOutputs:
         self.device = device
         self._close_lock = threading.Lock()
         # Vocoding beside the decode loop; without a frame-level decoder each sentence is vocoded whole.
-        self.worker = VocodeWorker(self, threads=vocoder_threads) if pipeline and frame_decoder is not None else None
+        self.worker = (VocodeWorker(self, threads=vocoder_threads, batch=vocode_batch)
+                       if pipeline and frame_decoder is not None else None)
 
     # -- decode-loop side ------------------------------------------------------------------
 
@@ -139,18 +142,52 @@ class RequestOutputs:
 
     # -- vocoder-thread side ---------------------------------------------------------------
 
-    def run_segment(self, job: Job, segment: Segment) -> None:
-        """Vocode a segment and emit its audio (and the end, after the request's last one)."""
+    def run_segments(self, items: list[tuple[Job, Segment]], batch: int) -> list[tuple[Job, BaseException]]:
+        """Vocode one segment per job, their windows `batch` at most per generator call, and emit the audio.
+
+        A job cancelled before its window is planned, or while the batch was vocoded, ends without
+        more audio. Returns the jobs whose own vocoding failed (the worker fails their streams).
+        """
+        failed: list[tuple[Job, BaseException]] = []
+        live: list[tuple[Job, Segment]] = []
+        planned: list[Planned] = []
+        for job, segment in items:
+            state = _state(job)
+            if state.closed:
+                continue
+            if state.cancelled:  # decoding may be over: the loop never sees it
+                self._end_cancelled(job)
+                continue
+            try:
+                window = segment.vocoder.plan(segment.latents, final=segment.final)
+            except Exception as exc:  # noqa: BLE001 - this request's own failure
+                failed.append((job, exc))
+                continue
+            live.append((job, segment))
+            planned.append(Planned(segment.vocoder, window))
+
+        def done(i: int, outcome: Outcome) -> None:
+            job, segment = live[i]
+            if isinstance(outcome, BaseException):
+                failed.append((job, outcome))
+                return
+            try:
+                self._deliver(job, segment, outcome)
+            except Exception as exc:  # noqa: BLE001 - this request's own failure
+                failed.append((job, exc))
+
+        for size in vocode_planned(planned, done, batch):
+            self.stats.record_vocode_batch(size)
+        return failed
+
+    def _deliver(self, job: Job, segment: Segment, audio: np.ndarray | None) -> None:
+        """Emit a vocoded segment's audio (and the end, after the request's last one)."""
         state = _state(job)
         if state.closed:
             return
-        if state.cancelled:  # decoding may be over: the loop never sees it
-            if self.worker is not None:
-                self.worker.drop(job)
-            if self.close(job, END, free_row=False):
-                self.stats.add("requests_cancelled")
+        if state.cancelled:  # cancelled while its window was vocoded: no more audio
+            self._end_cancelled(job)
             return
-        audio = segment.vocoder.chunk(segment.latents, final=segment.final)
         if not segment.final:
             if audio is not None and audio.size:
                 self._emit(state, audio, is_last=False)
@@ -159,6 +196,12 @@ class RequestOutputs:
             self._emit(state, audio, is_last=segment.last)
         if segment.last and self.close(job, END, free_row=False):
             self.stats.add("requests_completed")
+
+    def _end_cancelled(self, job: Job) -> None:
+        if self.worker is not None:
+            self.worker.drop(job)
+        if self.close(job, END, free_row=False):
+            self.stats.add("requests_cancelled")
 
     def worker_failed(self, job: Job, error: BaseException) -> None:
         """A vocoding failure: end the stream now; the decode loop frees the row (it owns the batcher)."""

@@ -60,6 +60,7 @@ class EngineStats:
         self.audio_seconds = 0.0
         self.busy_seconds = 0.0
         self.batch_size = Histogram(BATCH_BUCKETS)
+        self.vocode_batch_size = Histogram(BATCH_BUCKETS)  # windows per HiFi-GAN call of the vocoder thread(s)
         self.step_seconds = Histogram(STEP_BUCKETS)
         self.time_to_first_chunk = Histogram(LATENCY_BUCKETS)
         self._recent: list[tuple[float, int]] = []  # (time, tokens) of recent steps for tokens/s
@@ -79,6 +80,10 @@ class EngineStats:
             self._recent.append((now, batch))
             if len(self._recent) > 4096:
                 del self._recent[:2048]
+
+    def record_vocode_batch(self, windows: int) -> None:
+        with self._lock:
+            self.vocode_batch_size.observe(windows)
 
     def tokens_per_second(self, window: float = 10.0) -> float:
         now = time.monotonic()
@@ -119,6 +124,7 @@ class EngineStats:
                 "prefix_cache_hits": hits,
                 "prefix_cache_misses": misses,
                 "batch_size": self.batch_size.snapshot(),
+                "vocode_batch_size": self.vocode_batch_size.snapshot(),
                 "step_seconds": self.step_seconds.snapshot(),
                 "time_to_first_chunk_seconds": self.time_to_first_chunk.snapshot(),
             }

@@ -14,6 +14,12 @@ into a later one (time to first audio); the rest take turns one segment at a tim
 final segment is never merged into the next sentence's. With several threads (XTTS_VOCODER_THREADS,
 for CPU hosts whose decode loop leaves cores idle) different requests are vocoded at once, and one
 request's segments still run one at a time, in order.
+
+Batching across requests (XTTS_VOCODE_BATCH): a thread takes up to `batch` requests' next segments
+at once, in the same priority order, and their windows share HiFi-GAN calls
+(tts_engine.xtts.vocode_batch); each request still has at most one segment in flight, so its order,
+merging and crossfade state are those of the one-at-a-time path. While other threads wait idle, a
+thread leaves them their share of the ready requests, so threads and batching add up.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_VOCODE_BATCH = 8  # requests' windows per HiFi-GAN call at most (XTTS_VOCODE_BATCH); 1 = one at a time
+
 
 @dataclass
 class Segment:
@@ -48,8 +56,11 @@ class Segment:
 class SegmentOutput(Protocol):
     """Where vocoded segments go (tts_engine.xtts.output.RequestOutputs)."""
 
-    def run_segment(self, job: Job, segment: Segment) -> None:
-        """Vocode `segment` and emit its audio (and end the stream after the request's last one)."""
+    def run_segments(self, items: list[tuple[Job, Segment]], batch: int) -> list[tuple[Job, BaseException]]:
+        """Vocode one segment of each job (up to `batch` per generator call) and emit their audio.
+
+        Returns the jobs whose own vocoding failed; the others' audio is out when it returns.
+        """
 
     def worker_failed(self, job: Job, error: BaseException) -> None:
         """Vocoding `job` raised `error`: fail its stream."""
@@ -58,10 +69,13 @@ class SegmentOutput(Protocol):
 class VocodeWorker:
     """Threads running `Segment`s in order per job; `output` does the vocoding and emitting."""
 
-    def __init__(self, output: SegmentOutput, threads: int = 1):
+    def __init__(self, output: SegmentOutput, threads: int = 1, batch: int = DEFAULT_VOCODE_BATCH):
         if threads < 1:
             raise ValueError("threads must be >= 1")
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
         self.threads = threads
+        self.batch = batch
         self._output = output
         self._cv = threading.Condition()
         self._segments: dict[int, deque[Segment]] = {}  # id(job) -> its segments, oldest first
@@ -69,6 +83,7 @@ class VocodeWorker:
         self._first: deque[int] = deque()  # jobs that have not emitted audio yet
         self._rest: deque[int] = deque()
         self._busy: set[int] = set()  # jobs a thread is vocoding now: not handed to another meanwhile
+        self._idle = 0  # threads waiting for work
         self._running = False
         self._workers: list[threading.Thread] = []
         self.merged = 0  # segments folded into a later one (for stats and tests)
@@ -123,16 +138,25 @@ class VocodeWorker:
                 (self._first if first else self._rest).append(key)
             self._cv.notify()
 
-    def _next(self) -> tuple[Job, Segment] | None:
+    def _next(self) -> list[tuple[Job, Segment]] | None:
+        """The next jobs' oldest segments, first chunks first: up to `batch`, less when other threads idle."""
         with self._cv:
+            self._idle += 1
             while self._running and not (self._first or self._rest):
                 self._cv.wait()
+            self._idle -= 1
             if not self._running:
                 return None
-            key = (self._first or self._rest).popleft()
-            segment = self._segments[key].popleft()
-            self._busy.add(key)
-            return self._jobs[key], segment
+            ready = len(self._first) + len(self._rest)
+            take = min(self.batch, -(-ready // (self._idle + 1)))  # idle threads get their share
+            items = []
+            while len(items) < take and (self._first or self._rest):
+                key = (self._first or self._rest).popleft()
+                items.append((self._jobs[key], self._segments[key].popleft()))
+                self._busy.add(key)
+            if self._first or self._rest:
+                self._cv.notify()  # what is left is another thread's
+            return items
 
     def _done(self, job: Job) -> None:
         """A segment of `job` finished: its next one (if any) waits for the others' turn."""
@@ -148,16 +172,19 @@ class VocodeWorker:
 
     def _loop(self) -> None:
         torch.set_grad_enabled(False)
-        while (item := self._next()) is not None:
-            job, segment = item
+        while (items := self._next()) is not None:
             try:
-                self._output.run_segment(job, segment)
-            except Exception as exc:  # noqa: BLE001 - a vocoder failure fails this request only
-                logger.warning("request failed in vocoding: %s", type(exc).__name__)
-                self.drop(job)
-                self._output.worker_failed(job, exc)
+                failed = self._output.run_segments(items, self.batch)
+            except Exception as exc:  # noqa: BLE001 - outside any one request's part: the batch's requests fail
+                failed = [(job, exc) for job, _ in items]
+            try:
+                for job, exc in failed:  # a vocoder failure fails its own request only
+                    logger.warning("request failed in vocoding: %s", type(exc).__name__)
+                    self.drop(job)
+                    self._output.worker_failed(job, exc)
             finally:
-                self._done(job)
+                for job, _ in items:
+                    self._done(job)
 
     def drop(self, job: Job) -> None:
         """Forget a job's waiting segments (cancelled or failed)."""

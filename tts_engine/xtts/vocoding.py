@@ -159,8 +159,35 @@ class WindowConfig:
     crossfade_samples: int = 256
 
 
+@dataclass
+class Window:
+    """One chunk's generator input, planned by `SentenceVocoder.plan` and finished by `SentenceVocoder.finish`.
+
+    Frames [start, available) go through the generator; samples of [emitted, end) are emitted and
+    those of [end, available) kept for the next chunk's crossfade. `pad_left` / `pad_right` say on
+    which side frames may be added (to batch it with longer windows) without touching any sample
+    that is used: a side may be padded only where the window already has a full context (left) or
+    lookahead (right) of frames that are rendered but never emitted.
+    """
+
+    frames: torch.Tensor | None  # [D, available - start]; None: a final chunk with nothing left (empty audio)
+    start: int
+    end: int
+    available: int
+    pad_left: bool
+    pad_right: bool
+
+    @property
+    def size(self) -> int:
+        return self.available - self.start
+
+
 class SentenceVocoder:
-    """Streaming vocoder state of one sentence: call `chunk()` as latents grow, with final=True once."""
+    """Streaming vocoder state of one sentence: call `chunk()` as latents grow, with final=True once.
+
+    `chunk()` is `plan()`, one generator call, then `finish()`; the batched path (tts_engine.xtts.
+    vocode_batch) runs the generator once for several sentences' windows between the two.
+    """
 
     def __init__(self, frames: LatentFrames, decode: FrameDecoder, speaker: torch.Tensor, window: WindowConfig):
         self.frames = frames
@@ -170,21 +197,42 @@ class SentenceVocoder:
         self.emitted = 0  # frames already streamed
         self._tail: np.ndarray | None = None  # previous window's rendering of the samples after `emitted`
 
-    def chunk(self, latents: torch.Tensor, final: bool) -> np.ndarray | None:
-        """Audio of the newly final frames (or everything left, when final); None when nothing is ready."""
+    def plan(self, latents: torch.Tensor, final: bool) -> Window | None:
+        """The next window over `latents` (all of the sentence's latents so far); None when nothing is ready."""
         n = latents.shape[0]
         if final:
             available = end = self.frames.total(n)
         else:
             available = self.frames.available(n)
             end = available - self.window.lookahead_frames
-        if end <= self.emitted and not final:
-            return None
         if end <= self.emitted:
-            return np.zeros(0, dtype=np.float32)
+            if not final:
+                return None
+            return Window(None, self.emitted, self.emitted, self.emitted, pad_left=False, pad_right=False)
         start = max(0, self.emitted - self.window.context_frames)
         z = self.frames.frames(latents, start, available, final)
-        wav = self.decode(z[None].to(self.speaker.dtype), self.speaker).reshape(-1).float().cpu().numpy()
+        context, lookahead = self.window.context_frames, self.window.lookahead_frames
+        return Window(z, start, end, available,
+                      pad_left=context > 0 and self.emitted - start >= context,
+                      pad_right=not final and lookahead > 0 and available - end >= lookahead)
+
+    def chunk(self, latents: torch.Tensor, final: bool) -> np.ndarray | None:
+        """Audio of the newly final frames (or everything left, when final); None when nothing is ready."""
+        window = self.plan(latents, final)
+        if window is None:
+            return None
+        if window.frames is None:
+            return np.zeros(0, dtype=np.float32)
+        wav = self.decode(window.frames[None].to(self.speaker.dtype), self.speaker)
+        return self.finish(window, wav.reshape(-1).float().cpu().numpy())
+
+    def finish(self, window: Window, wav: np.ndarray) -> np.ndarray:
+        """Emit `window` given the generator's samples of its frames (`window.size` * HOP, float32)."""
+        if window.frames is None:
+            return np.zeros(0, dtype=np.float32)
+        if wav.shape[0] != window.size * HOP:
+            raise ValueError(f"the vocoder returned {wav.shape[0]} samples for {window.size} frames")
+        start, end = window.start, window.end
         out = wav[(self.emitted - start) * HOP : (end - start) * HOP].copy()
         tail = self._tail
         fade = min(self.window.crossfade_samples, out.shape[0], 0 if tail is None else tail.shape[0])
