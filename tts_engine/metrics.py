@@ -16,6 +16,8 @@ rather than per step, so the decode loop never waits on the stub's metric IPC:
   exact mean decode batch size
 - tts_xtts_decode_batch_size: histogram of rows per decode step (bucket counts exact; each step
   is recorded at its bucket's upper bound, so _sum is an upper bound)
+- tts_xtts_vocode_batch_size: histogram of windows per HiFi-GAN call of the vocoder thread(s)
+  (XTTS_VOCODE_BATCH caps it; recorded like the decode batch size)
 - tts_xtts_tokens_per_second: decode throughput over the engine's recent window
 - tts_xtts_engine_requests{state="running|queued"}: requests in decode rows / waiting for a row
 - tts_xtts_prefix_cache_total{result="hit|miss"}: prefills that reused a voice's cached prefix
@@ -69,6 +71,8 @@ class EngineStatsExporter:
         self.tokens = metrics._metric("tts_xtts_tokens_generated_total", "XTTS audio tokens decoded", "COUNTER")
         self.batch = metrics._metric("tts_xtts_decode_batch_size", "Rows per XTTS decode step", "HISTOGRAM",
                                      buckets=list(batch_buckets))
+        self.vocode_batch = metrics._metric("tts_xtts_vocode_batch_size", "Windows per XTTS HiFi-GAN call",
+                                            "HISTOGRAM", buckets=list(batch_buckets))
         self.tokens_per_second = metrics._metric("tts_xtts_tokens_per_second",
                                                  "XTTS decode throughput over the recent window", "GAUGE")
         requests = metrics._family("tts_xtts_engine_requests", "XTTS requests by state", "GAUGE")
@@ -78,7 +82,7 @@ class EngineStatsExporter:
                                  "COUNTER")
         self.prefix_hits = prefix.Metric(labels={"model": metrics.model, "result": "hit"})
         self.prefix_misses = prefix.Metric(labels={"model": metrics.model, "result": "miss"})
-        self._previous: dict[str, Any] = {"decode_steps": 0, "tokens_generated": 0, "buckets": {},
+        self._previous: dict[str, Any] = {"decode_steps": 0, "tokens_generated": 0, "buckets": {}, "vocode_buckets": {},
                                           "prefix_cache_hits": 0, "prefix_cache_misses": 0}
 
     def update(self, snapshot: dict[str, Any]) -> None:
@@ -94,18 +98,14 @@ class EngineStatsExporter:
             if fresh > 0:
                 counter.increment(fresh)
         buckets = snapshot["batch_size"]["buckets"]  # cumulative counts keyed by upper bound
-        below = 0
-        for bound, cumulative in buckets.items():
-            in_bucket = cumulative - below
-            below = cumulative
-            fresh = in_bucket - previous["buckets"].get(bound, 0)
-            value = bound if math.isfinite(bound) else 2 * max(b for b in buckets if math.isfinite(b))
-            for _ in range(max(fresh, 0)):
-                self.batch.observe(value)
+        _observe_fresh(self.batch, buckets, previous["buckets"])
+        vocode = snapshot.get("vocode_batch_size", {}).get("buckets", {})
+        _observe_fresh(self.vocode_batch, vocode, previous.get("vocode_buckets", {}))
         self._previous = {
             "decode_steps": snapshot["decode_steps"],
             "tokens_generated": snapshot["tokens_generated"],
             "buckets": _per_bucket(buckets),
+            "vocode_buckets": _per_bucket(vocode),
             "prefix_cache_hits": snapshot.get("prefix_cache_hits", 0),
             "prefix_cache_misses": snapshot.get("prefix_cache_misses", 0),
         }
@@ -116,6 +116,18 @@ class EngineStatsExporter:
         queued = max(0, min(int(snapshot["queued_requests"]), in_flight))
         self.queued.set(queued)
         self.running.set(max(0, in_flight - queued))
+
+
+def _observe_fresh(histogram: Any, cumulative: dict[float, int], previous: dict[float, int]) -> None:
+    """Observe each count new since `previous` (per-bucket counts) at its bucket's upper bound."""
+    below = 0
+    for bound, running in cumulative.items():
+        in_bucket = running - below
+        below = running
+        fresh = in_bucket - previous.get(bound, 0)
+        value = bound if math.isfinite(bound) else 2 * max(b for b in cumulative if math.isfinite(b))
+        for _ in range(max(fresh, 0)):
+            histogram.observe(value)
 
 
 def _per_bucket(cumulative: dict[float, int]) -> dict[float, int]:

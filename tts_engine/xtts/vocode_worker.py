@@ -120,6 +120,12 @@ class VocodeWorker:
         with self._cv:
             return sum(len(s) for s in self._segments.values())
 
+    @property
+    def waiting_jobs(self) -> int:
+        """Jobs with a segment waiting (not counting one being vocoded now)."""
+        with self._cv:
+            return sum(1 for s in self._segments.values() if s)
+
     def schedule(self, job: Job, segment: Segment, first: bool) -> None:
         """Queue `segment` for `job` (merged into its newest waiting segment of the same sentence)."""
         key = id(job)

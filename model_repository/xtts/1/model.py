@@ -32,6 +32,7 @@ from tts_engine.triton_utils import (
 from tts_engine.xtts.prefix_cache import CACHE_VOICES_ENV, DEFAULT_VOICES
 from tts_engine.xtts.stats import BATCH_BUCKETS
 from tts_engine.xtts.types import EngineError
+from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH
 
 POLL_S = 0.05  # how often a waiting relay thread checks for cancellation
 
@@ -48,12 +49,14 @@ class TritonPythonModel:
             config, "prefix_cache_voices", str(DEFAULT_VOICES)))
         vocoder_threads = int(os.environ.get("XTTS_VOCODER_THREADS") or model_parameter(
             config, "vocoder_threads", "1"))
+        vocode_batch = int(os.environ.get("XTTS_VOCODE_BATCH") or model_parameter(
+            config, "vocode_batch", str(DEFAULT_VOCODE_BATCH)))
         self.chunk_timeout_s = float(os.environ.get("XTTS_CHUNK_TIMEOUT_S") or model_parameter(
             config, "chunk_timeout_s", "120"))
         try:
             self.engine = XttsEngine.from_artifact(
                 path, device=instance_device(args), max_batch_size=max_batch, prefix_cache_voices=prefix_voices,
-                vocoder_threads=vocoder_threads,
+                vocoder_threads=vocoder_threads, vocode_batch=vocode_batch,
             )
         except Exception as error:
             raise RuntimeError(f"xtts: cannot load the artifact at XTTS_MODEL_PATH={path}: {error}") from error
