@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the reference above this (it serves one stream at a time: its throughput is flat)")
     p.add_argument("--max-batch-size", type=int, default=None, help="engine rows (default: the largest concurrency)")
     p.add_argument("--vocoder-threads", type=int, default=1, help="the engine's vocoder threads (XTTS_VOCODER_THREADS)")
+    p.add_argument("--vocode-batch", type=int, default=None,
+                   help="windows per HiFi-GAN call of the engine's vocoder thread (XTTS_VOCODE_BATCH; "
+                        "default: 8 on cuda, 1 on cpu)")
+    p.add_argument("--paired-vocode-batch", type=int, default=None,
+                   help="also run an engine with this XTTS_VOCODE_BATCH on the same requests, passes alternating "
+                        "(e.g. 1: batched vs one window at a time)")
 
     p = sub.add_parser("length", help="cost against utterance length, streaming vs not, ours vs reference")
     _add_model_args(p)
@@ -166,7 +172,8 @@ def cmd_engine(args, argv) -> int:
         bm, concurrency=args.concurrency, tokens=args.tokens, rounds=args.rounds,
         reference_max_concurrency=args.reference_max_concurrency,
         max_batch_size=args.max_batch_size or max(args.concurrency), repeats=args.repeats,
-        vocoder_threads=args.vocoder_threads,
+        vocoder_threads=args.vocoder_threads, vocode_batch=args.vocode_batch,
+        paired_vocode_batch=args.paired_vocode_batch,
     )
     _record(_out_dir(args, "engine"), "engine", args, argv, result, engine_markdown(result))
     return 0 if not _problems(result) else 1

@@ -17,7 +17,7 @@ class EngineSide:
     name = "engine"
 
     def __init__(self, bench_model: BenchModel, max_batch_size: int = 64, engine: Any = None,
-                 vocoder_threads: int = 1, **params: Any):
+                 vocoder_threads: int = 1, vocode_batch: int | None = None, **params: Any):
         from tts_engine.xtts.engine import XttsEngine
 
         self.bm = bench_model
@@ -26,6 +26,7 @@ class EngineSide:
             engine = XttsEngine(
                 bench_model.model, device=bench_model.device, dtype=bench_model.dtype, max_batch_size=max_batch_size,
                 vocoder_threads=vocoder_threads,
+                vocode_batch=vocode_batch,  # None: the engine's default for its device
             )
         self.engine = engine
         self.engine.start()
@@ -57,9 +58,11 @@ class EngineSide:
                 stream.cancel()
 
     def stats_snapshot(self) -> dict[str, float]:
-        """Decode steps and tokens so far, from the engine's own counters."""
+        """Decode steps, tokens, vocoder calls and the windows they vocoded so far, from the engine's own counters."""
         snap = self.engine.stats.snapshot()
-        return {"steps": float(snap["decode_steps"]), "tokens": float(snap["tokens_generated"])}
+        vocode = snap["vocode_batch_size"]
+        return {"steps": float(snap["decode_steps"]), "tokens": float(snap["tokens_generated"]),
+                "vocode_calls": float(vocode["count"]), "vocode_windows": float(vocode["sum"])}
 
 
 def average_batch(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
@@ -68,6 +71,14 @@ def average_batch(before: dict[str, float] | None, after: dict[str, float] | Non
         return None
     steps = after["steps"] - before["steps"]
     return round((after["tokens"] - before["tokens"]) / steps, 3) if steps > 0 else None
+
+
+def average_vocode_batch(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
+    """Windows per HiFi-GAN call of the vocoder thread between two snapshots."""
+    if before is None or after is None or "vocode_calls" not in after:
+        return None
+    calls = after["vocode_calls"] - before["vocode_calls"]
+    return round((after["vocode_windows"] - before["vocode_windows"]) / calls, 3) if calls > 0 else None
 
 
 def tokens_between(before: dict[str, float] | None, after: dict[str, float] | None) -> int | None:

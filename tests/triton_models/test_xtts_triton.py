@@ -168,6 +168,7 @@ def test_metrics_show_custom_and_triton_counters(triton_server, voice, tiny_xtts
     assert f'tts_model_info{{model="xtts",model_version="{version}",test_weights="true"}} 1' in text
     assert metric(text, "tts_xtts_time_to_first_chunk_seconds_count", model="xtts") >= 1
     assert metric(text, "tts_xtts_decode_batch_size_count", model="xtts") >= 1
+    assert metric(text, "tts_xtts_vocode_batch_size_count", model="xtts") >= 1
     assert metric(text, "tts_xtts_decode_steps_total", model="xtts") >= 1
     assert "tts_xtts_tokens_per_second{" in text
     assert metric(text, "tts_model_active_requests", model="xtts") == 0

@@ -39,7 +39,7 @@ from tts_engine.xtts.prefix_cache import DEFAULT_VOICES, PrefixCache
 from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.stream import StopRequests, SynthesisStream
 from tts_engine.xtts.types import EngineError, SynthesisParams
-from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH, VocodeWorker
+from tts_engine.xtts.vocode_worker import VocodeWorker, default_vocode_batch
 from tts_engine.xtts.vocoding import FrameDecoder, WindowConfig, frame_decoder_for
 
 __all__ = ["CodeRequest", "CodeResult", "SynthesisStream", "XttsEngine", "resolve_device"]  # earlier import paths
@@ -72,7 +72,7 @@ class XttsEngine:
         prefix_cache_voices: int = DEFAULT_VOICES,
         pipeline_vocoding: bool = True,
         vocoder_threads: int = 1,
-        vocode_batch: int = DEFAULT_VOCODE_BATCH,
+        vocode_batch: int | None = None,
     ):
         self.device = resolve_device(device)
         if dtype is None:
@@ -81,6 +81,8 @@ class XttsEngine:
             raise ValueError("the CPU path runs in float32")
         if not 1 <= max_batch_size <= 1024:
             raise ValueError("max_batch_size must be in [1, 1024]")
+        if vocode_batch is None:  # windows per HiFi-GAN call: batched on a GPU, one at a time on a CPU
+            vocode_batch = default_vocode_batch(self.device)
         if vocode_batch < 1:
             raise ValueError("vocode_batch must be >= 1")
         model.eval()  # Xtts.eval() returns None

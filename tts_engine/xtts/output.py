@@ -25,7 +25,7 @@ from tts_engine.xtts.stats import EngineStats
 from tts_engine.xtts.stream import END, StopRequests, StreamItem, SynthesisStream
 from tts_engine.xtts.types import SAMPLE_RATE, AudioChunk, EngineError
 from tts_engine.xtts.vocode_batch import Outcome, Planned, vocode_planned
-from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH, Segment, VocodeWorker
+from tts_engine.xtts.vocode_worker import Segment, VocodeWorker
 from tts_engine.xtts.vocoding import FrameDecoder, LatentFrames, SentenceVocoder, WindowConfig
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class RequestOutputs:
     def __init__(self, batcher: DecodeBatcher, stats: EngineStats, stops: StopRequests, *, vocoder: Vocoder,
                  frame_decoder: FrameDecoder | None, window: WindowConfig, stride_ratio: float, rate_ratio: float,
                  device: torch.device, pipeline: bool, vocoder_threads: int,
-                 vocode_batch: int = DEFAULT_VOCODE_BATCH):
+                 vocode_batch: int = 1):
         self.batcher = batcher
         self.stats = stats
         self.stops = stops
@@ -176,8 +176,7 @@ class RequestOutputs:
             except Exception as exc:  # noqa: BLE001 - this request's own failure
                 failed.append((job, exc))
 
-        for size in vocode_planned(planned, done, batch):
-            self.stats.record_vocode_batch(size)
+        vocode_planned(planned, done, batch, on_call=self.stats.record_vocode_batch)
         return failed
 
     def _deliver(self, job: Job, segment: Segment, audio: np.ndarray | None) -> None:

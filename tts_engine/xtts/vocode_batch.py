@@ -102,8 +102,7 @@ def decode_group(items: Sequence[Planned]) -> list[np.ndarray]:
     first = items[0].vocoder
     frames = torch.stack(rows).to(first.speaker.dtype)
     speakers = torch.cat([item.vocoder.speaker for item in items])
-    wav = first.decode(frames, speakers)
-    wav = wav.reshape(len(items), -1).float().cpu().numpy()
+    wav: np.ndarray = first.decode(frames, speakers).reshape(len(items), -1).float().cpu().numpy()
     if wav.shape[1] != longest * HOP:
         raise ValueError(f"the vocoder returned {wav.shape[1]} samples per row for {longest} frames")
     sizes = [w.size for w in windows if w is not None]
@@ -120,10 +119,12 @@ def _finish(item: Planned, wav: np.ndarray | None) -> Outcome:
         return exc
 
 
-def vocode_planned(items: Sequence[Planned], done: Done, limit: int) -> list[int]:
+def vocode_planned(items: Sequence[Planned], done: Done, limit: int,
+                   on_call: Callable[[int], None] | None = None) -> list[int]:
     """Vocode every planned window, `limit` at most per generator call; `done(i, outcome)` as each is ready.
 
-    Returns the batch size of every generator call made (for the engine's stats).
+    `on_call(rows)` is told of each generator call before it runs (the engine's stats: counted before
+    the audio goes out); the batch sizes are also returned.
     """
     for i, item in enumerate(items):
         if item.window is None:
@@ -131,9 +132,15 @@ def vocode_planned(items: Sequence[Planned], done: Done, limit: int) -> list[int
         elif item.window.frames is None:  # a final chunk with nothing left: empty audio, no call
             done(i, _finish(item, None))
     sizes: list[int] = []
+
+    def call(rows: int) -> None:
+        sizes.append(rows)
+        if on_call is not None:
+            on_call(rows)
+
     for group in group_windows(items, max(1, limit)):
         members = [items[i] for i in group]
-        sizes.append(len(group))
+        call(len(group))
         try:
             wavs = decode_group(members)
         except Exception as exc:  # noqa: BLE001 - retried alone below, so only the culprit fails
@@ -141,7 +148,7 @@ def vocode_planned(items: Sequence[Planned], done: Done, limit: int) -> list[int
                 done(group[0], exc)
                 continue
             for i in group:
-                sizes.append(1)
+                call(1)
                 try:
                     [wav] = decode_group([items[i]])
                 except Exception as alone:  # noqa: BLE001 - this request's own failure

@@ -19,7 +19,8 @@ Batching across requests (XTTS_VOCODE_BATCH): a thread takes up to `batch` reque
 at once, in the same priority order, and their windows share HiFi-GAN calls
 (tts_engine.xtts.vocode_batch); each request still has at most one segment in flight, so its order,
 merging and crossfade state are those of the one-at-a-time path. While other threads wait idle, a
-thread leaves them their share of the ready requests, so threads and batching add up.
+thread leaves them their share of the ready requests, so threads and batching add up. By default
+only a GPU batches: on a CPU one batched call measured slower than the same windows one by one.
 """
 
 from __future__ import annotations
@@ -39,7 +40,24 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VOCODE_BATCH = 8  # requests' windows per HiFi-GAN call at most (XTTS_VOCODE_BATCH); 1 = one at a time
+DEFAULT_VOCODE_BATCH = 8  # requests' windows per HiFi-GAN call at most on a GPU (XTTS_VOCODE_BATCH)
+CPU_VOCODE_BATCH = 1  # on a CPU one [B, D, F] call measured slower than B calls (docs/benchmarks.md)
+
+
+def default_vocode_batch(device: torch.device) -> int:
+    """Windows per HiFi-GAN call when XTTS_VOCODE_BATCH is "auto": batched on a GPU, one at a time on a CPU."""
+    return DEFAULT_VOCODE_BATCH if device.type == "cuda" else CPU_VOCODE_BATCH
+
+
+def parse_vocode_batch(text: str | None) -> int | None:
+    """XTTS_VOCODE_BATCH as given ("auto" or empty: None, the device's default); ValueError unless >= 1."""
+    value = (text or "auto").strip().lower()
+    if value == "auto":
+        return None
+    batch = int(value)
+    if batch < 1:
+        raise ValueError(f"XTTS_VOCODE_BATCH must be auto or an integer >= 1, got {text!r}")
+    return batch
 
 
 @dataclass
@@ -69,7 +87,7 @@ class SegmentOutput(Protocol):
 class VocodeWorker:
     """Threads running `Segment`s in order per job; `output` does the vocoding and emitting."""
 
-    def __init__(self, output: SegmentOutput, threads: int = 1, batch: int = DEFAULT_VOCODE_BATCH):
+    def __init__(self, output: SegmentOutput, threads: int = 1, batch: int = 1):
         if threads < 1:
             raise ValueError("threads must be >= 1")
         if batch < 1:
@@ -155,7 +173,7 @@ class VocodeWorker:
                 return None
             ready = len(self._first) + len(self._rest)
             take = min(self.batch, -(-ready // (self._idle + 1)))  # idle threads get their share
-            items = []
+            items: list[tuple[Job, Segment]] = []
             while len(items) < take and (self._first or self._rest):
                 key = (self._first or self._rest).popleft()
                 items.append((self._jobs[key], self._segments[key].popleft()))
@@ -184,10 +202,10 @@ class VocodeWorker:
             except Exception as exc:  # noqa: BLE001 - outside any one request's part: the batch's requests fail
                 failed = [(job, exc) for job, _ in items]
             try:
-                for job, exc in failed:  # a vocoder failure fails its own request only
-                    logger.warning("request failed in vocoding: %s", type(exc).__name__)
+                for job, error in failed:  # a vocoder failure fails its own request only
+                    logger.warning("request failed in vocoding: %s", type(error).__name__)
                     self.drop(job)
-                    self._output.worker_failed(job, exc)
+                    self._output.worker_failed(job, error)
             finally:
                 for job, _ in items:
                     self._done(job)

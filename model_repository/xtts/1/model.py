@@ -32,7 +32,7 @@ from tts_engine.triton_utils import (
 from tts_engine.xtts.prefix_cache import CACHE_VOICES_ENV, DEFAULT_VOICES
 from tts_engine.xtts.stats import BATCH_BUCKETS
 from tts_engine.xtts.types import EngineError
-from tts_engine.xtts.vocode_worker import DEFAULT_VOCODE_BATCH
+from tts_engine.xtts.vocode_worker import parse_vocode_batch
 
 POLL_S = 0.05  # how often a waiting relay thread checks for cancellation
 
@@ -49,8 +49,8 @@ class TritonPythonModel:
             config, "prefix_cache_voices", str(DEFAULT_VOICES)))
         vocoder_threads = int(os.environ.get("XTTS_VOCODER_THREADS") or model_parameter(
             config, "vocoder_threads", "1"))
-        vocode_batch = int(os.environ.get("XTTS_VOCODE_BATCH") or model_parameter(
-            config, "vocode_batch", str(DEFAULT_VOCODE_BATCH)))
+        vocode_batch = parse_vocode_batch(os.environ.get("XTTS_VOCODE_BATCH") or model_parameter(
+            config, "vocode_batch", "auto"))  # auto: batched on a GPU, one window at a time on a CPU
         self.chunk_timeout_s = float(os.environ.get("XTTS_CHUNK_TIMEOUT_S") or model_parameter(
             config, "chunk_timeout_s", "120"))
         try:
