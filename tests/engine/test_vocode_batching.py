@@ -17,6 +17,7 @@ from engine_helpers import voice
 from tts_engine.xtts.engine import XttsEngine
 from tts_engine.xtts.types import EngineError, SynthesisParams
 from tts_engine.xtts.vocode_batch import Planned, group_windows, vocode_planned
+from tts_engine.xtts.vocode_worker import default_vocode_batch, parse_vocode_batch
 from tts_engine.xtts.vocoding import LatentFrames, SentenceVocoder, WindowConfig
 
 TOLERANCE = 1e-4
@@ -142,6 +143,23 @@ def test_a_failing_row_fails_only_its_own_window(tiny_model):
             assert isinstance(outcomes[i], RuntimeError)
         else:
             assert np.max(np.abs(outcomes[i] - expected[name][0]), initial=0.0) < TOLERANCE
+
+
+@pytest.mark.parametrize("text, expected", [("auto", None), ("", None), (None, None), (" AUTO ", None), ("1", 1),
+                                            ("16", 16)])
+def test_vocode_batch_setting(text, expected):
+    assert parse_vocode_batch(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "eight", "2.5"])
+def test_bad_vocode_batch_setting_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_vocode_batch(text)
+
+
+def test_auto_batches_on_a_gpu_only():
+    assert default_vocode_batch(torch.device("cuda", 0)) == 8
+    assert default_vocode_batch(torch.device("cpu")) == 1
 
 
 # -- through the engine ---------------------------------------------------------------------------
