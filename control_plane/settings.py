@@ -117,6 +117,16 @@ class Settings(BaseSettings):
 
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
+    admission_max_wait_s: float = Field(
+        1.0, ge=0, description="Admission control: a request that would wait longer than this for the engine to "
+        "start it (its backlog over its measured service rate) gets 503 `engine_overloaded` with Retry-After at "
+        "once instead of queueing; 0 = admit everything.",
+    )
+    admission_min_inflight: int = Field(
+        4, ge=1, description="Admission control: engine requests in flight below which every request is admitted "
+        "(the service rate is measured from them); above it a request is admitted only within "
+        "ADMISSION_MAX_WAIT_S.",
+    )
 
     # --- Text normalisation and pronunciation lexicons ---
     tts_normalize_default: Literal["auto", "on", "off"] = Field(
