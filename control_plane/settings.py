@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         "", description="Server-side secret mixed into API-key hashes (HMAC-SHA256), the same on every replica; "
         "changing it invalidates every issued key. Empty = a built-in constant (keys are 256-bit random).",
     )
+    auth_cache_ttl_s: float = Field(
+        5.0, ge=0, description="Seconds a replica reuses an API key's lookup (key and tenant) before reading it "
+        "again; suspensions, rotations and limit changes made through this replica apply at once, through "
+        "others within this. 0 = read the store on every request.",
+    )
     database_app_role: str = Field(
         "tts_app", description="Postgres role tenant-scoped transactions switch to (row-level security applies); "
         "empty = use the connecting role as is.",

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averaged
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
+PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
+MAX_RETRY_AFTER_S = 30
 
 
 @dataclass(eq=False)
@@ -68,6 +70,11 @@ class EngineLoad:
     _busy_s: float = 0.0  # busy time since the last rate sample
     _done_chars: int = 0  # characters completed since the last rate sample
     _since: float = 0.0  # when the busy time was last brought up to date
+    # Recent decisions, exponentially decayed (PRESSURE_TIME_CONSTANT_S): the Retry-After feedback.
+    _admitted: float = 0.0
+    _shed: float = 0.0
+    _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
+    _decided_at: float = 0.0
 
     @property
     def backlog_chars(self) -> int:
@@ -93,6 +100,27 @@ class EngineLoad:
         if self.inflight:
             self._busy_s += now - self._since
         self._since = now
+
+    def decided(self, now: float, *, shed: bool, retry_after: float = 0.0) -> None:
+        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
+        self._admitted, self._shed, self._advertised = (self._admitted * decay, self._shed * decay,
+                                                        self._advertised * decay)
+        self._decided_at = now
+        if shed:
+            self._shed += 1
+            self._advertised += retry_after
+        else:
+            self._admitted += 1
+
+    def retry_after(self, now: float, floor: int) -> int:
+        """When a refused caller should come back. Callers that honour Retry-After and come back too soon are
+        refused again, each refusal costing this replica work while the engine serves no one more: with k
+        recent refusals per admission at an advertised delay T, the callers waiting would all be admitted
+        after about k·T, so that is the delay given (at least `floor`). It settles where refusals come about
+        as often as admissions."""
+        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
+        pressure = math.ceil(self._advertised * decay / max(self._admitted * decay, 1.0))  # k·T
+        return max(floor, min(MAX_RETRY_AFTER_S, pressure))
 
     def completed(self, chars: int) -> None:
         self._done_chars += chars
@@ -141,12 +169,15 @@ class Admission:
             wait = self.expected_wait(engine)
             if wait is None or wait > self.max_wait_s:
                 self._count(engine, "shed")
-                retry = 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s))
+                now = self.clock()
+                retry = load.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)))
+                load.decided(now, shed=True, retry_after=retry)
                 expected = "" if wait is None else f" a new request would wait about {wait:.1f} s for its first " \
                     f"audio (this server's bound is {self.max_wait_s:g} s);"
                 raise Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in "
                                  f"{retry} s", headers={"Retry-After": str(retry)},
                                  fields={"retry_after_s": retry})
+        load.decided(self.clock(), shed=False)
         ticket = Ticket(engine, request_id, first_chars)
         load.reserved.setdefault(request_id, []).append(ticket)
         self._count(engine, "admitted")

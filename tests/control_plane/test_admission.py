@@ -82,6 +82,32 @@ def test_refuses_past_the_bound_with_the_time_it_needs() -> None:
     assert 'tts_engine_backlog_characters{engine="piper"} 30.0' in exposition
 
 
+def test_retry_after_grows_with_refusals_per_admission_and_settles_back() -> None:
+    """Callers that come back too soon are refused again: the delay given follows the refusals per admission."""
+    clock = Clock()
+    admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock)
+    _measured(admission, clock, 100.0)
+    admission.admit("piper", "served", 50)  # one admission: 0.5 s of work waiting
+    admission.started("piper", "long", 500)  # and 5 s in flight: everything else is refused
+    given = []
+    for i in range(40):  # 40 callers refused within 4 s
+        clock.now += 0.1
+        with pytest.raises(Overloaded) as refused:
+            admission.admit("piper", f"r{i}", 30)
+        given.append(int(refused.value.headers["Retry-After"]))
+    assert given[0] == 5  # ceil(5.5 s expected - 1 s bound)
+    assert given == sorted(given) and given[-1] == 30  # grows with the refusals, capped
+    admission.finished("piper", 500, completed=True)
+    for i in range(30):  # the engine catches up and admits again: the pressure decays
+        clock.now += 1.0
+        ticket = admission.admit("piper", f"ok{i}", 10)
+        admission.release(ticket)
+    admission.started("piper", "long", 500)
+    with pytest.raises(Overloaded) as refused:
+        admission.admit("piper", "late", 30)
+    assert int(refused.value.headers["Retry-After"]) <= 5
+
+
 def test_admitted_requests_count_before_they_are_sent() -> None:
     """A burst arriving at once is not all admitted against the same empty backlog."""
     clock = Clock()
