@@ -183,7 +183,7 @@ def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=
             sides["engine"].close()
     write()
     log(f"results: {out}/results.json, {out}/summary.md", flush=True)
-    for line in gpu_markdown(result).splitlines()[6:10]:
+    for line in gpu_markdown(result).splitlines()[6:11]:
         log(line)
     clean = all(p.get("status") == "done" for p in phases.values()) and not result["problems"]
     return 0 if clean and len(phases) == 4 else 1

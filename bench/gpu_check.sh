@@ -4,7 +4,7 @@
 # fp16) inside a hard time budget. Results: results.json, summary.md, gpu-check.log and
 # environment.txt in $OUT when it is set (a lent device machine), else bench/results/gpu-check-<gpu>.
 #
-#   bench/gpu_check.sh --download-wheels   # on a machine with PyPI: the wheels into .whl/ (~18 MB)
+#   bench/gpu_check.sh --download-wheels   # on a machine with PyPI: the wheels into .whl/ (~28 MB)
 #   bench/gpu_check.sh                     # on the GPU machine, from the repository root
 #   bench/gpu_check.sh --python .venv/bin/python -- --model tiny --device cpu --levels 1,2
 #
@@ -29,8 +29,9 @@ PASS=()
 
 # Missing from the GPU image, or at another version there. Versions come from requirements/lock.txt.
 # (torch, numpy, scipy, tokenizers, huggingface-hub, safetensors, einops, torchaudio: the image's.)
+# torchcodec is never loaded on this path, but coqui-tts refuses to import without it on torch >= 2.9.
 PACKAGES=(coqui-tts coqui-tts-trainer coqpit-config transformers regex anyascii ko-speech-tools librosa
-          num2words soundfile cffi pycparser soxr inflect more-itertools typeguard)
+          num2words soundfile cffi pycparser soxr inflect more-itertools typeguard torchcodec six)
 
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -82,8 +83,11 @@ if [ -z "$PY" ]; then
     PY=$BASE_PY
     SITE=$ENV_DIR/site
     mkdir -p "$SITE"
-    if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null; then
-        say "$PY has no CUDA build of torch: installing torch from the package index"
+    # A CUDA run needs a CUDA build of torch; a CPU run (the tiny model) takes whatever torch is there.
+    NEED='torch.version.cuda'
+    [[ $DEVICE == cuda* ]] || NEED='True'
+    if ! "$PY" -c "import sys, torch; sys.exit(0 if $NEED else 1)" 2>/dev/null; then
+        say "$PY has no suitable torch for $DEVICE: installing torch from the package index"
         "$PY" -m pip install -q --no-cache-dir --target "$SITE" "torch>=2.4" || { say "torch install failed"; exit 2; }
     fi
     if compgen -G "$WHEELS/*.whl" >/dev/null; then

@@ -117,7 +117,7 @@ def phase_realtime(engine: EngineSide, levels: list[int], tokens: int, deadline:
         row["realtime"] = bool(row["completed"] == c and row["rtf_max"] is not None and row["rtf_max"] < 1.0)
         rows.append(row)
         if not row["realtime"]:
-            outcome = f"failed at concurrency {c}"
+            outcome = f"failed at concurrency {c}" + (f" ({row['errors']} errors)" if row["errors"] else "")
             break
         best = c
     return {
