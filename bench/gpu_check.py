@@ -152,6 +152,12 @@ def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=
         result["problems"] = [p for ph in phases.values() for p in ph.get("problems", [])]
         write_results(out, "gpu", result, gpu_markdown(result))
 
+    def progress(name: str):
+        def record(partial: dict[str, Any]) -> None:  # a long phase's measurements so far, on disk
+            phases[name].update(partial)
+            write()
+        return record
+
     sides: dict[str, Any] = {}
 
     def setup(deadline: float) -> dict[str, Any]:
@@ -174,9 +180,10 @@ def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=
             run_phase(phases, "ttfa", args.ttfa_timeout, end, watchdog,
                       lambda d: phase_ttfa(engine, reference, args.ttfa_requests, args.ttfa_tokens, d), write, log)
             run_phase(phases, "realtime", args.realtime_timeout, end, watchdog,
-                      lambda d: phase_realtime(engine, args.levels, args.tokens, d), write, log)
+                      lambda d: phase_realtime(engine, args.levels, args.tokens, d, progress("realtime")), write, log)
             run_phase(phases, "throughput", args.throughput_timeout, end, watchdog,
-                      lambda d: phase_throughput(engine, reference, args.throughput_concurrency, args.tokens, d),
+                      lambda d: phase_throughput(engine, reference, args.throughput_concurrency, args.tokens, d,
+                                                 progress("throughput")),
                       write, log)
     finally:
         if "engine" in sides:

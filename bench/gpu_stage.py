@@ -99,8 +99,19 @@ def phase_ttfa(engine: Side, reference: Side, requests: int, tokens: int, deadli
     return out
 
 
-def phase_realtime(engine: EngineSide, levels: list[int], tokens: int, deadline: float) -> dict[str, Any]:
-    """Levels in order until one has a stream at RTF >= 1 (or an error, or the deadline)."""
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _no_progress(partial: dict[str, Any]) -> None:
+    pass
+
+
+def phase_realtime(
+    engine: EngineSide, levels: list[int], tokens: int, deadline: float, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Levels in order until one has a stream at RTF >= 1 (or an error, or the deadline).
+
+    `progress` gets the levels measured so far after each one (so a stopped run keeps them)."""
     rows: list[dict[str, Any]] = []
     best = 0
     outcome = "all levels passed"
@@ -120,6 +131,7 @@ def phase_realtime(engine: EngineSide, levels: list[int], tokens: int, deadline:
             outcome = f"failed at concurrency {c}" + (f" ({row['errors']} errors)" if row["errors"] else "")
             break
         best = c
+        progress({"levels": rows, "max_realtime_concurrency": best, "outcome": f"passed up to concurrency {c}"})
     return {
         "status": "cut" if outcome.startswith("cut") else "done",
         "tokens_per_request": tokens,
@@ -131,7 +143,8 @@ def phase_realtime(engine: EngineSide, levels: list[int], tokens: int, deadline:
 
 
 def phase_throughput(
-    engine: Side, reference: QueuedReference, concurrency: int, tokens: int, deadline: float
+    engine: Side, reference: QueuedReference, concurrency: int, tokens: int, deadline: float,
+    progress: Progress = _no_progress,
 ) -> dict[str, Any]:
     """Engine, reference, engine on one request list; the reference gets what the second engine pass leaves."""
     requests = make_requests(concurrency, tokens, seed=4000)
@@ -141,6 +154,7 @@ def phase_throughput(
         timed, wall = run_until(side, requests, concurrency, until)
         row = {"side": side.name, **pass_summary(timed, wall)}
         passes.append(row)
+        progress({"concurrency": concurrency, "tokens_per_request": tokens, "passes": passes})
         return row
 
     first = one(engine, deadline)
