@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streams", type=int, default=200)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=None, help="torch/OMP threads of Triton (default 1)")
+    p.add_argument("--admission-max-wait", type=float, default=None,
+                   help="the gateway's ADMISSION_MAX_WAIT_S (default: its own default; 0 = admit everything)")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
