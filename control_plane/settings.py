@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         "(keep below the pod's terminationGracePeriodSeconds).",
     )
 
+    http_keepalive_timeout_s: float = Field(
+        75.0, gt=0, description="Seconds an idle keep-alive HTTP connection stays open. Longer than the idle "
+        "timeouts of load balancers and client pools (60 s, 5 s), so the server never closes a connection a "
+        "client is about to reuse (the client would see a reset request).",
+    )
+
     # --- WebSockets (WS /v1/synthesize/ws) ---
     ws_ping_interval_s: float = Field(
         20.0, gt=0, description="Seconds between the server's WebSocket pings (keepalive through proxies).")
