@@ -70,7 +70,8 @@ async def build_state(settings: Settings) -> AppState:
     engine: EnginePort = await build_triton(settings, metrics)
     voices = VoiceService(store, engine, cache, settings)
     lexicons = LexiconService(store, settings)
-    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default)
+    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default,
+                                 shorten_first_segment=settings.first_segment_split)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
     flow = SynthesisFlow(synthesis, engine, cache, limiter, usage, streams, metrics)
     return AppState(

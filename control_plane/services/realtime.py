@@ -105,6 +105,7 @@ class Context:
         self.ended = False
         self.cancelled = False  # cleared or aborted: nothing more of it is sent
         self.recorded = False
+        self.pieces = 0  # pieces spoken: only the first is cut short (its audio starts the context)
 
     @property
     def audio_seconds(self) -> float:
@@ -177,7 +178,9 @@ class Context:
             req = SynthesisRequest(text=text, voice_id=settings.voice_id, language=settings.language,
                                    speed=settings.speed, pitch=settings.pitch, volume=settings.volume,
                                    format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed,
-                                   normalize=settings.normalize, lexicons=settings.lexicons)
+                                   normalize=settings.normalize, lexicons=settings.lexicons,
+                                   shorten_first_segment=None if self.pieces == 0 else False)
+            self.pieces += 1
             speech = await self.session.flow.open(self.session.caller(self), req, streaming=False, record=False,
                                                   voice=self.voice)
             self.characters += speech.prepared.characters
