@@ -79,7 +79,7 @@ def run_first_segment_stage(rounds: int, log=print) -> dict[str, Any]:
         keys = {"cut": _tenant(client, cut.base, cut.admin), "whole": _tenant(client, whole.base, whole.admin)}
         bases = {"cut": cut.base, "whole": whole.base}
         for side in ("cut", "whole"):  # warm both paths (first connection, model threads)
-            _stream(client, bases[side], keys[side], "Warming up the path.", seed=-1)
+            _stream(client, bases[side], keys[side], "Warming up the path.", seed=10**6)
         engine.synthesize("Warming up the engine.")
         seed = 0
         for r in range(rounds):

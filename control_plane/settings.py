@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     # --- Planning ---
     first_segment_split: bool = Field(
         True, description="Cut a request's first sentence (and a realtime context's first piece) at its first "
-        "natural boundary (a clause of 3-6 words, or after about 4 words of a long English sentence) so that "
+        "natural boundary (a clause of 3-5 words, or after about 4 words of a long English sentence) so that "
         "audio starts before the whole sentence is synthesised; later segments stay whole sentences.",
     )
 

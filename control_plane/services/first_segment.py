@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 Normaliser = Callable[[str], str]
 
 MIN_WORDS = 3  # in each part
-MAX_CLAUSE_WORDS = 6  # a first part longer than this is not a short first segment
+MAX_CLAUSE_WORDS = 5  # longer, and the first part of a 12-word sentence is no longer short (about half)
 LONG_SENTENCE_WORDS = 10  # a cut without punctuation only in sentences at least this long
 WORD_CUT_WORDS = (4, 3, 5)  # words before a cut without punctuation, in order of preference
 MAX_TRIES = 6  # candidate cuts checked against the normaliser (each normalises the text once more)

@@ -26,7 +26,7 @@ from gateway_helpers import encode_reference, piper_speech, run_gateway
 
 # (first sentence, the first segment the cut makes): two cut at a clause, two at a phrase boundary.
 CUTS = [
-    ("Thanks for calling our support line, how can I help you today?", "Thanks for calling our support line,"),
+    ("Thanks for calling us today, how can I help you with that?", "Thanks for calling us today,"),
     ("Good morning and welcome, your call is important to us today.", "Good morning and welcome,"),
     ("Please remember to bring your passport and a printed copy of the booking.", "Please remember to bring"),
     ("I can help you with your order if you give me the number.", "I can help you"),
