@@ -225,7 +225,7 @@ class TritonClient:
                 async with httpx.AsyncClient(timeout=5.0) as http:
                     r = await http.get(self.settings.triton_metrics_url)
                 r.raise_for_status()
-                info = parse_model_info(r.text)
+                info = await asyncio.to_thread(parse_model_info, r.text)  # a large exposition: off the loop
             except httpx.HTTPError:
                 info = {}
             self._info_cache = (now, info)
