@@ -3,8 +3,8 @@
 Stages: engine (in-process engine vs the reference across concurrency), length (cost against
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
-the engine loop's time goes), quick (the key
-ratios in under 5 minutes on a 2-core CPU), gpu (the one-go GPU check: time to first audio, streams
+the engine loop's time goes), first-segment (first audio with the first sentence cut short), quick (the
+key ratios in under 5 minutes on a 2-core CPU), gpu (the one-go GPU check: time to first audio, streams
 kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
 plot (PNGs of a folder).
 """
@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("realtime", help="WebSocket time to first audio and barge-in latency (bundled voice)")
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("first-segment", help="first audio with the first sentence cut short vs the whole sentence")
+    p.add_argument("--rounds", type=int, default=8, help="passes over the 12-word sentences")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -244,6 +249,15 @@ def cmd_realtime(args, argv) -> int:
     return 0
 
 
+def cmd_first_segment(args, argv) -> int:
+    from bench.first_segment_stage import first_segment_markdown, run_first_segment_stage
+
+    result = run_first_segment_stage(args.rounds)
+    out = args.out or RESULTS_DIR / "first-segment-piper-cpu"
+    _record(out, "first-segment", args, argv, result, first_segment_markdown(result))
+    return 0
+
+
 def cmd_routing(args, argv) -> int:
     from bench.routing_stage import routing_markdown, run_routing_stage
 
@@ -321,7 +335,7 @@ def _problems(result: Any) -> list[str]:
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
-    "realtime": cmd_realtime,
+    "realtime": cmd_realtime, "first-segment": cmd_first_segment,
     "routing": cmd_routing,
     "gpu": cmd_gpu,
 }

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         "ADMISSION_MAX_WAIT_S.",
     )
 
+    # --- Planning ---
+    first_segment_split: bool = Field(
+        True, description="Cut a request's first sentence (and a realtime context's first piece) at its first "
+        "natural boundary (a clause of 3-5 words, or after about 4 words of a long English sentence) so that "
+        "audio starts before the whole sentence is synthesised; later segments stay whole sentences.",
+    )
+
     # --- Text normalisation and pronunciation lexicons ---
     tts_normalize_default: Literal["auto", "on", "off"] = Field(
         "auto", description="Text normalisation when a request does not say (`normalize`): `auto` writes out "

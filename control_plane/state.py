@@ -72,7 +72,8 @@ async def build_state(settings: Settings) -> AppState:
     engine: EnginePort = await build_triton(settings, metrics)
     voices = VoiceService(store, engine, cache, settings)
     lexicons = LexiconService(store, settings)
-    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default)
+    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default,
+                                 shorten_first_segment=settings.first_segment_split)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
     admission = Admission(settings.admission_max_wait_s, settings.admission_min_inflight, metrics)
     # Synthesis goes through the metered port: every engine stream counts in its engine's measured load.

@@ -106,6 +106,7 @@ class Context:
         self.ended = False
         self.cancelled = False  # cleared or aborted: nothing more of it is sent
         self.recorded = False
+        self.pieces = 0  # pieces spoken: only the first is cut short (its audio starts the context)
 
     @property
     def audio_seconds(self) -> float:
@@ -180,7 +181,9 @@ class Context:
             req = SynthesisRequest(text=text, voice_id=settings.voice_id, language=settings.language,
                                    speed=settings.speed, pitch=settings.pitch, volume=settings.volume,
                                    format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed,
-                                   normalize=settings.normalize, lexicons=settings.lexicons)
+                                   normalize=settings.normalize, lexicons=settings.lexicons,
+                                   shorten_first_segment=None if self.pieces == 0 else False)
+            self.pieces += 1
             # Admission is decided once per utterance: its later pieces are never refused half-way.
             speech = await self.session.flow.open(self.session.caller(self), req, streaming=False, record=False,
                                                   voice=self.voice, admit=self.rate is None)

@@ -84,8 +84,10 @@ class Rendering:
     async def pcm(self) -> AsyncIterator[np.ndarray | MarkEvent | WordsEvent]:
         """Float32 chunks at the output rate, and mark events once their time is known.
 
-        The next segment's engine request starts while the current one plays out (one segment of
-        lookahead), so sentence boundaries add no round trip; leaving early cancels both.
+        The next segment's engine request starts as soon as the current one is audible (its first
+        audio, or its end) and runs while it plays out (one segment of lookahead), so sentence
+        boundaries add no round trip; starting both at once would have them share the engine's cores
+        and delay the first audio. Leaving early cancels both.
         """
         p = self.prepared
         rate = p.rate
@@ -102,7 +104,8 @@ class Rendering:
             with engine_errors():
                 start(0)
                 for i, seg in enumerate(segments):
-                    start(i + 1)
+                    if not seg.text:
+                        start(i + 1)
                     if seg.silence_before_ms:
                         yield self._emit(A.silence(seg.silence_before_ms, rate))
                     begin = self.stats.samples
@@ -118,7 +121,9 @@ class Rendering:
                                 self.stats.words.extend(words)
                                 yield WordsEvent(words)
                             elif item.size:
+                                start(i + 1)
                                 yield self._emit(item)
+                    start(i + 1)
                     length = self.stats.samples - begin
                     for name, offset in seg.marks:
                         frac = offset / len(seg.text) if seg.text else 0.0

@@ -42,6 +42,7 @@ class SynthesisRequest:
     seed: int | None = None
     normalize: str | None = None  # "auto" | "on" | "off"; None: the service's default (TTS_NORMALIZE_DEFAULT)
     lexicons: list[str] | None = None  # the tenant's lexicons to use, besides those applied by default
+    shorten_first_segment: bool | None = None  # None: the service's default (FIRST_SEGMENT_SPLIT)
 
 
 @dataclass
@@ -83,11 +84,12 @@ class SynthesisService:
     """Validates and plans requests; knows the engines only through the port (for model versions)."""
 
     def __init__(self, engine: EnginePort, voices: VoiceService, lexicons: Any | None = None,
-                 normalize_default: str = "auto") -> None:
+                 normalize_default: str = "auto", shorten_first_segment: bool = False) -> None:
         self.engine = engine
         self.voices = voices
         self.lexicons = lexicons  # LexiconService: the tenant's pronunciation lexicons
         self.normalize_default = normalize_default
+        self.shorten_first_segment = shorten_first_segment  # services/first_segment.py
 
     # --- planning ---
     async def prepare(self, tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None = None) -> Prepared:
@@ -99,6 +101,7 @@ class SynthesisService:
         default = voice or await self.voices.resolve(tenant_id, req.voice_id)
         gain = _gain_db(req.volume)
         mode: Any = req.normalize or self.normalize_default
+        shorten = self.shorten_first_segment if req.shorten_first_segment is None else req.shorten_first_segment
         chosen, available = None, {}
         if self.lexicons is not None:
             book = await self.lexicons.book(tenant_id)
@@ -108,7 +111,8 @@ class SynthesisService:
                 # lxml parsing and planning of a long document take longer than an event-loop tick
                 result = await asyncio.to_thread(parse_ssml, req.ssml, language=req.language, voice_id=None,
                                                  speed=req.speed, pitch=req.pitch, volume_db=gain,
-                                                 normalize_mode=mode, lexicons=chosen, available=available)
+                                                 normalize_mode=mode, lexicons=chosen, available=available,
+                                                 shorten_first_segment=shorten)
             except SsmlRejected as exc:
                 raise BadRequest(exc.code, exc.message) from None
             except NormalizationUnavailable as exc:
@@ -123,7 +127,8 @@ class SynthesisService:
                 raise InvalidInput("text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
             try:
                 plan = await _off_loop_if_long(len(text), plan_text, text, language=req.language, speed=req.speed,
-                                               pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen)
+                                               pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen,
+                                               shorten_first_segment=shorten)
             except NormalizationUnavailable as exc:
                 raise InvalidInput("normalization_unavailable", str(exc)) from None
         if not plan.segments:
