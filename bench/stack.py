@@ -23,6 +23,9 @@ class Stack:
     admin: str  # its admin token
     grpc_url: str  # Triton's
     api_pid: int
+    http_url: str = ""  # Triton's HTTP endpoint (model statistics)
+    metrics_url: str = ""  # Triton's Prometheus endpoint
+    api_log: Path | None = None  # the control plane's log file (JSON lines)
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path) -> None:
@@ -69,7 +72,8 @@ def running_stack(name: str, models: list[str], threads: str, triton_env: dict[s
                                        stdout=api_log, stderr=subprocess.STDOUT)
             base = f"http://127.0.0.1:{api_port}"
             _wait_http(f"{base}/health", 60, api, log_path)
-            yield Stack(base=base, admin=admin, grpc_url=server.grpc_url, api_pid=api.pid)
+            yield Stack(base=base, admin=admin, grpc_url=server.grpc_url, api_pid=api.pid, http_url=server.http_url,
+                        metrics_url=server.metrics_url, api_log=log_path)
         finally:
             if api is not None:
                 api.terminate()

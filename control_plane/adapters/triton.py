@@ -32,6 +32,7 @@ from tritonclient.grpc._infer_result import InferResult
 from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
+from control_plane import stage_timing
 from control_plane.adapters.triton_types import (
     AudioChunk,
     Conditioning,
@@ -309,6 +310,7 @@ class TritonClient:
         triton_id = uuid.uuid4().hex
         call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id), self.timeout_s)
         ended = False  # the request's final response arrived or the call is over: nothing left to stop
+        stage_timing.mark("engine_sent")
         try:
             while True:
                 response = await call.read()
@@ -325,6 +327,7 @@ class TritonClient:
                     audio = result.as_numpy("AUDIO")
                     rate = result.as_numpy("SAMPLE_RATE")
                     if audio is not None and audio.size:
+                        stage_timing.mark("engine_first")
                         yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]),
                                          _words(result))
                 if ended:

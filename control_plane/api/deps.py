@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec
 from fastapi import Depends, Request, Response
 from starlette.requests import HTTPConnection
 
+from control_plane import stage_timing
 from control_plane.errors import ApiError, ServiceError
 from control_plane.services.flow import Caller, SynthesisFlow
 from control_plane.services.keys import tokens_equal
@@ -92,6 +93,7 @@ async def rate_limited(request: Request, tenant: TenantContext = Depends(get_ten
         request.state.rate_limit_headers = {k: v for k, v in exc.headers.items() if k.startswith("X-RateLimit")}
         raise
     request.state.rate_limit_headers = state.headers()
+    stage_timing.mark("authed")
     return tenant
 
 

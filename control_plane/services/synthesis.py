@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane import stage_timing
 from control_plane.adapters.cache import KEY_PREFIX
 from control_plane.errors import BadRequest, InvalidInput
 from control_plane.services import audio as A
@@ -138,6 +139,7 @@ class SynthesisService:
             "plan": json.loads(plan.canonical_json()), "format": req.format, "rate": rate, "seed": req.seed,
         }
         digest = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()
+        stage_timing.mark("prepared")
         return Prepared(
             request=req, plan=plan, voices=voices, fmt=req.format, rate=rate, engine="+".join(engines),
             cache_key=f"{KEY_PREFIX}:{tenant_id}:{default.voice_id}:{digest}", model_versions=versions,
