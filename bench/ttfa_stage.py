@@ -34,6 +34,7 @@ REFERENCE = ("The quick brown fox jumps over the lazy dog. A reference recording
 
 class PiperPaths:
     model = "piper"
+    engine: Any
 
     def __init__(self) -> None:
         from tts_engine.piper import PiperEngine
