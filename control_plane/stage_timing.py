@@ -23,7 +23,10 @@ log = logging.getLogger("tts_gateway.stages")
 STAGES = (
     "authed",  # API key checked, rate limits counted
     "handler",  # body parsed and validated, the route's handler entered
-    "prepared",  # plan made (SSML or text, normalisation), voices resolved, cache key known
+    "voice",  # the request's voice resolved, the tenant's lexicons read
+    "planned",  # the plan made: SSML or text, sentence split, normalisation, lexicons
+    "languages",  # segment voices and languages checked, text put in each engine's form (phonemes...)
+    "prepared",  # model versions known, cache key made
     "render",  # characters charged, cache missed, stream slot held: rendering begins
     "engine_sent",  # the engine's gRPC call started
     "engine_first",  # the first audio response from the engine received

@@ -97,6 +97,7 @@ class SynthesisService:
         if self.lexicons is not None:
             book = await self.lexicons.book(tenant_id)
             chosen, available = book.select(req.lexicons), book.lexicons
+        stage_timing.mark("voice")
         if req.ssml:
             try:
                 # lxml parsing and planning of a long document take longer than an event-loop tick
@@ -122,6 +123,7 @@ class SynthesisService:
                 raise InvalidInput("normalization_unavailable", str(exc)) from None
         if not plan.segments:
             raise InvalidInput("empty_text", "there is nothing to say")
+        stage_timing.mark("planned")
         voices: dict[str | None, ResolvedVoice] = {None: default}
         for vid in sorted(plan.voice_ids):
             voices[vid] = await self.voices.resolve(tenant_id, vid)
@@ -131,6 +133,7 @@ class SynthesisService:
             seg.text = text_for_engine(seg.text, voice.engine)  # phonemes for Piper, a respelling for XTTS
         engines = sorted({voices[s.voice_id].engine for s in plan.segments if s.text} or {default.engine})
         rate = A.output_rate(req.format, req.sample_rate, NATIVE_RATES[default.engine])
+        stage_timing.mark("languages")
         info = await self.engine.model_info()
         versions = {e: (info[e].model_version if e in info else "unknown") for e in engines}
         key_material = {
