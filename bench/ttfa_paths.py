@@ -138,7 +138,7 @@ _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eigh
 
 
 def number_words(n: int) -> str:
-    """0..99 in words: every path speaks the same text (digits would be normalised by the gateway only)."""
+    """0..99 in words."""
     if n < 20:
         return _UNITS[n]
     tens, unit = divmod(n % 100, 10)
@@ -146,5 +146,7 @@ def number_words(n: int) -> str:
 
 
 def fresh_text(i: int) -> str:
-    """One short sentence per round (the same for the three paths), never a cache hit, of one shape."""
-    return f"Hello, how can I help you today, caller {number_words(i % 100)}?"
+    """One short sentence per round (the same for the three paths), never a cache hit, of one shape. The
+    number is written in digits as a caller would send it: the gateway's normalisation writes it out (on
+    its hot path), the engines in process and behind a direct call read the digits themselves."""
+    return f"Hello, how can I help you today, caller {10 + i % 90}?"
