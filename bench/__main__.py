@@ -4,7 +4,9 @@ Stages: engine (in-process engine vs the reference across concurrency), length (
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
 the engine loop's time goes), ttfa (time to first audio through each layer, stage by stage), quick (the key
-ratios in under 5 minutes on a 2-core CPU), all (every stage, then plots), plot (PNGs of a folder).
+ratios in under 5 minutes on a 2-core CPU), gpu (the one-go GPU check: time to first audio, streams
+kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
+plot (PNGs of a folder).
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streams", type=int, default=200)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=None, help="torch/OMP threads of Triton (default 1)")
+    p.add_argument("--admission-max-wait", type=float, default=None,
+                   help="the gateway's ADMISSION_MAX_WAIT_S (default: its own default; 0 = admit everything)")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -111,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
     p.add_argument("--skip-gateway", action="store_true")
+
+    p = sub.add_parser("gpu", help="the one-go GPU check (bench/gpu_check.sh installs and runs it)")
+    _add_model_args(p, default_model="full")
+    p.set_defaults(device="cuda", dtype="fp16")
+    from bench.gpu_check import add_gpu_args
+
+    add_gpu_args(p)
 
     p = sub.add_parser("all", help="every stage, then the plots")
     _add_model_args(p)
@@ -274,6 +285,13 @@ def cmd_quick(args, argv) -> int:
     return run_quick(args, argv, _model, _record, _out_dir(args, "quick"))
 
 
+def cmd_gpu(args, argv) -> int:
+    from bench.gpu_check import run_gpu_check
+
+    _setup_torch(args)
+    return run_gpu_check(args, argv, _model)
+
+
 def cmd_all(args, argv) -> int:
     out = _out_dir(args, "all")
     rc = 0
@@ -331,6 +349,7 @@ COMMANDS = {
     "realtime": cmd_realtime,
     "routing": cmd_routing,
     "ttfa": cmd_ttfa,
+    "gpu": cmd_gpu,
 }
 
 

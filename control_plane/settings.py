@@ -121,6 +121,16 @@ class Settings(BaseSettings):
 
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
+    admission_max_wait_s: float = Field(
+        1.0, ge=0, description="Admission control: a request that would wait longer than this for the engine to "
+        "start it (its backlog over its measured service rate) gets 503 `engine_overloaded` with Retry-After at "
+        "once instead of queueing; 0 = admit everything.",
+    )
+    admission_min_inflight: int = Field(
+        4, ge=1, description="Admission control: engine requests in flight below which every request is admitted "
+        "(the service rate is measured from them); above it a request is admitted only within "
+        "ADMISSION_MAX_WAIT_S.",
+    )
 
     # --- Text normalisation and pronunciation lexicons ---
     tts_normalize_default: Literal["auto", "on", "off"] = Field(
@@ -149,6 +159,11 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         "", description="Server-side secret mixed into API-key hashes (HMAC-SHA256), the same on every replica; "
         "changing it invalidates every issued key. Empty = a built-in constant (keys are 256-bit random).",
+    )
+    auth_cache_ttl_s: float = Field(
+        5.0, ge=0, description="Seconds a replica reuses an API key's lookup (key and tenant) before reading it "
+        "again; suspensions, rotations and limit changes made through this replica apply at once, through "
+        "others within this. 0 = read the store on every request.",
     )
     database_app_role: str = Field(
         "tts_app", description="Postgres role tenant-scoped transactions switch to (row-level security applies); "

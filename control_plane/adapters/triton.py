@@ -247,7 +247,7 @@ class TritonClient:
         try:
             r = await self._http.get(self.settings.triton_metrics_url)
             r.raise_for_status()
-            info = parse_model_info(r.text)
+            info = await asyncio.to_thread(parse_model_info, r.text)  # a large exposition: off the loop
         except httpx.HTTPError:
             if keep_on_failure and self._info_cache:
                 return self._info_cache[1]

@@ -68,6 +68,13 @@ class Prepared:
     def default_voice(self) -> ResolvedVoice:
         return self.voices[None]
 
+    def first_call(self) -> tuple[str, int] | None:
+        """The engine and characters of the first engine call the plan makes (None: all silence)."""
+        for seg in self.plan.segments:
+            if seg.text:
+                return self.voices[seg.voice_id].engine, len(seg.text)
+        return None
+
 
 def _gain_db(volume: float) -> float:
     return SILENT_DB if volume <= 0 else 20.0 * math.log10(volume)
