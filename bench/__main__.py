@@ -3,8 +3,9 @@
 Stages: engine (in-process engine vs the reference across concurrency), length (cost against
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
-the engine loop's time goes), first-segment (first audio with the first sentence cut short), quick (the
-key ratios in under 5 minutes on a 2-core CPU), gpu (the one-go GPU check: time to first audio, streams
+the engine loop's time goes), first-segment (first audio with the first sentence cut short), ttfa (time
+to first audio through each layer, stage by stage), quick (the key ratios in under 5 minutes on a 2-core
+CPU), gpu (the one-go GPU check: time to first audio, streams
 kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
 plot (PNGs of a folder).
 """
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("first-segment", help="first audio with the first sentence cut short vs the whole sentence")
     p.add_argument("--rounds", type=int, default=8, help="passes over the 12-word sentences")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("ttfa", help="time to first audio: engine, Triton direct, gateway, per-stage breakdown")
+    p.add_argument("--engines", type=lambda t: [x for x in t.split(",") if x], default=["piper", "xtts"])
+    p.add_argument("--rounds", type=int, default=12, help="fresh sentences per engine (each through all paths)")
+    p.add_argument("--api-env", action="append", default=[], metavar="KEY=VALUE", help="extra gateway env")
+    p.add_argument("--triton-env", action="append", default=[], metavar="KEY=VALUE", help="extra Triton env")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -258,6 +267,23 @@ def cmd_first_segment(args, argv) -> int:
     return 0
 
 
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def cmd_ttfa(args, argv) -> int:
+    from bench.ttfa_report import ttfa_markdown
+    from bench.ttfa_stage import run_ttfa_stage
+
+    result = run_ttfa_stage(args.engines, args.rounds, _env_pairs(args.api_env), _env_pairs(args.triton_env))
+    out = args.out or RESULTS_DIR / "ttfa-cpu"
+    _record(out, "ttfa", args, argv, result, ttfa_markdown(result))
+    for model, r in result["engines"].items():
+        print(f"ttfa {model}: engine {r['engine_first_ms']} ms, direct {r['direct_first_ms']} ms, gateway "
+              f"{r['gateway_first_ms']} ms, gateway/engine {r['gateway_over_engine']}")
+    return 0
+
+
 def cmd_routing(args, argv) -> int:
     from bench.routing_stage import routing_markdown, run_routing_stage
 
@@ -337,6 +363,7 @@ COMMANDS = {
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
     "realtime": cmd_realtime, "first-segment": cmd_first_segment,
     "routing": cmd_routing,
+    "ttfa": cmd_ttfa,
     "gpu": cmd_gpu,
 }
 

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     tts_port: int = Field(8790, description="Port of the API.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR; logs are JSON lines.")
     tts_workers: int = Field(1, description="Uvicorn worker processes.")
+    tts_stage_timing: bool = Field(
+        False, description="Log each HTTP request's stage timestamps up to its first audio byte (logger "
+        "`tts_gateway.stages`, INFO; no text or audio): what `python -m bench ttfa` reads. Off costs nothing.",
+    )
     shutdown_grace_s: float = Field(
         25.0, ge=0, description="On SIGTERM, seconds streams in flight may take to finish while new ones get 503 "
         "(keep below the pod's terminationGracePeriodSeconds).",

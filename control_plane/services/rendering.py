@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from control_plane import stage_timing
 from control_plane.services import audio as A
 from control_plane.services.engine_port import EnginePort, engine_errors
 from control_plane.services.planning import SILENT_DB, Segment
@@ -74,10 +75,12 @@ class Rendering:
         self.request_id = request_id
         self.stats = RenderStats(rate=prepared.rate)
         self._started = time.perf_counter()
+        stage_timing.mark("render")
 
     def _emit(self, x: np.ndarray) -> np.ndarray:
         if x.size and self.stats.first_audio_s is None:
             self.stats.first_audio_s = time.perf_counter() - self._started
+            stage_timing.mark("first_pcm")
         self.stats.samples += x.size
         return x
 
@@ -203,6 +206,7 @@ class Rendering:
                 continue
             data = await off_loop(encoder.encode, item)
             if data:
+                stage_timing.mark("first_encoded")
                 yield data
         tail = encoder.finish()
         if tail:

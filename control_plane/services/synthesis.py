@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane import stage_timing
 from control_plane.adapters.cache import KEY_PREFIX
 from control_plane.errors import BadRequest, InvalidInput
 from control_plane.services import audio as A
@@ -106,6 +107,7 @@ class SynthesisService:
         if self.lexicons is not None:
             book = await self.lexicons.book(tenant_id)
             chosen, available = book.select(req.lexicons), book.lexicons
+        stage_timing.mark("voice")
         if req.ssml:
             try:
                 # lxml parsing and planning of a long document take longer than an event-loop tick
@@ -133,6 +135,7 @@ class SynthesisService:
                 raise InvalidInput("normalization_unavailable", str(exc)) from None
         if not plan.segments:
             raise InvalidInput("empty_text", "there is nothing to say")
+        stage_timing.mark("planned")
         voices: dict[str | None, ResolvedVoice] = {None: default}
         for vid in sorted(plan.voice_ids):
             voices[vid] = await self.voices.resolve(tenant_id, vid)
@@ -142,6 +145,7 @@ class SynthesisService:
             seg.text = text_for_engine(seg.text, voice.engine)  # phonemes for Piper, a respelling for XTTS
         engines = sorted({voices[s.voice_id].engine for s in plan.segments if s.text} or {default.engine})
         rate = A.output_rate(req.format, req.sample_rate, NATIVE_RATES[default.engine])
+        stage_timing.mark("languages")
         info = await self.engine.model_info()
         versions = {e: (info[e].model_version if e in info else "unknown") for e in engines}
         key_material = {
@@ -150,6 +154,7 @@ class SynthesisService:
             "plan": json.loads(plan.canonical_json()), "format": req.format, "rate": rate, "seed": req.seed,
         }
         digest = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()
+        stage_timing.mark("prepared")
         return Prepared(
             request=req, plan=plan, voices=voices, fmt=req.format, rate=rate, engine="+".join(engines),
             cache_key=f"{KEY_PREFIX}:{tenant_id}:{default.voice_id}:{digest}", model_versions=versions,
