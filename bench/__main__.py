@@ -3,8 +3,11 @@
 Stages: engine (in-process engine vs the reference across concurrency), length (cost against
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
-the engine loop's time goes), quick (the key
-ratios in under 5 minutes on a 2-core CPU), all (every stage, then plots), plot (PNGs of a folder).
+the engine loop's time goes), first-segment (first audio with the first sentence cut short), ttfa (time
+to first audio through each layer, stage by stage), quick (the key ratios in under 5 minutes on a 2-core
+CPU), gpu (the one-go GPU check: time to first audio, streams
+kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
+plot (PNGs of a folder).
 """
 
 from __future__ import annotations
@@ -93,11 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--streams", type=int, default=200)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--threads", type=int, default=None, help="torch/OMP threads of Triton (default 1)")
+    p.add_argument("--admission-max-wait", type=float, default=None,
+                   help="the gateway's ADMISSION_MAX_WAIT_S (default: its own default; 0 = admit everything)")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
     p = sub.add_parser("realtime", help="WebSocket time to first audio and barge-in latency (bundled voice)")
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("first-segment", help="first audio with the first sentence cut short vs the whole sentence")
+    p.add_argument("--rounds", type=int, default=8, help="passes over the 12-word sentences")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("ttfa", help="time to first audio: engine, Triton direct, gateway, per-stage breakdown")
+    p.add_argument("--engines", type=lambda t: [x for x in t.split(",") if x], default=["piper", "xtts"])
+    p.add_argument("--rounds", type=int, default=12, help="fresh sentences per engine (each through all paths)")
+    p.add_argument("--api-env", action="append", default=[], metavar="KEY=VALUE", help="extra gateway env")
+    p.add_argument("--triton-env", action="append", default=[], metavar="KEY=VALUE", help="extra Triton env")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -109,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quick", help="the key ratios in under 5 minutes (make bench-quick)")
     _add_model_args(p)
     p.add_argument("--skip-gateway", action="store_true")
+
+    p = sub.add_parser("gpu", help="the one-go GPU check (bench/gpu_check.sh installs and runs it)")
+    _add_model_args(p, default_model="full")
+    p.set_defaults(device="cuda", dtype="fp16")
+    from bench.gpu_check import add_gpu_args
+
+    add_gpu_args(p)
 
     p = sub.add_parser("all", help="every stage, then the plots")
     _add_model_args(p)
@@ -240,6 +265,32 @@ def cmd_realtime(args, argv) -> int:
     return 0
 
 
+def cmd_first_segment(args, argv) -> int:
+    from bench.first_segment_stage import first_segment_markdown, run_first_segment_stage
+
+    result = run_first_segment_stage(args.rounds)
+    out = args.out or RESULTS_DIR / "first-segment-piper-cpu"
+    _record(out, "first-segment", args, argv, result, first_segment_markdown(result))
+    return 0
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def cmd_ttfa(args, argv) -> int:
+    from bench.ttfa_report import ttfa_markdown
+    from bench.ttfa_stage import run_ttfa_stage
+
+    result = run_ttfa_stage(args.engines, args.rounds, _env_pairs(args.api_env), _env_pairs(args.triton_env))
+    out = args.out or RESULTS_DIR / "ttfa-cpu"
+    _record(out, "ttfa", args, argv, result, ttfa_markdown(result))
+    for model, r in result["engines"].items():
+        print(f"ttfa {model}: engine {r['engine_first_ms']} ms, direct {r['direct_first_ms']} ms, gateway "
+              f"{r['gateway_first_ms']} ms, gateway/engine {r['gateway_over_engine']}")
+    return 0
+
+
 def cmd_routing(args, argv) -> int:
     from bench.routing_stage import routing_markdown, run_routing_stage
 
@@ -254,6 +305,13 @@ def cmd_quick(args, argv) -> int:
 
     _setup_torch(args)
     return run_quick(args, argv, _model, _record, _out_dir(args, "quick"))
+
+
+def cmd_gpu(args, argv) -> int:
+    from bench.gpu_check import run_gpu_check
+
+    _setup_torch(args)
+    return run_gpu_check(args, argv, _model)
 
 
 def cmd_all(args, argv) -> int:
@@ -310,8 +368,10 @@ def _problems(result: Any) -> list[str]:
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
-    "realtime": cmd_realtime,
+    "realtime": cmd_realtime, "first-segment": cmd_first_segment,
     "routing": cmd_routing,
+    "ttfa": cmd_ttfa,
+    "gpu": cmd_gpu,
 }
 
 

@@ -2,12 +2,18 @@
 
 N clients each loop over `POST /v1/synthesize/stream` (distinct texts: no cache hits) for the
 duration, reading every stream to its end; a request that began before the deadline runs to its
-end. The run passes only when:
+end. A client refused with 503 `engine_overloaded` (admission control) waits the Retry-After it
+was given and tries again, as a well-behaved caller does. The run passes only when:
 
-- every response was a 200 carrying audio (no error, no cut stream);
-- the gateway's usage records for the tenant equal the requests served, exactly;
-- nothing leaked: active streams back to 0, asyncio tasks and open file descriptors of the gateway
-  process back to their baseline (a small allowance), memory growth bounded.
+- every response was a 200 carrying audio or an admission refusal (no other error, no cut stream);
+- the gateway's usage records for the tenant equal the requests served, exactly (refusals cost
+  nothing and are not recorded), and its shed counter equals the refusals received;
+- nothing leaked: active streams and the engines' admitted backlog back to 0, asyncio tasks and
+  open file descriptors of the gateway process back to their baseline (a small allowance),
+  memory growth bounded.
+
+It reports, beside the checks, the targets for 10x overload: admitted streams' p95 time to first
+audio under 2 s and refusals answered in under 50 ms (timings are measurements, not pass/fail).
 
 Triton and the gateway are real processes on free ports, the store is the embedded default. For
 XTTS the tiny artifact serves, and the voice is a clone of a few seconds of the bundled voice.
@@ -23,6 +29,7 @@ from bench.errors import StageUnavailable
 from bench.metrics import percentile
 from bench.results import REPO_ROOT, md_table
 from bench.stack import running_stack
+from control_plane.settings import Settings
 
 LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_000, "requests_per_day": 100_000_000,
           "monthly_characters": 10**11, "max_concurrent_streams": 10_000}
@@ -30,6 +37,9 @@ FD_ALLOWANCE = 8  # pooled connections (store, Triton channel) may settle a litt
 RSS_GROWTH_LIMIT_MB = 150.0
 SETTLE_S = 3.0
 LOAD_XTTS_TOKENS = 16
+MAX_BACKOFF_S = 5.0  # a refused client waits its Retry-After, at most this
+TTFA_TARGET_P95_S = 2.0
+REFUSAL_TARGET_P95_S = 0.05
 
 
 def _metric(text: str, name: str) -> float:
@@ -51,7 +61,10 @@ class _Gateway:
         text = (await client.get(f"{self.base}/metrics")).text
         memory = self.process.memory_info()
         return {"fds": float(self.process.num_fds()), "rss_mb": round(memory.rss / 2**20, 1),
-                "tasks": _metric(text, "tts_event_loop_tasks"), "active_streams": _metric(text, "tts_active_streams")}
+                "tasks": _metric(text, "tts_event_loop_tasks"), "active_streams": _metric(text, "tts_active_streams"),
+                "backlog_chars": _metric(text, "tts_engine_backlog_characters"),
+                "shed": _metric(text, 'tts_admission_decisions_total{engine="piper",outcome="shed"}')
+                + _metric(text, 'tts_admission_decisions_total{engine="xtts",outcome="shed"}')}
 
 
 async def _one(client, url: str, headers: dict[str, str], text: str, voice_id: str | None) -> dict[str, Any]:
@@ -60,8 +73,11 @@ async def _one(client, url: str, headers: dict[str, str], text: str, voice_id: s
     first, size = None, 0
     try:
         async with client.stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code == 503 and b"engine_overloaded" in (body_bytes := await response.aread()):
+                return {"ok": False, "shed": True, "refused_s": time.perf_counter() - start,
+                        "retry_after": float(response.headers.get("Retry-After", "1"))}
             if response.status_code != 200:
-                return {"ok": False, "error": f"status {response.status_code}: {(await response.aread())[:120]!r}"}
+                return {"ok": False, "error": f"status {response.status_code}: {body_bytes[:120]!r}"}
             async for piece in response.aiter_raw():
                 if piece:
                     first = first if first is not None else time.perf_counter() - start
@@ -86,8 +102,11 @@ async def _drive(base: str, key: str, voice_id: str | None, streams: int, second
         async def worker(w: int) -> None:
             i = 0
             while time.monotonic() < deadline:
-                results.append(await _one(client, url, headers, f"Load test {w}, request {i}, all good.", voice_id))
+                result = await _one(client, url, headers, f"Load test {w}, request {i}, all good.", voice_id)
+                results.append(result)
                 i += 1
+                if result.get("shed"):
+                    await asyncio.sleep(min(result["retry_after"], MAX_BACKOFF_S))
 
         started = time.monotonic()
         await asyncio.gather(*(worker(w) for w in range(streams)))
@@ -145,9 +164,10 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
                seconds: float) -> dict[str, Any]:
     results = run["results"]
     ok = [r for r in results if r["ok"]]
+    shed = [r for r in results if r.get("shed")]
     errors: dict[str, int] = {}
     for r in results:
-        if not r["ok"]:
+        if not r["ok"] and not r.get("shed"):
             errors[r["error"]] = errors.get(r["error"], 0) + 1
 
     def ms(values: list[float], q: float) -> float | None:
@@ -155,11 +175,16 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
         return None if p is None else round(p * 1000, 1)
 
     ttfa, total = [r["ttfa"] for r in ok], [r["total"] for r in ok]
+    refused = [r["refused_s"] for r in shed]
+    shed_counted = after["shed"] - before["shed"]
     # Each check the run makes, and what its failure says; `checks` counts them for the summary line.
     checks = [
         (not errors, "; ".join(f"{n} x {e}" for e, n in errors.items())),
-        (recorded == len(results), f"usage records {recorded} != requests {len(results)}"),
+        (bool(ok), "no request was served"),
+        (recorded == len(ok), f"usage records {recorded} != requests served {len(ok)}"),
+        (shed_counted == len(shed), f"the gateway counted {shed_counted:.0f} refusals, clients got {len(shed)}"),
         (after["active_streams"] == 0, f"{after['active_streams']:.0f} streams still active after the run"),
+        (after["backlog_chars"] == 0, f"{after['backlog_chars']:.0f} characters still counted as engine backlog"),
         (after["tasks"] <= before["tasks"], f"asyncio tasks {before['tasks']:.0f} -> {after['tasks']:.0f}"),
         (after["fds"] <= before["fds"] + FD_ALLOWANCE, f"open files {before['fds']:.0f} -> {after['fds']:.0f}"),
         (after["rss_mb"] - before["rss_mb"] <= RSS_GROWTH_LIMIT_MB,
@@ -169,11 +194,16 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
     rate = 22050 if model == "piper" else 24000
     return {
         "model": model, "streams": streams, "seconds": seconds, "wall_s": round(run["wall_s"], 1),
-        "requests": len(results), "ok": len(ok), "errors": errors, "usage_records": recorded,
+        "requests": len(results), "ok": len(ok), "shed": len(shed), "errors": errors, "usage_records": recorded,
         "requests_per_s": round(len(results) / run["wall_s"], 2),
         "audio_seconds": round(sum(r["bytes"] for r in ok) / 2 / rate, 1),
         "ttfa_p50_ms": ms(ttfa, 50), "ttfa_p95_ms": ms(ttfa, 95), "ttfa_p99_ms": ms(ttfa, 99),
         "total_p50_ms": ms(total, 50), "total_p95_ms": ms(total, 95), "total_p99_ms": ms(total, 99),
+        "refused_p50_ms": ms(refused, 50), "refused_p95_ms": ms(refused, 95), "refused_max_ms": ms(refused, 100),
+        "targets": {
+            "admitted p95 time to first audio < 2 s": None if not ttfa else percentile(ttfa, 95) < TTFA_TARGET_P95_S,
+            "refusals p95 < 50 ms": None if not refused else percentile(refused, 95) < REFUSAL_TARGET_P95_S,
+        },
         "gateway_before": before, "gateway_after": after, "problems": problems,
         "checks_passed": sum(1 for ok_, _ in checks if ok_), "checks_failed": len(problems),
     }
@@ -198,18 +228,26 @@ def run_load_stage(args, log=print) -> dict[str, Any]:
         triton_env.update({"XTTS_MODEL_PATH": str(artifact), "XTTS_MAX_BATCH_SIZE": str(max(32, streams)),
                            "XTTS_CHUNK_TIMEOUT_S": "900"})
     api_env = {"MAX_CONCURRENT_STREAMS": str(streams * 2), "TRITON_REQUEST_TIMEOUT_S": "900"}
+    # Admission control as configured by --admission-max-wait, else the gateway's own default.
+    max_wait = getattr(args, "admission_max_wait", None)
+    api_env["ADMISSION_MAX_WAIT_S"] = str(max_wait) if max_wait is not None else str(
+        Settings.model_fields["admission_max_wait_s"].default)
     with running_stack("load", models, threads, triton_env, api_env) as stack:
         result = asyncio.run(_run(stack.base, stack.admin, stack.api_pid, model, streams, seconds, log))
-    log(f"  {result['ok']}/{result['requests']} ok, TTFA p50/p95 {result['ttfa_p50_ms']}/{result['ttfa_p95_ms']} ms, "
-        f"problems: {result['problems'] or 'none'}")
+    result["admission_max_wait_s"] = float(api_env["ADMISSION_MAX_WAIT_S"])
+    log(f"  {result['ok']} served, {result['shed']} refused of {result['requests']}; admitted TTFA p50/p95 "
+        f"{result['ttfa_p50_ms']}/{result['ttfa_p95_ms']} ms; refusals p50/p95 {result['refused_p50_ms']}/"
+        f"{result['refused_p95_ms']} ms; problems: {result['problems'] or 'none'}")
     return result
 
 
 def load_markdown(result: dict[str, Any]) -> str:
     b, a = result["gateway_before"], result["gateway_after"]
     rows = [
-        ["requests (ok / all)", f"{result['ok']} / {result['requests']}"],
+        ["requests served / refused (503, retried after Retry-After) / all",
+         f"{result['ok']} / {result['shed']} / {result['requests']}"],
         ["errors", result["errors"] or "none"],
+        ["admission bound (ADMISSION_MAX_WAIT_S)", f"{result['admission_max_wait_s']:g} s"],
         ["usage records", result["usage_records"]],
         ["requests per second", result["requests_per_s"]],
         ["audio produced (s)", result["audio_seconds"]],
@@ -217,12 +255,16 @@ def load_markdown(result: dict[str, Any]) -> str:
                                                     f"{result['ttfa_p99_ms']}"],
         ["whole stream p50 / p95 / p99 (ms)", f"{result['total_p50_ms']} / {result['total_p95_ms']} / "
                                               f"{result['total_p99_ms']}"],
+        ["refusal answered in p50 / p95 / max (ms)", f"{result['refused_p50_ms']} / {result['refused_p95_ms']} / "
+                                                     f"{result['refused_max_ms']}"],
         ["gateway open files before / after", f"{b['fds']:.0f} / {a['fds']:.0f}"],
         ["gateway asyncio tasks before / after", f"{b['tasks']:.0f} / {a['tasks']:.0f}"],
         ["gateway RSS MB before / after", f"{b['rss_mb']} / {a['rss_mb']}"],
         ["active streams after", f"{a['active_streams']:.0f}"],
         ["problems", "; ".join(result["problems"]) or "none"],
     ]
+    rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]
+             for name, met in result["targets"].items()]
     return (f"## Load: {result['streams']} concurrent streams for {result['seconds']:.0f} s ({result['model']})\n\n"
             f"Wall {result['wall_s']} s (requests begun before the deadline run to their end).\n\n"
             + md_table(["", ""], rows))

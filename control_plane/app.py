@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from control_plane import __version__
+from control_plane import __version__, stage_timing
 from control_plane.api import ROUTERS
 from control_plane.errors import StreamAborted, document_errors, install_error_handlers
 from control_plane.logging import configure_logging, request_id_var
@@ -44,8 +44,9 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, stage_timing: bool = False) -> None:
         self.app = app
+        self.stage_timing = stage_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -63,6 +64,7 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        clock = stage_timing.start() if self.stage_timing else None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -92,6 +94,8 @@ class RequestMiddleware:
                 log.info("request", extra={"method": scope["method"], "path": scope["path"], "route": route,
                                            "status": status, "tenant_id": state.get("tenant_id"),
                                            "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+            if clock is not None:
+                stage_timing.stop(*clock)
             request_id_var.reset(token)
 
 
@@ -135,5 +139,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     from control_plane.api.console import router as console_router  # the web console (/console)
     app.include_router(console_router)
-    app.add_middleware(RequestMiddleware)
+    app.add_middleware(RequestMiddleware, stage_timing=settings.tts_stage_timing)
     return app

@@ -59,6 +59,18 @@ class Metrics:
         self.triton_failovers = Counter("tts_triton_failovers", "Requests moved to another Triton replica after "
                                         "this one failed them as unavailable before answering", ["replica"],
                                         registry=r)
+        # Admission control (services/admission.py): the signal the HPA and capacity planning use.
+        self.admission_decisions = Counter("tts_admission_decisions", "Engine-bound requests admitted or shed "
+                                           "(refused at once with 503 engine_overloaded)", ["engine", "outcome"],
+                                           registry=r)
+        self.admission_expected_wait = Gauge("tts_admission_expected_wait_seconds", "Seconds a request arriving now "
+                                             "would wait for its engine to start it (backlog / service rate)",
+                                             ["engine"], registry=r)
+        self.engine_backlog = Gauge("tts_engine_backlog_characters", "Characters of engine work in flight or "
+                                    "admitted from this replica", ["engine"], registry=r)
+        self.engine_service_rate = Gauge("tts_engine_service_rate_characters_per_second", "Characters the engine "
+                                         "completes per busy second, as measured by this replica", ["engine"],
+                                         registry=r)
         self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
                                       registry=r)
         self.event_loop_tasks.set_function(_task_count)

@@ -50,10 +50,11 @@ def _draining_server(config: Any, app: Any, grace_s: float) -> Any:
     return DrainingServer(config)
 
 
-def websocket_options(settings: Any) -> dict[str, Any]:
-    """uvicorn's WebSocket keepalive and size limit, from Settings."""
+def connection_options(settings: Any) -> dict[str, Any]:
+    """uvicorn's HTTP keep-alive, WebSocket keepalive and size limit, from Settings."""
     return {"ws_ping_interval": settings.ws_ping_interval_s, "ws_ping_timeout": settings.ws_ping_timeout_s,
-            "ws_max_size": settings.ws_max_message_bytes}
+            "ws_max_size": settings.ws_max_message_bytes,
+            "timeout_keep_alive": settings.http_keepalive_timeout_s}
 
 
 def main(argv: list[str]) -> int:
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
         "log_config": None,  # the app installs its own JSON logging
         "access_log": False,  # request logs come from the app's middleware, with request ids
         "timeout_graceful_shutdown": 5,  # streams have drained by then (SIGTERM waits for them first)
-        **websocket_options(settings),
+        **connection_options(settings),
     }
     if args.workers > 1:  # uvicorn's supervisor owns the signals: each worker drains in its lifespan shutdown
         uvicorn.run("control_plane.app:create_app", factory=True, workers=args.workers,

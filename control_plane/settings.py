@@ -24,9 +24,19 @@ class Settings(BaseSettings):
     tts_port: int = Field(8790, description="Port of the API.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR; logs are JSON lines.")
     tts_workers: int = Field(1, description="Uvicorn worker processes.")
+    tts_stage_timing: bool = Field(
+        False, description="Log each HTTP request's stage timestamps up to its first audio byte (logger "
+        "`tts_gateway.stages`, INFO; no text or audio): what `python -m bench ttfa` reads. Off costs nothing.",
+    )
     shutdown_grace_s: float = Field(
         25.0, ge=0, description="On SIGTERM, seconds streams in flight may take to finish while new ones get 503 "
         "(keep below the pod's terminationGracePeriodSeconds).",
+    )
+
+    http_keepalive_timeout_s: float = Field(
+        75.0, gt=0, description="Seconds an idle keep-alive HTTP connection stays open. Longer than the idle "
+        "timeouts of load balancers and client pools (60 s, 5 s), so the server never closes a connection a "
+        "client is about to reuse (the client would see a reset request).",
     )
 
     # --- WebSockets (WS /v1/synthesize/ws) ---
@@ -117,6 +127,23 @@ class Settings(BaseSettings):
 
     # --- Limits ---
     max_concurrent_streams: int = Field(64, description="Streams served at once by one control-plane replica.")
+    admission_max_wait_s: float = Field(
+        1.0, ge=0, description="Admission control: a request that would wait longer than this for the engine to "
+        "start it (its backlog over its measured service rate) gets 503 `engine_overloaded` with Retry-After at "
+        "once instead of queueing; 0 = admit everything.",
+    )
+    admission_min_inflight: int = Field(
+        4, ge=1, description="Admission control: engine requests in flight below which every request is admitted "
+        "(the service rate is measured from them); above it a request is admitted only within "
+        "ADMISSION_MAX_WAIT_S.",
+    )
+
+    # --- Planning ---
+    first_segment_split: bool = Field(
+        True, description="Cut a request's first sentence (and a realtime context's first piece) at its first "
+        "natural boundary (a clause of 3-5 words, or after about 4 words of a long English sentence) so that "
+        "audio starts before the whole sentence is synthesised; later segments stay whole sentences.",
+    )
 
     # --- Text normalisation and pronunciation lexicons ---
     tts_normalize_default: Literal["auto", "on", "off"] = Field(
@@ -145,6 +172,11 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         "", description="Server-side secret mixed into API-key hashes (HMAC-SHA256), the same on every replica; "
         "changing it invalidates every issued key. Empty = a built-in constant (keys are 256-bit random).",
+    )
+    auth_cache_ttl_s: float = Field(
+        5.0, ge=0, description="Seconds a replica reuses an API key's lookup (key and tenant) before reading it "
+        "again; suspensions, rotations and limit changes made through this replica apply at once, through "
+        "others within this. 0 = read the store on every request.",
     )
     database_app_role: str = Field(
         "tts_app", description="Postgres role tenant-scoped transactions switch to (row-level security applies); "

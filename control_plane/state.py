@@ -13,6 +13,7 @@ from control_plane.adapters.redis import connect
 from control_plane.adapters.store import Store
 from control_plane.adapters.triton_pool import build_triton
 from control_plane.metrics import Metrics
+from control_plane.services.admission import Admission
 from control_plane.services.engine_port import EnginePort
 from control_plane.services.flow import SynthesisFlow
 from control_plane.services.lexicons import LexiconService
@@ -40,6 +41,7 @@ class AppState:
     synthesis: SynthesisService
     flow: SynthesisFlow
     lexicons: LexiconService
+    admission: Admission
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
 
@@ -70,11 +72,14 @@ async def build_state(settings: Settings) -> AppState:
     engine: EnginePort = await build_triton(settings, metrics)
     voices = VoiceService(store, engine, cache, settings)
     lexicons = LexiconService(store, settings)
-    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default)
+    synthesis = SynthesisService(engine, voices, lexicons, settings.tts_normalize_default,
+                                 shorten_first_segment=settings.first_segment_split)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
-    flow = SynthesisFlow(synthesis, engine, cache, limiter, usage, streams, metrics)
+    admission = Admission(settings.admission_max_wait_s, settings.admission_min_inflight, metrics)
+    # Synthesis goes through the metered port: every engine stream counts in its engine's measured load.
+    flow = SynthesisFlow(synthesis, admission.engine(engine), cache, limiter, usage, streams, metrics, admission)
     return AppState(
         settings=settings, store=store, limiter=limiter, usage=usage, tenants=TenantService(store, settings),
         metrics=metrics, redis=redis, streams=streams, cache=cache, engine=engine, voices=voices,
-        synthesis=synthesis, flow=flow, lexicons=lexicons,
+        synthesis=synthesis, flow=flow, lexicons=lexicons, admission=admission,
     )

@@ -32,6 +32,7 @@ from tritonclient.grpc._infer_result import InferResult
 from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
+from control_plane import stage_timing
 from control_plane.adapters.triton_types import (
     AudioChunk,
     Conditioning,
@@ -182,6 +183,7 @@ class TritonClient:
         self._http = httpx.AsyncClient(base_url=settings.triton_http_url.rstrip("/"), timeout=5.0)
         self._info_cache: tuple[float, dict[str, ModelInfo]] | None = None
         self._info_lock = asyncio.Lock()
+        self._info_refresh: asyncio.Task[None] | None = None  # the background re-read of a stale model info
         self._background: set[asyncio.Task[None]] = set()  # calls still ending (cancels, drains)
 
     @property
@@ -216,20 +218,42 @@ class TritonClient:
             return False
 
     async def model_info(self, refresh: bool = False) -> dict[str, ModelInfo]:
-        """`tts_model_info` gauges from Triton's metrics endpoint, keyed by model; cached briefly."""
+        """`tts_model_info` gauges from Triton's metrics endpoint, keyed by model; cached briefly.
+
+        Every synthesis needs the model versions (they are part of the cache key), and reading and
+        parsing Triton's whole metrics page costs tens of milliseconds on a busy machine: once the
+        cache is stale its value is still served while one background task reads it again, so no
+        request waits for the page. With nothing cached yet (or only a failed read), or `refresh`,
+        the read is awaited.
+        """
+        now = time.monotonic()
+        cached = self._info_cache
+        if not refresh and cached and cached[1]:
+            if now - cached[0] >= MODEL_INFO_TTL_S and (self._info_refresh is None or self._info_refresh.done()):
+                self._info_refresh = self._spawn(self._refresh_info())
+            return cached[1]
         async with self._info_lock:
-            now = time.monotonic()
-            if not refresh and self._info_cache and now - self._info_cache[0] < MODEL_INFO_TTL_S:
+            cached = self._info_cache
+            if not refresh and cached and cached[1] and time.monotonic() - cached[0] < MODEL_INFO_TTL_S:
+                return cached[1]  # read by the caller that held the lock before us
+            return await self._read_info()
+
+    async def _refresh_info(self) -> None:
+        async with self._info_lock:
+            await self._read_info(keep_on_failure=True)  # a failed re-read keeps the versions last seen
+
+    async def _read_info(self, keep_on_failure: bool = False) -> dict[str, ModelInfo]:
+        read_at = time.monotonic()
+        try:
+            r = await self._http.get(self.settings.triton_metrics_url)
+            r.raise_for_status()
+            info = await asyncio.to_thread(parse_model_info, r.text)  # a large exposition: off the loop
+        except httpx.HTTPError:
+            if keep_on_failure and self._info_cache:
                 return self._info_cache[1]
-            try:
-                async with httpx.AsyncClient(timeout=5.0) as http:
-                    r = await http.get(self.settings.triton_metrics_url)
-                r.raise_for_status()
-                info = parse_model_info(r.text)
-            except httpx.HTTPError:
-                info = {}
-            self._info_cache = (now, info)
-            return info
+            info = {}
+        self._info_cache = (read_at, info)
+        return info
 
     # --- conditioning -----------------------------------------------------------------------
     async def condition(self, audio: np.ndarray, sample_rate: int) -> Conditioning:
@@ -309,6 +333,7 @@ class TritonClient:
         triton_id = uuid.uuid4().hex
         call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id), self.timeout_s)
         ended = False  # the request's final response arrived or the call is over: nothing left to stop
+        stage_timing.mark("engine_sent")
         try:
             while True:
                 response = await call.read()
@@ -325,6 +350,7 @@ class TritonClient:
                     audio = result.as_numpy("AUDIO")
                     rate = result.as_numpy("SAMPLE_RATE")
                     if audio is not None and audio.size:
+                        stage_timing.mark("engine_first")
                         yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]),
                                          _words(result))
                 if ended:

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from control_plane import stage_timing
 from control_plane.errors import ServiceError, StreamAborted
 from control_plane.services.flow import Speech
 from control_plane.services.rendering import WordsEvent, WordTiming
@@ -55,6 +56,7 @@ async def audio_bytes(speech: Speech) -> AsyncIterator[bytes]:
             if isinstance(item, bytes):
                 sent = True
                 yield item
+                stage_timing.mark("first_written")  # resumed once the server handed the bytes on
     except ServiceError as exc:
         log.warning("stream failed after %s: %s", "audio" if sent else "headers", exc.code)
         raise StreamAborted(exc.code) from None

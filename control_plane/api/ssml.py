@@ -62,7 +62,8 @@ async def validate(tenant: Tenant, services: Services, body: ValidateRequest = B
     mode = body.normalize or services.settings.tts_normalize_default
     try:
         result = await asyncio.to_thread(parse_ssml, body.ssml, language=body.language, normalize_mode=mode,
-                                         lexicons=book.select(body.lexicons), available=book.lexicons)
+                                         lexicons=book.select(body.lexicons), available=book.lexicons,
+                                         shorten_first_segment=services.settings.first_segment_split)
     except SsmlRejected as exc:
         raise ApiError(400, exc.code, exc.message) from None
     except NormalizationUnavailable as exc:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from control_plane import stage_timing
 from control_plane.api.audio_responses import audio_bytes, rechunk, streaming_response, timed_events
 from control_plane.api.deps import Flow, RateLimitedTenant, caller
 from control_plane.api.synthesis import EXAMPLES, SynthesizeBody
@@ -36,6 +37,7 @@ STREAM_EXAMPLES = {
              response_class=StreamingResponse, responses={200: {"description": "Audio bytes, written as produced"}})
 async def synthesize_stream(request: Request, tenant: RateLimitedTenant, flow: Flow,
                             body: StreamBody = Body(openapi_examples=STREAM_EXAMPLES)) -> StreamingResponse:
+    stage_timing.mark("handler")
     speech = await flow.open(caller(request, tenant, "synthesize_stream"), body.to_request(), streaming=True)
     if body.timestamps:
         return streaming_response(speech, timed_events(speech), media_type="text/event-stream")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 
+from control_plane import stage_timing
 from control_plane.api.audio_responses import timed_response, whole_response
 from control_plane.api.deps import Flow, RateLimitedTenant, caller, with_cancellation
 from control_plane.services import audio as A
@@ -62,5 +63,6 @@ EXAMPLES: dict[str, Any] = {
 @with_cancellation
 async def synthesize(request: Request, tenant: RateLimitedTenant, flow: Flow,
                      body: SynthesizeBody = Body(openapi_examples=EXAMPLES)) -> Response:
+    stage_timing.mark("handler")
     speech = await flow.open(caller(request, tenant, "synthesize"), body.to_request(), streaming=False)
     return await (timed_response(speech) if body.timestamps else whole_response(speech))

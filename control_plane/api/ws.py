@@ -19,7 +19,8 @@ the default context (no context_id) as binary frames of one continuous stream of
 a named context as {"type": "audio", "context_id", "audio": base64}; {"type": "words", "words":
 [{"word", "start", "end", "char_start", "char_end"}]} (seconds of the context's audio, offsets in its
 text); {"type": "mark", "name", "time_s"}; "flushed", "cleared"; {"type": "done", "audio_seconds",
-"characters"}; {"type": "error", "code", "message"}. Errors of a named context leave the socket open;
+"characters"}; {"type": "error", "code", "message"} (with "retry_after_s" when the engine is at capacity:
+retry the utterance then). Errors of a named context leave the socket open;
 any other error closes it. Every server message of a named context carries its `context_id`.
 """
 
@@ -130,12 +131,12 @@ class WsSink:
         with contextlib.suppress(Exception):
             async with self.lock:
                 await self.ws.send_json({"type": "error", "code": exc.code, "message": exc.message,
-                                         "context_id": context_id})
+                                         "context_id": context_id, **exc.fields})
 
     async def error(self, ctx: Context | None, exc: ServiceError) -> None:
         with contextlib.suppress(Exception):
             await self._json(ctx, {"type": "error", "code": exc.code, "message": exc.message,
-                                   "request_id": ctx.request_id if ctx else None})
+                                   "request_id": ctx.request_id if ctx else None, **exc.fields})
         if ctx is None or ctx.context_id is None:
             self.fatal = exc
 

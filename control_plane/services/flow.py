@@ -27,6 +27,7 @@ from control_plane.adapters.limits import Limiter
 from control_plane.errors import ServiceError
 from control_plane.metrics import Metrics
 from control_plane.services import audio as A
+from control_plane.services.admission import Admission, Overloaded, Ticket
 from control_plane.services.engine_port import EnginePort
 from control_plane.services.rendering import MarkEvent, Rendering, RenderStats, WordsEvent, WordTiming
 from control_plane.services.stream_tracker import StreamTracker
@@ -64,7 +65,8 @@ class Outcome:
 
 class SynthesisFlow:
     def __init__(self, synthesis: SynthesisService, engine: EnginePort, cache: AudioCache, limiter: Limiter,
-                 usage: UsageService, streams: StreamTracker, metrics: Metrics | None = None) -> None:
+                 usage: UsageService, streams: StreamTracker, metrics: Metrics | None = None,
+                 admission: Admission | None = None) -> None:
         self.synthesis = synthesis
         self.engine = engine
         self.cache = cache
@@ -72,29 +74,38 @@ class SynthesisFlow:
         self.usage = usage
         self.streams = streams
         self.metrics = metrics
+        self.admission = admission
 
     async def open(self, caller: Caller, req: SynthesisRequest, *, streaming: bool, record: bool = True,
-                   voice: ResolvedVoice | None = None) -> Speech:
+                   voice: ResolvedVoice | None = None, admit: bool = True) -> Speech:
         """An admitted, charged request: its cache entry or a rendering to come. A streaming request
-        holds a stream slot (tenant cap, replica cap, drain) until `finish()`. Errors are recorded
-        (when `record`) and raised as service errors."""
+        holds a stream slot (tenant cap, replica cap, drain) until `finish()`. A request the engine could
+        not start in time is refused (Overloaded, not charged, not recorded: it cost nothing) unless
+        `admit` is False (the later pieces of an utterance already admitted). Errors are recorded (when
+        `record`) and raised as service errors."""
         slot = await self.stream_slot(caller.tenant) if streaming else None
         prepared: Prepared | None = None
+        ticket: Ticket | None = None
         try:
             prepared = await self.synthesis.prepare(caller.tenant.tenant_id, req, voice)
+            entry = await self._cached(prepared)
+            first = prepared.first_call()
+            if entry is None and admit and first is not None and self.admission is not None:
+                ticket = self.admission.admit(first[0], caller.request_id, first[1])
             if prepared.characters:
                 await self.limiter.charge_characters(caller.tenant, prepared.characters)
-            entry = await self._cached(prepared)
         except BaseException as exc:
+            if ticket is not None and self.admission is not None:
+                self.admission.release(ticket)
             if slot is not None:
                 await slot.aclose()
             if isinstance(exc, ServiceError):
                 self.observe_error(exc.code)
-                if record:
+                if record and not isinstance(exc, Overloaded):
                     await self.record(caller, Outcome(engine=prepared.engine if prepared else None,
                                                       voice_id=req.voice_id, status=exc.status_code))
             raise
-        return Speech(self, caller, prepared, entry, slot, record)
+        return Speech(self, caller, prepared, entry, slot, record, ticket)
 
     async def stream_slot(self, tenant: TenantContext) -> contextlib.AsyncExitStack:
         """Hold a concurrent-stream slot (429 when the tenant's are taken, 503 when the replica is full or
@@ -148,8 +159,9 @@ class Speech:
     """One request's audio. Iterate one of `pcm()`, `encoded()` or call `whole()`, then `finish()`."""
 
     def __init__(self, flow: SynthesisFlow, caller: Caller, prepared: Prepared, entry: CacheEntry | None,
-                 slot: contextlib.AsyncExitStack | None, record: bool) -> None:
+                 slot: contextlib.AsyncExitStack | None, record: bool, ticket: Ticket | None = None) -> None:
         self.flow = flow
+        self._ticket = ticket
         self.caller = caller
         self.prepared = prepared
         self.entry = entry
@@ -258,6 +270,8 @@ class Speech:
         if self._finished:
             return outcome
         self._finished = True
+        if self._ticket is not None and self.flow.admission is not None:
+            self.flow.admission.release(self._ticket)
         if self._slot is not None:
             await self._slot.aclose()
         if self.error is not None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from control_plane.services.first_segment import shorten_first
 from control_plane.services.normalize import NormalizeMode, normalize
 from control_plane.services.normalize.ipa import escape_markup
 from tts_contract import char_limit, split_text
@@ -41,6 +42,7 @@ class Segment:
     silence_before_ms: float = 0.0
     silence_after_ms: float = 0.0
     marks: list[tuple[str, int]] = field(default_factory=list)  # (name, character offset in text)
+    joins_next: bool = False  # the sentence goes on in the next segment (a shortened first segment)
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Plan:
 
     @property
     def billed_characters(self) -> int:
-        return sum(len(s.text) for s in self.segments)
+        # The space a shortened first segment leaves out is still part of what was asked for.
+        return sum(len(s.text) + s.joins_next for s in self.segments)
 
     @property
     def voice_ids(self) -> set[str]:
@@ -94,21 +97,32 @@ def split_segment(seg: Segment) -> list[Segment]:
     return out
 
 
-def speakable(text: str, language: str, *, normalize_mode: NormalizeMode = "auto",
-              lexicons: LexiconSet | None = None, locale: str | None = None) -> str:
-    """Written text -> what the engine should read: lexicon entries first (a tenant's word wins over
-    any rule), then normalisation. Raises NormalizationUnavailable for mode "on" in a language
-    without rules."""
+def written_form(text: str, language: str, lexicons: LexiconSet | None = None) -> str:
+    """Written text with the tenant's lexicon entries applied (a tenant's word wins over any rule)."""
     text = escape_markup(text)
     if lexicons:
         text = lexicons.apply(text, language)
-    return normalize(text, language, normalize_mode, locale)
+    return text
+
+
+def speakable(text: str, language: str, *, normalize_mode: NormalizeMode = "auto",
+              lexicons: LexiconSet | None = None, locale: str | None = None) -> str:
+    """Written text -> what the engine should read: lexicon entries first, then normalisation.
+    Raises NormalizationUnavailable for mode "on" in a language without rules."""
+    return normalize(written_form(text, language, lexicons), language, normalize_mode, locale)
 
 
 def plan_text(text: str, *, language: str, voice_id: str | None = None, speed: float = 1.0, pitch: float = 1.0,
               volume_db: float = 0.0, normalize_mode: NormalizeMode = "auto",
-              lexicons: LexiconSet | None = None) -> Plan:
-    spoken = speakable(text, language, normalize_mode=normalize_mode, lexicons=lexicons)
-    base = Segment(text=normalise_space(spoken), voice_id=voice_id, language=language, speed=speed, pitch=pitch,
-                   volume_db=volume_db)
-    return Plan(split_segment(base) if base.text else [])
+              lexicons: LexiconSet | None = None, shorten_first_segment: bool = False) -> Plan:
+    """`shorten_first_segment`: cut the first sentence at its first natural boundary
+    (services/first_segment.py) so that its audio starts sooner."""
+    written = written_form(text, language, lexicons)
+    spoken = normalise_space(normalize(written, language, normalize_mode))
+    if not spoken:
+        return Plan([])
+    base = Segment(text=spoken, voice_id=voice_id, language=language, speed=speed, pitch=pitch, volume_db=volume_db)
+    segments = split_segment(base)
+    if shorten_first_segment:
+        segments = shorten_first(segments, written, spoken, language, normalize_mode)
+    return Plan(segments)

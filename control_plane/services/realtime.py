@@ -26,6 +26,7 @@ import numpy as np
 
 from control_plane.errors import InvalidInput, LimitExceeded, ServiceError
 from control_plane.services import audio as A
+from control_plane.services.admission import Overloaded
 from control_plane.services.flow import Caller, Outcome, SynthesisFlow
 from control_plane.services.rendering import WordsEvent, WordTiming, off_loop
 from control_plane.services.synthesis import SynthesisRequest
@@ -105,6 +106,7 @@ class Context:
         self.ended = False
         self.cancelled = False  # cleared or aborted: nothing more of it is sent
         self.recorded = False
+        self.pieces = 0  # pieces spoken: only the first is cut short (its audio starts the context)
 
     @property
     def audio_seconds(self) -> float:
@@ -165,6 +167,8 @@ class Context:
             await self.session.finished(self, 200)
         except ServiceError as exc:
             await sink.error(self, exc)
+            if isinstance(exc, Overloaded) and not self.characters:
+                self.recorded = True  # refused before any of it was spoken: it cost nothing, as over HTTP
             await self.session.finished(self, exc.status_code)
 
     async def _speak(self, say: _Say) -> None:
@@ -177,9 +181,12 @@ class Context:
             req = SynthesisRequest(text=text, voice_id=settings.voice_id, language=settings.language,
                                    speed=settings.speed, pitch=settings.pitch, volume=settings.volume,
                                    format="pcm", sample_rate=self.rate or settings.sample_rate, seed=settings.seed,
-                                   normalize=settings.normalize, lexicons=settings.lexicons)
+                                   normalize=settings.normalize, lexicons=settings.lexicons,
+                                   shorten_first_segment=None if self.pieces == 0 else False)
+            self.pieces += 1
+            # Admission is decided once per utterance: its later pieces are never refused half-way.
             speech = await self.session.flow.open(self.session.caller(self), req, streaming=False, record=False,
-                                                  voice=self.voice)
+                                                  voice=self.voice, admit=self.rate is None)
             self.characters += speech.prepared.characters
             if self.rate is None:
                 self.rate, self.engine = speech.prepared.rate, speech.prepared.engine

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from control_plane import stage_timing
 from control_plane.services import audio as A
 from control_plane.services.engine_port import EnginePort, engine_errors
 from control_plane.services.planning import SILENT_DB, Segment
@@ -74,18 +75,22 @@ class Rendering:
         self.request_id = request_id
         self.stats = RenderStats(rate=prepared.rate)
         self._started = time.perf_counter()
+        stage_timing.mark("render")
 
     def _emit(self, x: np.ndarray) -> np.ndarray:
         if x.size and self.stats.first_audio_s is None:
             self.stats.first_audio_s = time.perf_counter() - self._started
+            stage_timing.mark("first_pcm")
         self.stats.samples += x.size
         return x
 
     async def pcm(self) -> AsyncIterator[np.ndarray | MarkEvent | WordsEvent]:
         """Float32 chunks at the output rate, and mark events once their time is known.
 
-        The next segment's engine request starts while the current one plays out (one segment of
-        lookahead), so sentence boundaries add no round trip; leaving early cancels both.
+        The next segment's engine request starts as soon as the current one is audible (its first
+        audio, or its end) and runs while it plays out (one segment of lookahead), so sentence
+        boundaries add no round trip; starting both at once would have them share the engine's cores
+        and delay the first audio. Leaving early cancels both.
         """
         p = self.prepared
         rate = p.rate
@@ -102,7 +107,8 @@ class Rendering:
             with engine_errors():
                 start(0)
                 for i, seg in enumerate(segments):
-                    start(i + 1)
+                    if not seg.text:
+                        start(i + 1)
                     if seg.silence_before_ms:
                         yield self._emit(A.silence(seg.silence_before_ms, rate))
                     begin = self.stats.samples
@@ -118,7 +124,9 @@ class Rendering:
                                 self.stats.words.extend(words)
                                 yield WordsEvent(words)
                             elif item.size:
+                                start(i + 1)
                                 yield self._emit(item)
+                    start(i + 1)
                     length = self.stats.samples - begin
                     for name, offset in seg.marks:
                         frac = offset / len(seg.text) if seg.text else 0.0
@@ -198,6 +206,7 @@ class Rendering:
                 continue
             data = await off_loop(encoder.encode, item)
             if data:
+                stage_timing.mark("first_encoded")
                 yield data
         tail = encoder.finish()
         if tail:

@@ -14,9 +14,18 @@ from dataclasses import replace
 
 from lxml import etree
 
+from control_plane.services.first_segment import shorten_first
 from control_plane.services.normalize import NormalizeMode
 from control_plane.services.normalize.say_as import SAY_AS, say_as
-from control_plane.services.planning import SILENT_DB, Plan, Segment, normalise_space, speakable, split_segment
+from control_plane.services.planning import (
+    SILENT_DB,
+    Plan,
+    Segment,
+    normalise_space,
+    speakable,
+    split_segment,
+    written_form,
+)
 from control_plane.services.pls import Lexicon, LexiconSet, phoneme_block
 from control_plane.services.ssml_model import (
     FORBIDDEN,
@@ -69,9 +78,12 @@ PARAGRAPH_PAUSE_MS = 0.0  # engines already pause at sentence ends; explicit <br
 
 def parse_ssml(ssml: str, *, language: str = "en", voice_id: str | None = None, speed: float = 1.0,
                pitch: float = 1.0, volume_db: float = 0.0, normalize_mode: NormalizeMode = "auto",
-               lexicons: LexiconSet | None = None, available: Mapping[str, Lexicon] | None = None) -> SsmlResult:
+               lexicons: LexiconSet | None = None, available: Mapping[str, Lexicon] | None = None,
+               shorten_first_segment: bool = False) -> SsmlResult:
     """`lexicons`: the request's lexicons; `available`: the tenant's, by name, for `<lexicon uri="name">`.
-    Text is normalised per `normalize_mode`; `<say-as>`, `<sub>` and `<phoneme>` are read as marked."""
+    Text is normalised per `normalize_mode`; `<say-as>`, `<sub>` and `<phoneme>` are read as marked.
+    `shorten_first_segment`: the first sentence is cut at a natural boundary inside the document's
+    first text (services/first_segment.py); markup, breaks and prosody are never crossed."""
     raw = ssml.encode("utf-8")
     if len(raw) > MAX_SSML_BYTES:
         raise SsmlRejected("ssml_too_large", f"SSML is {len(raw)} bytes; the limit is {MAX_SSML_BYTES}")
@@ -85,7 +97,7 @@ def parse_ssml(ssml: str, *, language: str = "en", voice_id: str | None = None, 
     builder = _Builder(raw.decode("utf-8"), Ctx(voice_id, language, speed, pitch, volume_db),
                        Speech(normalize_mode, lexicons, available or {}))
     builder.run(root)
-    return SsmlResult(Plan(builder.segments()), builder.errors, builder.voices)
+    return SsmlResult(Plan(builder.segments(shorten_first_segment)), builder.errors, builder.voices)
 
 
 class _Builder:
@@ -102,6 +114,8 @@ class _Builder:
         self._chars = 0
         self._seen: dict[tuple[int, str], int] = {}
         self._pos: dict[etree._Element, tuple[int, int]] = {}
+        self._first_run: tuple[str, str, Ctx] | None = None  # the document's first text: written, spoken, ctx
+        self._spoke = False  # some text was added already
 
     # --- positions ---
     def _where(self, el: etree._Element) -> tuple[int, int]:
@@ -131,12 +145,16 @@ class _Builder:
         """Written text: lexicons and normalisation apply."""
         if not text:
             return
-        self._text.append(speakable(text, self._ctx.language, normalize_mode=self.speech.mode,
-                                    lexicons=self.speech.lexicons))
+        spoken = speakable(text, self._ctx.language, normalize_mode=self.speech.mode, lexicons=self.speech.lexicons)
+        if not self._spoke and spoken.strip():
+            self._spoke = True
+            self._first_run = (written_form(text, self._ctx.language, self.speech.lexicons), spoken, self._ctx)
+        self._text.append(spoken)
 
     def _add_raw(self, text: str | None) -> None:
         """Text the markup already says how to read (say-as, sub, phoneme)."""
         if text:
+            self._spoke = self._spoke or bool(text.strip())
             self._text.append(text)
 
     def _current_text(self) -> str:
@@ -170,7 +188,7 @@ class _Builder:
         self._flush()
         self._pending_silence += ms
 
-    def segments(self) -> list[Segment]:
+    def segments(self, shorten_first_segment: bool = False) -> list[Segment]:
         self._flush()
         if self._pending_silence:
             if self._segments:
@@ -181,6 +199,9 @@ class _Builder:
         out: list[Segment] = []
         for seg in self._segments:
             out.extend(split_segment(seg))
+        if shorten_first_segment and self._first_run and out and out[0].text:
+            written, spoken, ctx = self._first_run
+            out = shorten_first(out, written, spoken, ctx.language, self.speech.mode)
         if self._chars > MAX_TEXT_CHARS:
             self.errors.append(SsmlIssue(1, 1, f"SSML text is {self._chars} characters; the limit is {MAX_TEXT_CHARS}"))
         return out

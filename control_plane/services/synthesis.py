@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from control_plane import stage_timing
 from control_plane.adapters.cache import KEY_PREFIX
 from control_plane.errors import BadRequest, InvalidInput
 from control_plane.services import audio as A
@@ -42,6 +43,7 @@ class SynthesisRequest:
     seed: int | None = None
     normalize: str | None = None  # "auto" | "on" | "off"; None: the service's default (TTS_NORMALIZE_DEFAULT)
     lexicons: list[str] | None = None  # the tenant's lexicons to use, besides those applied by default
+    shorten_first_segment: bool | None = None  # None: the service's default (FIRST_SEGMENT_SPLIT)
 
 
 @dataclass
@@ -67,6 +69,13 @@ class Prepared:
     def default_voice(self) -> ResolvedVoice:
         return self.voices[None]
 
+    def first_call(self) -> tuple[str, int] | None:
+        """The engine and characters of the first engine call the plan makes (None: all silence)."""
+        for seg in self.plan.segments:
+            if seg.text:
+                return self.voices[seg.voice_id].engine, len(seg.text)
+        return None
+
 
 def _gain_db(volume: float) -> float:
     return SILENT_DB if volume <= 0 else 20.0 * math.log10(volume)
@@ -76,11 +85,12 @@ class SynthesisService:
     """Validates and plans requests; knows the engines only through the port (for model versions)."""
 
     def __init__(self, engine: EnginePort, voices: VoiceService, lexicons: Any | None = None,
-                 normalize_default: str = "auto") -> None:
+                 normalize_default: str = "auto", shorten_first_segment: bool = False) -> None:
         self.engine = engine
         self.voices = voices
         self.lexicons = lexicons  # LexiconService: the tenant's pronunciation lexicons
         self.normalize_default = normalize_default
+        self.shorten_first_segment = shorten_first_segment  # services/first_segment.py
 
     # --- planning ---
     async def prepare(self, tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None = None) -> Prepared:
@@ -92,16 +102,19 @@ class SynthesisService:
         default = voice or await self.voices.resolve(tenant_id, req.voice_id)
         gain = _gain_db(req.volume)
         mode: Any = req.normalize or self.normalize_default
+        shorten = self.shorten_first_segment if req.shorten_first_segment is None else req.shorten_first_segment
         chosen, available = None, {}
         if self.lexicons is not None:
             book = await self.lexicons.book(tenant_id)
             chosen, available = book.select(req.lexicons), book.lexicons
+        stage_timing.mark("voice")
         if req.ssml:
             try:
                 # lxml parsing and planning of a long document take longer than an event-loop tick
                 result = await asyncio.to_thread(parse_ssml, req.ssml, language=req.language, voice_id=None,
                                                  speed=req.speed, pitch=req.pitch, volume_db=gain,
-                                                 normalize_mode=mode, lexicons=chosen, available=available)
+                                                 normalize_mode=mode, lexicons=chosen, available=available,
+                                                 shorten_first_segment=shorten)
             except SsmlRejected as exc:
                 raise BadRequest(exc.code, exc.message) from None
             except NormalizationUnavailable as exc:
@@ -116,11 +129,13 @@ class SynthesisService:
                 raise InvalidInput("text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
             try:
                 plan = await _off_loop_if_long(len(text), plan_text, text, language=req.language, speed=req.speed,
-                                               pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen)
+                                               pitch=req.pitch, volume_db=gain, normalize_mode=mode, lexicons=chosen,
+                                               shorten_first_segment=shorten)
             except NormalizationUnavailable as exc:
                 raise InvalidInput("normalization_unavailable", str(exc)) from None
         if not plan.segments:
             raise InvalidInput("empty_text", "there is nothing to say")
+        stage_timing.mark("planned")
         voices: dict[str | None, ResolvedVoice] = {None: default}
         for vid in sorted(plan.voice_ids):
             voices[vid] = await self.voices.resolve(tenant_id, vid)
@@ -130,6 +145,7 @@ class SynthesisService:
             seg.text = text_for_engine(seg.text, voice.engine)  # phonemes for Piper, a respelling for XTTS
         engines = sorted({voices[s.voice_id].engine for s in plan.segments if s.text} or {default.engine})
         rate = A.output_rate(req.format, req.sample_rate, NATIVE_RATES[default.engine])
+        stage_timing.mark("languages")
         info = await self.engine.model_info()
         versions = {e: (info[e].model_version if e in info else "unknown") for e in engines}
         key_material = {
@@ -138,6 +154,7 @@ class SynthesisService:
             "plan": json.loads(plan.canonical_json()), "format": req.format, "rate": rate, "seed": req.seed,
         }
         digest = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()
+        stage_timing.mark("prepared")
         return Prepared(
             request=req, plan=plan, voices=voices, fmt=req.format, rate=rate, engine="+".join(engines),
             cache_key=f"{KEY_PREFIX}:{tenant_id}:{default.voice_id}:{digest}", model_versions=versions,

@@ -4,6 +4,7 @@ devtools.dev_tenant.)"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -19,6 +20,7 @@ from control_plane.services.voice_map import check_voice_map, dump_voice_map, pa
 from control_plane.settings import Settings
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
+AUTH_CACHE_MAX_KEYS = 10_000
 
 
 # The default limits are TenantRow's: one place to change them.
@@ -60,6 +62,11 @@ class TenantService:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.pepper = settings.api_key_pepper
+        # key hash -> (when read, the key and its tenant): every request authenticates, and a store round
+        # trip per request is most of what a refused or cached request costs. Changes made through this
+        # replica clear it at once; others' within AUTH_CACHE_TTL_S.
+        self._auth_ttl_s = settings.auth_cache_ttl_s
+        self._auth_cache: dict[str, tuple[float, ApiKeyRow, TenantRow]] = {}
 
     def _new_key(self, tenant_id: str) -> tuple[str, ApiKeyRow]:
         key = generate_key()
@@ -112,7 +119,12 @@ class TenantService:
         await self.get(tenant_id)
         return await self._update(tenant_id, {"voice_map": dump_voice_map(check_voice_map(voice_map))})
 
+    def forget(self) -> None:
+        """Drop the cached authentications (a tenant or key changed)."""
+        self._auth_cache.clear()
+
     async def _update(self, tenant_id: str, fields: Mapping[str, object]) -> TenantRow:
+        self.forget()
         row = await self.store.tenants.update(tenant_id, **fields)
         if row is None:
             raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
@@ -127,6 +139,7 @@ class TenantService:
             raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         key, key_row = self._new_key(row.id)
         until = datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace_seconds else None
+        self.forget()
         if not await self.store.keys.rotate(row.id, key_row, until):
             raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
         return key, until
@@ -136,6 +149,7 @@ class TenantService:
         row = await self.get(tenant_id)
         if row.status == "revoked":
             raise Conflict("tenant_revoked", f"tenant {tenant_id} is revoked")
+        self.forget()
         updated = await self.store.tenants.update(tenant_id, status="suspended" if suspended else "active")
         if updated is None:
             raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
@@ -143,6 +157,7 @@ class TenantService:
 
     async def revoke(self, tenant_id: str) -> TenantRow:
         await self.get(tenant_id)
+        self.forget()
         row = await self.store.tenants.revoke(tenant_id)
         if row is None:
             raise NotFound("tenant_not_found", f"tenant {tenant_id} not found")
@@ -152,10 +167,21 @@ class TenantService:
         """The active tenant a presented key belongs to, or None (unknown, expired, revoked)."""
         if not looks_like_key(key):
             return None
-        found = await self.store.keys.lookup(hash_key(key, self.pepper))
-        if found is None:
-            return None
-        key_row, tenant = found
+        key_hash = hash_key(key, self.pepper)
+        now = time.monotonic()
+        cached = self._auth_cache.get(key_hash)
+        if cached is not None and now - cached[0] < self._auth_ttl_s:
+            key_row, tenant = cached[1], cached[2]
+        else:
+            found = await self.store.keys.lookup(key_hash)
+            if found is None:
+                self._auth_cache.pop(key_hash, None)
+                return None
+            key_row, tenant = found
+            if self._auth_ttl_s > 0:
+                if len(self._auth_cache) >= AUTH_CACHE_MAX_KEYS:
+                    self._auth_cache.clear()
+                self._auth_cache[key_hash] = (now, key_row, tenant)
         if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
             return None
         return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),

@@ -36,15 +36,14 @@ def pcm16(data: bytes) -> np.ndarray:
 
 
 async def sentence_seconds(compat, voice: str, sentences: list[str], rate: int) -> float:
-    """How long the gateway's HTTP ElevenLabs route renders each sentence, summed: what a socket that
-    speaks the same sentences one by one should last (Piper's durations vary by a few per cent)."""
+    """How long the gateway's HTTP ElevenLabs route renders the sentences as one text: what a socket that
+    speaks the same sentences one by one should last (each is its own segment either way, and only the
+    first sentence of each is cut short; Piper's durations vary by a few per cent)."""
     import httpx
 
-    total = 0
     async with httpx.AsyncClient(base_url=compat.base_url, headers={"xi-api-key": compat.api_key},
                                  timeout=120) as c:
-        for s in sentences:
-            r = await c.post(f"/v1/text-to-speech/{voice}", params={"output_format": f"pcm_{rate}"}, json={"text": s})
-            assert r.status_code == 200, r.text
-            total += len(r.content) // 2
-    return total / rate
+        r = await c.post(f"/v1/text-to-speech/{voice}", params={"output_format": f"pcm_{rate}"},
+                         json={"text": " ".join(sentences)})
+        assert r.status_code == 200, r.text
+    return len(r.content) // 2 / rate

@@ -70,7 +70,10 @@ def run_gateway(data_dir: Path, triton: Any, **overrides: Any) -> Iterator[Gatew
     settings = Settings(**{**values, **overrides})
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    from control_plane.server import connection_options
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           **connection_options(settings)))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(600):

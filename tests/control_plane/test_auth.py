@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from control_plane.adapters.limits import AUTH_FAILURES
-from tests.control_plane.conftest import bearer
+from tests.control_plane.conftest import admin_headers, bearer
 
 
 async def test_missing_and_wrong_keys_are_401_json(api):
@@ -35,3 +35,27 @@ async def test_repeated_failures_from_one_address_are_throttled(api):
     other = AsyncClient(transport=ASGITransport(api.app, client=("10.9.9.9", 1)), base_url="http://gw")
     async with other:
         assert (await other.get("/v1/tenant/config", headers=bearer(key))).status_code == 200
+
+
+async def test_key_lookups_are_cached_and_changes_here_apply_at_once(api):
+    tenant_id, key = await api.tenant()
+    repo = api.services.store.keys
+    lookups = 0
+    real = repo.lookup
+
+    async def counted(key_hash):
+        nonlocal lookups
+        lookups += 1
+        return await real(key_hash)
+
+    repo.lookup = counted
+    try:
+        for _ in range(5):
+            assert (await api.client.get("/v1/tenant/config", headers=bearer(key))).status_code == 200
+        assert lookups == 1  # one store round trip, then AUTH_CACHE_TTL_S of reuse
+        suspended = await api.client.post(f"/admin/v1/tenants/{tenant_id}/suspend", headers=admin_headers())
+        assert suspended.status_code == 200, suspended.text
+        refused = await api.client.get("/v1/tenant/config", headers=bearer(key))
+        assert refused.status_code == 401 and lookups == 2  # the change cleared the cache: read again
+    finally:
+        repo.lookup = real

@@ -6,11 +6,17 @@ wall clock: a busy machine slows every callback down without any of them blockin
 done on the loop itself (an encode, a resample, a parse, a decryption) adds CPU time to one
 callback. The bound is far above what a well-behaved callback costs and far below what any of those
 operations costs on a long input.
+
+Garbage collection is not counted: it runs in whichever thread happens to allocate, and its cost
+grows with the whole process's heap: here the test process, which also holds Whisper, torch models
+and every other suite's objects (a collection of that heap once took 1.3 s in one callback), not a
+gateway process of its own. What the handlers themselves do is what this test is about.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
@@ -35,6 +41,17 @@ class CallbackClock:
         self.thread: int | None = None
         self.worst: list[tuple[float, str]] = []
         self._original = asyncio.events.Handle._run
+        self.gc_s = 0.0  # CPU time the loop thread spent collecting garbage
+        self._gc_started: float | None = None
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        elif self._gc_started is not None:
+            self.gc_s += time.thread_time() - self._gc_started
+            self._gc_started = None
 
     def __enter__(self) -> CallbackClock:
         clock = self
@@ -43,19 +60,21 @@ class CallbackClock:
         def timed_run(handle: asyncio.events.Handle) -> None:
             if threading.get_ident() != clock.thread:
                 return original(handle)
-            started = time.thread_time()
+            started, collected = time.thread_time(), clock.gc_s
             try:
                 return original(handle)
             finally:
-                spent = time.thread_time() - started
+                spent = time.thread_time() - started - (clock.gc_s - collected)
                 if spent > 0.01:
                     clock.worst.append((spent, _describe(handle)))
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        gc.callbacks.append(self._gc)
         return self
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+        gc.callbacks.remove(self._gc)
 
 
 def _describe(handle: asyncio.events.Handle) -> str:
@@ -120,4 +139,5 @@ async def test_serving_every_kind_of_request_never_blocks_the_loop(gateway):
             socket(),
         )
     worst = sorted(clock.worst, reverse=True)[:3]
-    assert not worst or worst[0][0] < MAX_CALLBACK_CPU_S, f"callbacks that held the loop: {worst}"
+    assert not worst or worst[0][0] < MAX_CALLBACK_CPU_S, \
+        f"callbacks that held the loop: {worst} (garbage collection, not counted: {clock.gc_s:.2f} s)"

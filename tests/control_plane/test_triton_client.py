@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
 
-from control_plane.adapters.triton import TritonClient, TritonError, TritonUnavailable, parse_model_info
+from control_plane.adapters.triton import (
+    MODEL_INFO_TTL_S,
+    TritonClient,
+    TritonError,
+    TritonUnavailable,
+    parse_model_info,
+)
 from control_plane.settings import Settings
 
 
@@ -53,6 +60,58 @@ async def test_readiness_and_model_info(triton_piper):
         await client.close()
     assert info["piper"].test_weights is False
     assert info["piper"].model_version
+
+
+async def _gated_proxy(target: str, gate: asyncio.Event) -> tuple[asyncio.Server, str]:
+    """A TCP proxy to `target` (host:port) that forwards nothing until `gate` is set."""
+    host, port = target.split(":")
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        await gate.wait()
+        up_r, up_w = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_stale_model_info_is_served_while_it_is_read_again(triton_piper):
+    """Synthesis reads the model versions for every request: a stale value must not make it wait for Triton."""
+    gate = asyncio.Event()
+    metrics = triton_piper.metrics_url.removeprefix("http://")
+    proxy, address = await _gated_proxy(metrics.split("/")[0], gate)
+    client = TritonClient(Settings(triton_grpc_url=triton_piper.grpc_url, triton_http_url=triton_piper.http_url,
+                                   triton_metrics_url=f"http://{address}/metrics", triton_request_timeout_s=60))
+    try:
+        gate.set()
+        first = await client.model_info()  # nothing cached: this read is awaited
+        assert first["piper"].model_version
+        gate.clear()
+        assert client._info_cache is not None
+        aged = client._info_cache[0] - 3600
+        client._info_cache = (aged, first)  # read an hour ago: past its TTL
+        # The gate holds Triton's answer back: a caller that waited for the re-read would never return.
+        stale = await asyncio.wait_for(client.model_info(), timeout=30)
+        assert stale == first
+        refresh = client._info_refresh
+        assert refresh is not None and not refresh.done()  # one re-read under way, in the background
+        assert await asyncio.wait_for(client.model_info(), timeout=30) == first
+        assert client._info_refresh is refresh  # no second re-read while one runs
+        gate.set()
+        await asyncio.wait_for(refresh, timeout=30)
+        assert client._info_cache[0] > aged + 3600 - MODEL_INFO_TTL_S  # read again just now
+        assert (await client.model_info())["piper"].model_version == first["piper"].model_version
+    finally:
+        gate.set()
+        await client.close()
+        proxy.close()
 
 
 async def test_stream_error_is_mapped(triton_piper):

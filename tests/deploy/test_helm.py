@@ -10,6 +10,8 @@ import sys
 import pytest
 import yaml
 
+from control_plane.settings import Settings
+
 from .helpers import CHART, KUBE_VERSION, RENDERINGS, VALUES_FILES, DeployTools, find, helm_template, one, run
 
 # Kinds from CRDs: kubernetes-validate has no schema for them, so they are skipped by kind (their
@@ -312,7 +314,7 @@ def test_triton_hpa_metric_matches_prometheus_adapter_rule(rendered: dict[str, l
             "kind": "Deployment",
             "name": "tts-tts-gateway-triton",
         }
-        (metric,) = hpa["spec"]["metrics"]
+        metric, admission = hpa["spec"]["metrics"]
         assert metric["type"] == "Pods"
         hpa_metric = metric["pods"]["metric"]["name"]
         assert metric["pods"]["target"]["type"] == "AverageValue"
@@ -332,6 +334,14 @@ def test_triton_hpa_metric_matches_prometheus_adapter_rule(rendered: dict[str, l
         )
         assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
         assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+
+        # The admission signal: an External metric the adapter computes from the gateway's own gauge.
+        assert admission["type"] == "External" and admission["external"]["target"]["type"] == "Value"
+        external = {rule["name"]["as"]: rule for rule in config["externalRules"]}
+        (admission_rule,) = external.values()
+        assert admission["external"]["metric"]["name"] in external
+        assert "tts_admission_expected_wait_seconds{<<.LabelMatchers>>}" in admission_rule["metricsQuery"]
+        assert float(admission["external"]["target"]["value"]) < Settings.model_fields["admission_max_wait_s"].default
 
         cp_hpa = one(docs, "HorizontalPodAutoscaler", "-control-plane")
         pods_metrics = [m["pods"]["metric"]["name"] for m in cp_hpa["spec"]["metrics"] if m["type"] == "Pods"]

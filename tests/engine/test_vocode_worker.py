@@ -116,17 +116,29 @@ def test_cancel_reaches_a_request_whose_decoding_is_over(tiny_model):
 def test_stop_fails_streams_still_running(tiny_model):
     engine = XttsEngine(tiny_model, device="cpu", max_batch_size=4)
     step = engine.batcher.step
+    stopping = threading.Event()
+    steps = 0
 
-    def slow_step():
-        time.sleep(0.01)  # decoding outlasts the test's stop
+    def gated_step():
+        # A few steps make the first chunk (4 tokens); then the request makes no progress until the stop
+        # is under way, so it is still running when the engine stops however fast or slow this machine is.
+        nonlocal steps
+        steps += 1
+        if steps > 6:
+            stopping.wait(30)
+            return [], []
         return step()
 
-    engine.batcher.step = slow_step
+    def stop():
+        stopping.set()
+        engine.stop()
+
+    engine.batcher.step = gated_step
     long = SynthesisParams(do_sample=False, max_new_tokens=400, first_chunk_tokens=4, chunk_tokens=4)
     engine.start()
     running = engine.submit(TEXT, "en", *voice(2), long)
     next(running)
-    stopper = threading.Thread(target=engine.stop)
+    stopper = threading.Thread(target=stop)
     stopper.start()
     with pytest.raises(EngineError, match="engine stopped"):
         list(running)  # ends with the error, never hangs

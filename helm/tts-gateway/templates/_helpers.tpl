@@ -182,7 +182,7 @@ Whether monitoring.coreos.com CRDs may be rendered.
 {{- end }}
 
 {{/*
-prometheus-adapter rules (custom metrics API) for the two HPAs. Rendered into the ConfigMap and
+prometheus-adapter rules (custom and external metrics APIs) for the two HPAs. Rendered into the ConfigMap and
 printed by NOTES.txt; the metric names are the ones the HPAs consume.
 */}}
 {{- define "tts-gateway.prometheusAdapterRules" -}}
@@ -208,4 +208,15 @@ rules:
       matches: "^{{ $pa.controlPlaneRequestsSeries }}$"
       as: {{ $pa.controlPlaneRequestsMetric | quote }}
     metricsQuery: 'sum by (<<.GroupBy>>) (rate({{ $pa.controlPlaneRequestsSeries }}{<<.LabelMatchers>>}[{{ $pa.rateWindow }}]))'
+externalRules:
+  # Control plane's admission signal (external.metrics.k8s.io): seconds a new request would wait for
+  # its engine (backlog / measured service rate), averaged over control-plane pods, worst engine.
+  - seriesQuery: '{{ $pa.admissionWaitSeries }}{namespace!=""}'
+    resources:
+      overrides:
+        namespace: {resource: "namespace"}
+    name:
+      matches: "^{{ $pa.admissionWaitSeries }}$"
+      as: {{ $pa.admissionWaitMetric | quote }}
+    metricsQuery: 'max(avg by (engine) ({{ $pa.admissionWaitSeries }}{<<.LabelMatchers>>}))'
 {{- end }}
