@@ -72,7 +72,6 @@ class EngineLoad:
     _since: float = 0.0  # when the busy time was last brought up to date
     # Recent decisions, exponentially decayed (PRESSURE_TIME_CONSTANT_S): the Retry-After feedback.
     _admitted: float = 0.0
-    _shed: float = 0.0
     _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
     _decided_at: float = 0.0
 
@@ -103,11 +102,9 @@ class EngineLoad:
 
     def decided(self, now: float, *, shed: bool, retry_after: float = 0.0) -> None:
         decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        self._admitted, self._shed, self._advertised = (self._admitted * decay, self._shed * decay,
-                                                        self._advertised * decay)
+        self._admitted, self._advertised = self._admitted * decay, self._advertised * decay
         self._decided_at = now
         if shed:
-            self._shed += 1
             self._advertised += retry_after
         else:
             self._admitted += 1
