@@ -25,6 +25,7 @@ Requests served from the cache are never refused: they cost the engine nothing.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averaged
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
 PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
-MAX_RETRY_AFTER_S = 30
+MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
 
 
 @dataclass(eq=False)
@@ -109,15 +110,16 @@ class EngineLoad:
         else:
             self._admitted += 1
 
-    def retry_after(self, now: float, floor: int) -> int:
+    def retry_after(self, now: float, floor: int, jitter: float = 1.0) -> int:
         """When a refused caller should come back. Callers that honour Retry-After and come back too soon are
         refused again, each refusal costing this replica work while the engine serves no one more: with k
         recent refusals per admission at an advertised delay T, the callers waiting would all be admitted
         after about k·T, so that is the delay given (at least `floor`). It settles where refusals come about
-        as often as admissions."""
+        as often as admissions. `jitter` (1 to 1.5) spreads callers refused together, so they do not all come
+        back in the same second."""
         decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        pressure = math.ceil(self._advertised * decay / max(self._admitted * decay, 1.0))  # k·T
-        return max(floor, min(MAX_RETRY_AFTER_S, pressure))
+        pressure = self._advertised * decay / max(self._admitted * decay, 1.0)  # k·T
+        return math.ceil(max(floor, min(MAX_RETRY_AFTER_S, pressure)) * jitter)
 
     def completed(self, chars: int) -> None:
         self._done_chars += chars
@@ -131,8 +133,9 @@ class EngineLoad:
 
 class Admission:
     def __init__(self, max_wait_s: float, min_inflight: int, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
         self.max_wait_s = max_wait_s
+        self.rng = rng or random.Random()
         self.min_inflight = min_inflight
         self.metrics = metrics
         self.clock = clock
@@ -167,7 +170,8 @@ class Admission:
             if wait is None or wait > self.max_wait_s:
                 self._count(engine, "shed")
                 now = self.clock()
-                retry = load.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)))
+                retry = load.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
+                                         jitter=self.rng.uniform(1.0, 1.5))
                 load.decided(now, shed=True, retry_after=retry)
                 expected = "" if wait is None else f" a new request would wait about {wait:.1f} s for its first " \
                     f"audio (this server's bound is {self.max_wait_s:g} s);"
