@@ -26,7 +26,8 @@ def client(compat):
 
 async def test_pcm_is_24khz_s16le(client):
     """Piper speaks at 22.05 kHz; pcm must still be 24 kHz. Piper draws random durations, so two renders of
-    one text differ by up to ~2 % (a 22.05 kHz stream labelled 24 kHz would be 8.8 % short)."""
+    one text differ by a few per cent (more with the first sentence cut in two: each part draws its own);
+    a 22.05 kHz stream labelled 24 kHz would be 8.8 % short, far outside the 5 % allowed."""
     text = "The gateway answers like OpenAI does, at twenty four kilohertz."
     pcm = await (await client.audio.speech.create(model="tts-1", voice="alloy", input=text,
                                                    response_format="pcm")).aread()
@@ -36,7 +37,7 @@ async def test_pcm_is_24khz_s16le(client):
     assert rate == 24000
     samples = pcm16(pcm).size
     assert seconds > 1.0
-    assert abs(samples / 24000 - seconds) / seconds < 0.03, (samples, seconds)
+    assert abs(samples / 24000 - seconds) / seconds < 0.05, (samples, seconds)
 
 
 async def test_pcm_matches_the_wav_of_the_same_render_within_1_percent(client, compat):
