@@ -89,6 +89,16 @@ def _heard(whisper, audio: np.ndarray, rate: int) -> list[str]:
     return [w for s in segments for w in re.sub(r"[^a-z0-9' ]", " ", s.text.lower()).split()]
 
 
+def word_distance(a: list[str], b: list[str]) -> int:
+    """Words to insert, delete or replace to turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
 def longest_silence(audio: np.ndarray, rate: int, start_s: float, end_s: float) -> float:
     """Seconds of the longest run of silent 10 ms frames between `start_s` and `end_s`."""
     n = int(0.01 * rate)
@@ -124,8 +134,15 @@ async def test_cut_and_whole_first_sentences_sound_the_same(gateways, whisper):
     # Piper's own pause at a comma, in this run: what a join may take.
     comma = max(whole_gap for text, first, *_, whole_gap in rows if first.endswith(","))
     assert 0.1 < comma < 0.8, f"a comma pause of {comma:.2f} s: the silence measure is off"
-    for text, _first, cut_audio, whole_audio, rate, cut_gap, _whole_gap in rows:
-        assert _heard(whisper, cut_audio, rate) == _heard(whisper, whole_audio, rate), text
+    for text, first, cut_audio, whole_audio, rate, cut_gap, _whole_gap in rows:
+        # Piper draws each render's durations at random and Whisper may mishear one word of either (once:
+        # "booking" as "bookie", far from the cut); the cut must cost nothing more, and the words at the
+        # join must be heard.
+        heard_cut, heard_whole = _heard(whisper, cut_audio, rate), _heard(whisper, whole_audio, rate)
+        assert word_distance(heard_cut, heard_whole) <= 1, (text, heard_cut, heard_whole)
+        k = len(first.split())
+        join = [re.sub(r"[^a-z0-9' ]", "", w.lower()) for w in text.split()[k - 1:k + 1]]
+        assert any(heard_cut[i:i + 2] == join for i in range(len(heard_cut))), (text, join, heard_cut)
         d_cut, d_whole = cut_audio.size / rate, whole_audio.size / rate
         assert abs(d_cut - d_whole) <= 0.25 * d_whole, f"{text!r}: {d_cut:.2f} s cut, {d_whole:.2f} s whole"
         assert cut_gap <= comma + JOIN_SLACK_S, f"{text!r}: {cut_gap:.2f} s at the join, comma pause {comma:.2f} s"
