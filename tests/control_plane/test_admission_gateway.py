@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 import websockets
-from gateway_helpers import run_gateway
+from gateway_helpers import run_gateway, triton_counter
 
 LONG = " ".join(["This long answer keeps the engine busy while the other requests arrive."] * 30)
 WARM = "Thanks for calling, how can I help?"
@@ -28,16 +28,7 @@ def gateway(triton_piper, tmp_path_factory):
 
 
 async def _metric(gw, name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    async with httpx.AsyncClient(timeout=30) as c:
-        text = (await c.get(f"{gw.url}/metrics")).text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    return await triton_counter(f"{gw.url}/metrics", name, **labels)  # any Prometheus page reads the same
 
 
 def _assert_shed(r: httpx.Response) -> None:
