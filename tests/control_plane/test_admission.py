@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_refuses_past_the_bound_with_the_time_it_needs() -> None:
 def test_retry_after_grows_with_refusals_per_admission_and_settles_back() -> None:
     """Callers that come back too soon are refused again: the delay given follows the refusals per admission."""
     clock = Clock()
-    admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock)
+    admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock, rng=random.Random(7))
     _measured(admission, clock, 100.0)
     admission.admit("piper", "served", 50)  # one admission: 0.5 s of work waiting
     admission.started("piper", "long", 500)  # and 5 s in flight: everything else is refused
@@ -106,7 +107,7 @@ def test_retry_after_grows_with_refusals_per_admission_and_settles_back() -> Non
     admission.started("piper", "long", 500)
     with pytest.raises(Overloaded) as refused:
         admission.admit("piper", "late", 30)
-    assert int(refused.value.headers["Retry-After"]) <= 8
+    assert int(refused.value.headers["Retry-After"]) <= 12  # far below the 30-45 s it reached under pressure
 
 
 def test_admitted_requests_count_before_they_are_sent() -> None:
