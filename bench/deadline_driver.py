@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.driver import Side
+from bench.driver import Side, run_pool
 from bench.metrics import RequestRecord
 from bench.reference import ReferenceServer
 from bench.workload import BenchRequest
@@ -99,24 +99,4 @@ def run_until(
     """
     if isinstance(side, QueuedReference):
         side.deadline = deadline
-    records: list[TimedRecord | None] = [None] * len(requests)
-    next_index = [0]
-    lock = threading.Lock()
-
-    def client() -> None:
-        while True:
-            with lock:
-                i = next_index[0]
-                next_index[0] += 1
-            if i >= len(requests):
-                return
-            records[i] = run_one_until(side, requests[i], deadline)
-
-    threads = [threading.Thread(target=client, name=f"gpu-check-client-{k}", daemon=True) for k in range(concurrency)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    return [r for r in records if r is not None], wall
+    return run_pool(requests, concurrency, lambda request: run_one_until(side, request, deadline), "gpu-check-client")

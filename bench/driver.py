@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -61,7 +61,17 @@ def run_one(side: Side, request: BenchRequest) -> RequestRecord:
 
 def run_concurrent(side: Side, requests: list[BenchRequest], concurrency: int) -> tuple[list[RequestRecord], float]:
     """Stream all requests with `concurrency` client threads; returns (records in request order, wall seconds)."""
-    records: list[RequestRecord | None] = [None] * len(requests)
+    return run_pool(requests, concurrency, lambda request: run_one(side, request), "bench-client")
+
+
+R = TypeVar("R")
+
+
+def run_pool(requests: list[BenchRequest], concurrency: int, run: Callable[[BenchRequest], R], name: str
+             ) -> tuple[list[R], float]:
+    """`run` every request on `concurrency` client threads taking the next request as each finishes; returns
+    (results in request order, wall seconds to the last client's return)."""
+    records: list[R | None] = [None] * len(requests)
     next_index = [0]
     lock = threading.Lock()
 
@@ -72,9 +82,9 @@ def run_concurrent(side: Side, requests: list[BenchRequest], concurrency: int) -
                 next_index[0] += 1
             if i >= len(requests):
                 return
-            records[i] = run_one(side, requests[i])
+            records[i] = run(requests[i])
 
-    threads = [threading.Thread(target=client, name=f"bench-client-{k}", daemon=True) for k in range(concurrency)]
+    threads = [threading.Thread(target=client, name=f"{name}-{k}", daemon=True) for k in range(concurrency)]
     start = time.perf_counter()
     for t in threads:
         t.start()
