@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from control_plane.api.elevenlabs_ws_protocol import (
     parse_message,
     parse_query,
 )
+from control_plane.api.ws import ClientGone, receive_json
 from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
@@ -54,10 +54,6 @@ router = APIRouter(tags=["elevenlabs"])
 
 VoiceId = Annotated[str, Path(min_length=1, max_length=64)]
 Chars = tuple[list[str], list[float], list[float]]
-
-
-class _Gone(Exception):
-    """The client closed the connection."""
 
 
 @dataclass
@@ -149,15 +145,7 @@ class ElevenLabsSink:
 
 
 async def _receive(ws: WebSocket) -> ClientMessage:
-    try:
-        raw = await ws.receive_text()
-    except (WebSocketDisconnect, RuntimeError):
-        raise _Gone() from None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidInput("invalid_message", "messages must be JSON objects") from None
-    return parse_message(data)
+    return parse_message(await receive_json(ws, InvalidInput("invalid_message", "messages must be JSON objects")))
 
 
 class Connection:
@@ -285,7 +273,7 @@ async def _serve(ws: WebSocket, voice_id: str, multi: bool) -> None:
         await sink.error(None, exc)
         with contextlib.suppress(Exception):
             await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
-    except (_Gone, WebSocketDisconnect):
+    except (ClientGone, WebSocketDisconnect):
         log.debug("websocket client left")
     finally:
         if reader is not None and not reader.done():

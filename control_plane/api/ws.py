@@ -74,7 +74,7 @@ class StartMessage(BaseModel):
                                lexicons=self.lexicons)
 
 
-class _Gone(Exception):
+class ClientGone(Exception):
     """The client closed the connection."""
 
 
@@ -141,15 +141,21 @@ class WsSink:
             self.fatal = exc
 
 
-async def _receive(ws: WebSocket) -> dict[str, Any]:
+async def receive_json(ws: WebSocket, not_json: ServiceError) -> Any:
+    """The client's next message, parsed; ClientGone when it has closed, `not_json` (each protocol its own
+    status) for one that is not JSON."""
     try:
         raw = await ws.receive_text()
     except (WebSocketDisconnect, RuntimeError):
-        raise _Gone() from None
+        raise ClientGone() from None
     try:
-        msg = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError:
-        raise ApiError(400, "invalid_message", "messages must be JSON objects") from None
+        raise not_json from None
+
+
+async def _receive(ws: WebSocket) -> dict[str, Any]:
+    msg = await receive_json(ws, ApiError(400, "invalid_message", "messages must be JSON objects"))
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ApiError(400, "invalid_message", "messages must be JSON objects with a 'type'")
     return msg
@@ -266,7 +272,7 @@ async def synthesize_ws(ws: WebSocket) -> None:
         await sink.error(None, exc)
         with contextlib.suppress(Exception):
             await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
-    except (_Gone, WebSocketDisconnect):
+    except (ClientGone, WebSocketDisconnect):
         gone = True
     finally:
         if reader is not None and not reader.done():
