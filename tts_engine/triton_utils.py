@@ -199,11 +199,12 @@ StartStream = Callable[[RequestInputs, Share], AudioSource]
 class DecoupledModel:
     """The shared half of a decoupled streaming model: `execute()` and the per-request relay.
 
-    `start(inputs)` validates a request and returns its AudioSource (raising ValueError for bad
-    input, before any work). Each source is relayed on its own thread (`workers=None`: the engine
-    does the work and the thread mostly waits) or on a pool of `workers` threads (the source's
-    iteration is the work) that takes waiting requests in weighted fair order by tenant (the
-    request's `Share`, tts_engine.fair_workers). `safe_errors` are exception types whose text may reach the client;
+    `start(inputs, share)` validates a request and returns its AudioSource (raising ValueError for
+    bad input, before any work); `share` is the request's tenant and weight (`request_share`).
+    Each source is relayed on its own thread (`workers=None`: the engine does the work, queues it
+    fairly itself, and the thread mostly waits) or on a pool of `workers` threads (the source's
+    iteration is the work) that takes waiting requests in weighted fair order by share
+    (tts_engine.fair_workers). `safe_errors` are exception types whose text may reach the client;
     other failures are reported by type only (their text could quote the request).
     """
 
