@@ -131,7 +131,8 @@ def _first_ms(records: list[Served]) -> list[float]:
 
 
 def _served_audio(records: list[Served], tenant: str, start: float, end: float) -> float:
-    return sum(r.audio_s for r in records if r.tenant == tenant and r.finished is not None and start <= r.finished <= end)
+    return sum(r.audio_s for r in records
+               if r.tenant == tenant and r.finished is not None and start <= r.finished <= end)
 
 
 def _p50(values: list[float]) -> float | None:

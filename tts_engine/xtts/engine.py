@@ -4,8 +4,9 @@ One background thread owns the model and runs the loop; requests arrive from any
 `submit()` and stream back through `SynthesisStream`. Each loop iteration: drop stopped requests
 (their rows free at once), admit waiting requests into free rows (in weighted fair order by
 tenant, tts_engine.fair_queue), advance every active request by one audio token
-(`DecodeBatcher.step`), then let `RequestOutputs` turn due latents into chunks (on the vocoder thread, `VocodeWorker`, while the loop decodes on). A failure in one request's
-prefill or vocoding fails that request only.
+(`DecodeBatcher.step`), then let `RequestOutputs` turn due latents into chunks (on the vocoder
+thread, `VocodeWorker`, while the loop decodes on). A failure in one request's prefill or
+vocoding fails that request only.
 
 The pieces: `intake` (validation, tokenisation, the Job), `batcher` (rows, KV cache, sampling),
 `output` (chunks, vocoding hand-off, ending streams), `stream` (what the caller reads), `offline`

@@ -5,7 +5,8 @@ their sample spans). `execute` hands each request to this instance's worker thre
 the instance is always free to take the next request, including a cancel request
 (CANCEL_REQUEST_ID only), which withdraws a waiting request or stops the running request with that
 id before its next sentence, whichever instance runs it. Requests waiting for a worker are taken
-in weighted fair order by tenant: the `tenant` and `weight` request parameters (tts_contract.fairness), cost = characters.
+in weighted fair order by tenant: the `tenant` and `weight` request parameters
+(tts_contract.fairness), cost = characters.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `execute` validates and submits each request and returns at once (requests waiting for a decode
 row join it in weighted fair order by tenant: the `tenant` and `weight` request parameters,
-tts_contract.fairness); one thread per request relays the engine stream's chunks through the response sender (tts_engine.triton_utils.DecoupledModel).
+tts_contract.fairness); one thread per request relays the engine stream's chunks through the
+response sender (tts_engine.triton_utils.DecoupledModel).
 
 Cancelling: a request carrying only CANCEL_REQUEST_ID stops the running request with that id (the
 id the client gave it), whichever instance runs it, and frees its decode row before the next decode
