@@ -111,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(FIFO vs fair in one run; weights 3:1)")
     p.add_argument("--workers", type=int, default=2,
                    help="synthesis threads (one Triton instance's workers_per_instance)")
-    p.add_argument("--backlog", type=int, default=20, help="requests each flooding tenant keeps outstanding")
-    p.add_argument("--quiet-requests", type=int, default=12, help="requests the quiet tenant sends per scenario")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between the quiet tenant's requests")
-    p.add_argument("--duration", type=float, default=15.0, help="seconds of the weights 3:1 scenario per mode")
+    p.add_argument("--backlog", type=int, default=10, help="requests each flooding tenant keeps outstanding")
+    p.add_argument("--quiet-requests", type=int, default=6, help="requests the quiet tenant sends per scenario")
+    p.add_argument("--interval", type=float, default=2.0,
+                   help="seconds between the quiet tenant's requests (stretched to 3x its service time if longer)")
+    p.add_argument("--completions", type=int, default=24, help="finished requests the weights 3:1 scenario counts")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -280,7 +281,8 @@ def cmd_realtime(args, argv) -> int:
 def cmd_engine_fairness(args, argv) -> int:
     from bench.engine_fairness_stage import engine_fairness_markdown, run_engine_fairness_stage
 
-    result = run_engine_fairness_stage(args.workers, args.backlog, args.quiet_requests, args.interval, args.duration)
+    result = run_engine_fairness_stage(args.workers, args.backlog, args.quiet_requests, args.interval,
+                                       args.completions)
     out = args.out or RESULTS_DIR / "engine-fairness-piper-cpu"
     _record(out, "engine-fairness", args, argv, result, engine_fairness_markdown(result))
     print(engine_fairness_markdown(result))

@@ -7,13 +7,15 @@ PiperEngine) is driven directly, with no network in between, in two modes on the
   fair queuing);
 - fair: each request carries its tenant's share (tenant, weight).
 
-Scenarios, each timed from its own start:
+Scenarios:
 - alone: the quiet tenant sends one request every `--interval` s to an idle pool: its first audio.
+  The interval is stretched to three times a quiet request's measured service time when the
+  machine is slower than that, so the quiet tenant alone never queues behind itself.
 - noisy: a flooding tenant keeps `--backlog` requests outstanding (closed loop, far beyond what the
   workers serve at once) while the quiet tenant sends as before: the quiet tenant's first audio,
-  and the flood's served audio per second (work-conserving: fair must not serve less).
-- weights: two flooding tenants with weights 3 and 1, `--backlog` outstanding each, for
-  `--duration` s: served audio seconds per tenant and their ratio.
+  and the served audio per second (work-conserving: fair must not serve less).
+- weights: two flooding tenants with weights 3 and 1, `--backlog` outstanding each, until
+  `--completions` of their requests have finished: served audio seconds per tenant and their ratio.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ QUIET_TEXTS = [
     "Let me transfer you to a colleague who can help with that.",
 ]
 FLOOD_TEXTS = [
-    "Your order has shipped and should arrive on Thursday. Reply if you need to change the delivery address.",
-    "We have received your payment of forty dollars. A receipt has been sent to your email address.",
-    "The branch on Main Street opens at nine in the morning. It closes at five in the afternoon on weekdays.",
+    "Your order has shipped and should arrive on Thursday, reply if you need to change the address.",
+    "We have received your payment of forty dollars and a receipt has been sent to your email.",
+    "The branch on Main Street opens at nine in the morning and closes at five on weekdays.",
 ]
 FIFO_SHARE = Share("everyone")
 
@@ -167,37 +169,47 @@ def run_noisy(engine: Any, workers: int, fair: bool, backlog: int, count: int, i
                                         / (end - start), 2)}
 
 
-def run_weights(engine: Any, workers: int, fair: bool, backlog: int, duration: float) -> dict[str, Any]:
+def run_weights(engine: Any, workers: int, fair: bool, backlog: int, completions: int) -> dict[str, Any]:
     rig = Rig(engine, workers, fair)
-    floods = [Flood(rig, "gold", 3.0, backlog), Flood(rig, "silver", 1.0, backlog)]
     start = time.perf_counter()
+    floods = [Flood(rig, "gold", 3.0, backlog), Flood(rig, "silver", 1.0, backlog)]
+    deadline = start + 600
     try:
-        time.sleep(duration)
+        while sum(r.finished is not None for r in rig.records) < completions and time.perf_counter() < deadline:
+            time.sleep(0.01)
         end = time.perf_counter()
     finally:
         for flood in floods:
             flood.stopping = True
         rig.close()
-    gold, silver = (_served_audio(rig.records, t, start, end) for t in ("gold", "silver"))
-    return {"gold_audio_s": round(gold, 2), "silver_audio_s": round(silver, 2),
+    done = sorted((r for r in rig.records if r.finished is not None), key=lambda r: r.finished or 0)[:completions]
+    gold, silver = (sum(r.audio_s for r in done if r.tenant == t) for t in ("gold", "silver"))
+    return {"completions": len(done), "gold_requests": sum(r.tenant == "gold" for r in done),
+            "gold_audio_s": round(gold, 2), "silver_audio_s": round(silver, 2),
             "ratio": round(gold / silver, 2) if silver else None,
             "served_audio_per_s": round((gold + silver) / (end - start), 2)}
 
 
 def run_engine_fairness_stage(workers: int, backlog: int, count: int, interval: float,
-                              duration: float) -> dict[str, Any]:
+                              completions: int) -> dict[str, Any]:
     from tts_engine.piper import PiperEngine
 
     engine = PiperEngine.bundled()
     for text in QUIET_TEXTS:  # first runs pay for lazy initialisation: keep them out of the numbers
         engine.synthesize(text)
+    started = time.perf_counter()
+    for text in QUIET_TEXTS:
+        engine.synthesize(text)
+    service_s = (time.perf_counter() - started) / len(QUIET_TEXTS)
+    interval = max(interval, 3 * service_s)
     alone = run_alone(engine, workers, count, interval)
     noisy = {mode: run_noisy(engine, workers, mode == "fair", backlog, count, interval) for mode in ("fifo", "fair")}
-    weights = {mode: run_weights(engine, workers, mode == "fair", backlog, duration) for mode in ("fifo", "fair")}
+    weights = {mode: run_weights(engine, workers, mode == "fair", backlog, completions) for mode in ("fifo", "fair")}
     base = alone["quiet_first_p50_ms"] or 0.0
     return {
-        "engine": "piper", "workers": workers, "backlog": backlog, "quiet_requests": count, "interval_s": interval,
-        "duration_s": duration, "alone": alone, "noisy": noisy, "weights": weights,
+        "engine": "piper", "workers": workers, "backlog": backlog, "quiet_requests": count,
+        "quiet_service_s": round(service_s, 3), "interval_s": round(interval, 2), "completions": completions,
+        "alone": alone, "noisy": noisy, "weights": weights,
         "quiet_p50_over_alone": {mode: (round(r["quiet_first_p50_ms"] / base, 2)
                                         if base and r["quiet_first_p50_ms"] else None) for mode, r in noisy.items()},
         "goodput_fair_over_fifo": round(noisy["fair"]["served_audio_per_s"] / noisy["fifo"]["served_audio_per_s"], 2)
@@ -215,6 +227,8 @@ def engine_fairness_markdown(result: dict[str, Any]) -> str:
         rows.append([f"weights 3:1 ({mode})", "", "", "", weights[mode]["served_audio_per_s"], weights[mode]["ratio"]])
     return (
         f"# Engine fairness (Piper in process, {result['workers']} workers, flood backlog {result['backlog']})\n\n"
+        f"Quiet tenant: {result['quiet_requests']} requests, one every {result['interval_s']} s (one alone takes "
+        f"{result['quiet_service_s']} s); weights: the first {result['completions']} completions.\n\n"
         + md_table(["scenario", "quiet first audio p50 ms", "p95 ms", "p50 / alone", "served audio s/s",
                     "gold:silver audio"], rows)
         + f"\n\nGoodput under the flood, fair / fifo: {result['goodput_fair_over_fifo']}\n"

@@ -7,6 +7,7 @@ which requests finish, which FIFO and fair queuing make very different.
 from __future__ import annotations
 
 import queue
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,6 +80,17 @@ class Flood:
         self._client.close()
 
 
+def _count(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line[len(name):line.rindex("}")]))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(line.split()[-1])
+    return total
+
+
 def test_a_quiet_tenant_goes_ahead_of_a_flooding_tenants_backlog(triton_piper) -> None:
     flood = Flood(triton_piper.grpc_url)
     try:
@@ -116,6 +128,12 @@ def test_weights_three_to_one_share_the_workers_three_to_one(triton_piper) -> No
     served = Counter(both_waiting)
     # While both have a backlog, served work follows the weights (FIFO would alternate: 8 and 8).
     assert 2.0 <= served["gold"] / max(served["silver"], 1) <= 5.0, (served, order)
+    # Queue waits are exported by weight class, never by tenant (metrics are applied once a second).
+    deadline = time.monotonic() + 30
+    while _count(triton_piper.metrics_text(), "tts_engine_queue_wait_seconds_count", model="piper", weight="3") < 16:
+        assert time.monotonic() < deadline, "queue waits for weight 3 never reached 16"
+        time.sleep(0.25)
+    assert "gold" not in triton_piper.metrics_text()
 
 
 def test_requests_without_parameters_are_still_served(triton_piper) -> None:
