@@ -3,7 +3,8 @@
 Stages: engine (in-process engine vs the reference across concurrency), length (cost against
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
-the engine loop's time goes), first-segment (first audio with the first sentence cut short), ttfa (time
+the engine loop's time goes), first-segment (first audio with the first sentence cut short),
+engine-fairness (a flooding and a quiet tenant through Piper's fair queue, FIFO vs fair), ttfa (time
 to first audio through each layer, stage by stage), quick (the key ratios in under 5 minutes on a 2-core
 CPU), gpu (the one-go GPU check: time to first audio, streams
 kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
@@ -103,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("realtime", help="WebSocket time to first audio and barge-in latency (bundled voice)")
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("engine-fairness", help="a flooding and a quiet tenant through Piper's fair queue, in process "
+                                               "(FIFO vs fair in one run; weights 3:1)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="synthesis threads (one Triton instance's workers_per_instance)")
+    p.add_argument("--backlog", type=int, default=10, help="requests each flooding tenant keeps outstanding")
+    p.add_argument("--quiet-requests", type=int, default=6, help="requests the quiet tenant sends per scenario")
+    p.add_argument("--interval", type=float, default=2.0,
+                   help="seconds between the quiet tenant's requests (stretched to 3x its service time if longer)")
+    p.add_argument("--completions", type=int, default=24, help="finished requests the weights 3:1 scenario counts")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -265,6 +278,17 @@ def cmd_realtime(args, argv) -> int:
     return 0
 
 
+def cmd_engine_fairness(args, argv) -> int:
+    from bench.engine_fairness_stage import engine_fairness_markdown, run_engine_fairness_stage
+
+    result = run_engine_fairness_stage(args.workers, args.backlog, args.quiet_requests, args.interval,
+                                       args.completions)
+    out = args.out or RESULTS_DIR / "engine-fairness-piper-cpu"
+    _record(out, "engine-fairness", args, argv, result, engine_fairness_markdown(result))
+    print(engine_fairness_markdown(result))
+    return 0
+
+
 def cmd_first_segment(args, argv) -> int:
     from bench.first_segment_stage import first_segment_markdown, run_first_segment_stage
 
@@ -368,7 +392,7 @@ def _problems(result: Any) -> list[str]:
 COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
-    "realtime": cmd_realtime, "first-segment": cmd_first_segment,
+    "realtime": cmd_realtime, "first-segment": cmd_first_segment, "engine-fairness": cmd_engine_fairness,
     "routing": cmd_routing,
     "ttfa": cmd_ttfa,
     "gpu": cmd_gpu,

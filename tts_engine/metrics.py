@@ -8,6 +8,10 @@ metric carries a `model` label. Shared by all models:
 - tts_requests_total{outcome}: finished requests by outcome (ok, error, cancelled)
 - tts_audio_seconds_total: audio sent
 - tts_<model>_time_to_first_chunk_seconds: histogram, request arrival to first chunk sent
+- tts_engine_queue_wait_seconds{weight}: histogram, time a request waited in the model's fair queue
+  (Piper's workers, XTTS's wait for a decode row) by its share's weight class; `weight` is the
+  weight to two significant digits for the first MAX_WEIGHT_CLASSES weights seen, then "other"
+  (tenants are not labels: their number is unbounded)
 
 XTTS adds its decode loop, copied from the engine's EngineStats once a second (`EngineStatsExporter`)
 rather than per step, so the decode loop never waits on the stub's metric IPC:
@@ -29,7 +33,26 @@ import math
 from typing import Any
 
 FIRST_CHUNK_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0]
+QUEUE_WAIT_BUCKETS = [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0]
 OUTCOMES = ("ok", "error", "cancelled")
+MAX_WEIGHT_CLASSES = 8
+
+
+class WeightClasses:
+    """Label values for share weights, bounded: the first `limit` distinct weights, then "other"."""
+
+    def __init__(self, limit: int = MAX_WEIGHT_CLASSES):
+        self._limit = limit
+        self._seen: set[str] = set()
+
+    def label(self, weight: float) -> str:
+        value = f"{float(f'{weight:.2g}'):g}"  # 3 -> "3", 0.3333 -> "0.33", 12.5 -> "12"
+        if value in self._seen:
+            return value
+        if len(self._seen) < self._limit:
+            self._seen.add(value)
+            return value
+        return "other"
 
 
 class ModelMetrics:
@@ -50,6 +73,19 @@ class ModelMetrics:
         self.first_chunk = self._metric(f"tts_{model}_time_to_first_chunk_seconds",
                                         "Request arrival to first audio chunk sent", "HISTOGRAM",
                                         buckets=FIRST_CHUNK_BUCKETS)
+        self._queue_wait_family = self._family("tts_engine_queue_wait_seconds",
+                                               "Time a request waited in the model's fair queue, by weight class",
+                                               "HISTOGRAM")
+        self._queue_wait: dict[str, Any] = {}
+        self.weight_classes = WeightClasses()
+
+    def observe_queue_wait(self, weight: float, seconds: float) -> None:
+        label = self.weight_classes.label(weight)
+        metric = self._queue_wait.get(label)
+        if metric is None:
+            metric = self._queue_wait[label] = self._queue_wait_family.Metric(
+                labels={"model": self.model, "weight": label}, buckets=QUEUE_WAIT_BUCKETS)
+        metric.observe(seconds)
 
     def _family(self, name: str, description: str, kind: str) -> Any:
         family = self._kinds(name=name, description=description, kind=getattr(self._kinds, kind))
@@ -154,6 +190,12 @@ class PendingMetrics:
         self._audio_seconds = 0.0
         self._outcomes: dict[str, int] = {}
         self._first_chunk: list[float] = []
+        self._queue_waits: list[tuple[float, float]] = []
+
+    def queue_wait(self, share: Any, seconds: float) -> None:
+        """A request left the fair queue after `seconds` (`share`: its tts_contract.fairness.Share)."""
+        with self._lock:
+            self._queue_waits.append((float(share.weight), seconds))
 
     def started(self) -> None:
         with self._lock:
@@ -179,6 +221,9 @@ class PendingMetrics:
             audio, self._audio_seconds = self._audio_seconds, 0.0
             outcomes, self._outcomes = self._outcomes, {}
             first, self._first_chunk = self._first_chunk, []
+            waits, self._queue_waits = self._queue_waits, []
+        for weight, seconds in waits:
+            metrics.observe_queue_wait(weight, seconds)
         if active:
             metrics.active.increment(active)
         if audio:

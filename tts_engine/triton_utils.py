@@ -11,18 +11,21 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from tts_contract import tensors as T
+from tts_contract.fairness import Share
+from tts_engine.fair_workers import FairWorkers
 from tts_engine.metrics import ModelMetrics, PendingMetrics
 from tts_engine.triton_inputs import (
     PARAM_FIELDS,
@@ -39,7 +42,7 @@ __all__ = [
     "PARAM_FIELDS", "AudioSource", "CancelBoard", "Chunk", "DecoupledModel", "InputError", "IteratorSource",
     "PolledStream",
     "RequestInputs", "TensorGetter", "cancellation_polling", "input_getter", "instance_device", "model_parameter",
-    "xtts_model_path", "xtts_params",
+    "request_share", "xtts_model_path", "xtts_params",
 ]
 
 HOUSEKEEPING_INTERVAL_S = 1.0
@@ -117,10 +120,12 @@ class AudioSource(Protocol):
 
 
 class IteratorSource:
-    """A blocking iterator of chunks (one per sentence, say) as an AudioSource."""
+    """A blocking iterator of chunks (one per sentence, say) as an AudioSource; `cost` is what it
+    weighs in the workers' fair queue (the text's characters)."""
 
-    def __init__(self, chunks: Iterator[np.ndarray] | Iterator[Chunk]):
+    def __init__(self, chunks: Iterator[np.ndarray] | Iterator[Chunk], cost: float = 1.0):
         self._chunks = chunks
+        self.cost = cost
 
     def __iter__(self) -> Iterator[SourceItem]:
         return iter(self._chunks)
@@ -178,16 +183,28 @@ def input_getter(pb_utils: Any, request: Any) -> TensorGetter:
     return get
 
 
-StartStream = Callable[[RequestInputs], AudioSource]
+def request_share(request: Any) -> Share:
+    """The tenant and weight a request carries as Triton request parameters (`request.parameters()`
+    is a JSON object); a request without them, or with unreadable ones, gets the default share."""
+    try:
+        params = json.loads(request.parameters() or "{}")
+    except (AttributeError, TypeError, ValueError):
+        params = {}
+    return Share.from_parameters(params if isinstance(params, dict) else None)
+
+
+StartStream = Callable[[RequestInputs, Share], AudioSource]
 
 
 class DecoupledModel:
     """The shared half of a decoupled streaming model: `execute()` and the per-request relay.
 
-    `start(inputs)` validates a request and returns its AudioSource (raising ValueError for bad
-    input, before any work). Each source is relayed on its own thread (`workers=None`: the engine
-    does the work and the thread mostly waits) or on a pool of `workers` threads (the source's
-    iteration is the work). `safe_errors` are exception types whose text may reach the client;
+    `start(inputs, share)` validates a request and returns its AudioSource (raising ValueError for
+    bad input, before any work); `share` is the request's tenant and weight (`request_share`).
+    Each source is relayed on its own thread (`workers=None`: the engine does the work, queues it
+    fairly itself, and the thread mostly waits) or on a pool of `workers` threads (the source's
+    iteration is the work) that takes waiting requests in weighted fair order by share
+    (tts_engine.fair_workers). `safe_errors` are exception types whose text may reach the client;
     other failures are reported by type only (their text could quote the request).
     """
 
@@ -204,7 +221,7 @@ class DecoupledModel:
         self.rate = sample_rate
         self._rate_tensor = np.array([sample_rate], dtype=np.int32)
         self._safe_errors = safe_errors
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=model) if workers else None
+        self._pool = FairWorkers(workers, name=model, on_wait=self.pending.queue_wait) if workers else None
         self._relays: set[threading.Thread] = set()
         self._relays_lock = threading.Lock()
         self._closing = threading.Event()
@@ -221,10 +238,12 @@ class DecoupledModel:
             try:
                 cancel_id = inputs.text(T.CANCEL_REQUEST_ID, required=False)
                 if cancel_id:
-                    self.cancels.request(cancel_id)  # whichever instance runs it sees this before its next chunk
+                    if self._pool is None or not self._pool.cancel(cancel_id):  # still waiting here: withdrawn
+                        self.cancels.request(cancel_id)  # whichever instance runs it sees this before its next chunk
                     sender.send(flags=self.final)
                     continue
-                source = start(inputs)
+                share = request_share(request)
+                source = start(inputs, share)
             except ValueError as error:  # InputError included
                 self.pending.finished("error", was_active=False)
                 self.fail(sender, f"{self.model}: {error}")
@@ -233,15 +252,17 @@ class DecoupledModel:
                 self.pending.finished("error", was_active=False)
                 self.fail(sender, f"{self.model}: cannot start synthesis ({type(error).__name__})")
                 continue
-            self._submit(source, sender, arrived, request.request_id())
+            self._submit(source, sender, arrived, request.request_id(), share)
 
     def fail(self, sender: Any, message: str) -> None:
         """End a request with one error response carrying the final flag."""
         sender.send(self.pb.InferenceResponse(error=self.pb.TritonError(message)), flags=self.final)
 
-    def _submit(self, source: AudioSource, sender: Any, arrived: float, request_id: str) -> None:
+    def _submit(self, source: AudioSource, sender: Any, arrived: float, request_id: str, share: Share) -> None:
         if self._pool is not None:
-            self._pool.submit(self.relay, source, sender, arrived, request_id)
+            self._pool.submit(functools.partial(self.relay, source, sender, arrived, request_id), share,
+                              cost=float(getattr(source, "cost", 1.0)), key=request_id,
+                              withdrawn=functools.partial(self._withdrawn, source, sender, request_id))
             return
         thread = threading.Thread(target=self._run_relay, args=(source, sender, arrived, request_id),
                                   name=f"{self.model}-relay", daemon=True)
@@ -256,6 +277,15 @@ class DecoupledModel:
             with self._relays_lock:
                 self._relays.discard(threading.current_thread())
 
+    def _withdrawn(self, source: AudioSource, sender: Any, request_id: str) -> None:
+        """A request cancelled while it waited for a worker: end its stream, no work done."""
+        with contextlib.suppress(Exception):
+            source.cancel()
+        with contextlib.suppress(Exception):  # the client may be gone
+            sender.send(flags=self.final)
+        self.pending.finished("cancelled", was_active=False)
+        self.cancels.clear(request_id)
+
     # -- relay -----------------------------------------------------------------------------
 
     def _cancel_requested(self, request_id: str, sender: Any) -> bool:
@@ -267,7 +297,10 @@ class DecoupledModel:
         outcome = "ok"
         first = True
         try:
-            for item in source:
+            if self._cancel_requested(request_id, sender):  # cancelled on another instance while it waited
+                source.cancel()
+                outcome = "cancelled"
+            for item in () if outcome == "cancelled" else source:
                 if self._cancel_requested(request_id, sender):
                     source.cancel()  # xtts frees the decode row before its next step
                     outcome = "cancelled"
@@ -319,7 +352,7 @@ class DecoupledModel:
     def close(self, timeout: float = 5.0) -> int:
         """Wait for running relays (stop the engine first so they end); returns how many are still running."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool.shutdown()
         self._closing.set()
         with self._relays_lock:
             relays = list(self._relays)

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from tts_engine.triton_utils import CancelBoard, InputError, RequestInputs, xtts_params
+from tts_engine.triton_utils import CancelBoard, InputError, RequestInputs, request_share, xtts_params
 
 
 def _inputs(**arrays: np.ndarray) -> RequestInputs:
@@ -101,3 +101,30 @@ def test_iterator_source_cancel_closes_the_generator() -> None:
     assert first is not None and first.size == 2
     source.cancel()
     assert closed == [True]
+
+
+class _Request:
+    def __init__(self, parameters):
+        self._parameters = parameters
+
+    def parameters(self):
+        return self._parameters
+
+
+@pytest.mark.parametrize(("raw", "tenant", "weight"), [
+    ('{"tenant": "acme", "weight": 3.0}', "acme", 3.0),
+    ('{"tenant": "acme", "weight": "2.5"}', "acme", 2.5),  # a client that sends strings only
+    ('{"tenant": "acme", "weight": 1e9}', "acme", 100.0),  # clamped, not refused
+    ("{}", "", 1.0),
+    ("", "", 1.0),
+    ("not json", "", 1.0),
+    ('["a list"]', "", 1.0),
+    ('{"tenant": 7, "weight": "heavy"}', "", 1.0),
+])
+def test_request_share_reads_the_parameters_json_and_falls_back_to_the_default(raw, tenant, weight) -> None:
+    share = request_share(_Request(raw))
+    assert (share.tenant, share.weight) == (tenant, weight)
+
+
+def test_a_request_object_without_parameters_gets_the_default_share() -> None:
+    assert request_share(object()) == request_share(_Request(None))

@@ -2,10 +2,11 @@
 
 One background thread owns the model and runs the loop; requests arrive from any thread through
 `submit()` and stream back through `SynthesisStream`. Each loop iteration: drop stopped requests
-(their rows free at once), admit queued requests into free rows, advance every active request by
-one audio token (`DecodeBatcher.step`), then let `RequestOutputs` turn due latents into chunks
-(on the vocoder thread, `VocodeWorker`, while the loop decodes on). A failure in one request's
-prefill or vocoding fails that request only.
+(their rows free at once), admit waiting requests into free rows (in weighted fair order by
+tenant, tts_engine.fair_queue), advance every active request by one audio token
+(`DecodeBatcher.step`), then let `RequestOutputs` turn due latents into chunks (on the vocoder
+thread, `VocodeWorker`, while the loop decodes on). A failure in one request's prefill or
+vocoding fails that request only.
 
 The pieces: `intake` (validation, tokenisation, the Job), `batcher` (rows, KV cache, sampling),
 `output` (chunks, vocoding hand-off, ending streams), `stream` (what the caller reads), `offline`
@@ -24,12 +25,14 @@ import functools
 import logging
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from tts_contract.fairness import Share
+from tts_engine.fair_queue import FairQueue, Ticket
 from tts_engine.xtts.batcher import DecodeBatcher, Job
 from tts_engine.xtts.conditioning import compute_conditioning
 from tts_engine.xtts.intake import RequestIntake
@@ -112,7 +115,10 @@ class XttsEngine:
         self.stream_timeout = stream_timeout
         self.stats = EngineStats()
         self._lock = threading.Condition()
-        self._pending: deque[Job] = deque()
+        # Requests waiting for a decode row, served in weighted fair order by tenant (cost: characters).
+        self._pending: FairQueue[Job] = FairQueue()
+        self._tickets: dict[int, Ticket[Job]] = {}  # id(job) -> its place in _pending
+        self.on_queue_wait: Callable[[Share, float], None] | None = None  # (share, seconds) as a job gets a row
         self._stops = StopRequests(self._lock)
         self.output = RequestOutputs(
             self.batcher, self.stats, self._stops, vocoder=self.vocoder, frame_decoder=frame_decoder,
@@ -183,7 +189,8 @@ class XttsEngine:
         for job in list(self.batcher.rows):
             self.output.fail(job, error)
         with self._lock:
-            pending, self._pending = list(self._pending), deque()
+            pending = self._pending.drain()
+            self._tickets.clear()
         for job in pending:
             self.output.fail(job, error)
         if self.worker is not None:
@@ -211,8 +218,12 @@ class XttsEngine:
         gpt_cond_latent: Any,
         speaker_embedding: Any,
         params: SynthesisParams | None = None,
+        share: Share | None = None,
     ) -> SynthesisStream:
-        """Queue a synthesis; raises ValueError for a bad request (nothing is queued then)."""
+        """Queue a synthesis; raises ValueError for a bad request (nothing is queued then).
+
+        `share` (tenant and weight) places it among the requests waiting for a decode row; none: the
+        anonymous tenant, weight 1."""
         params = params or SynthesisParams()
         try:
             job = self.intake.make_job(text, language, gpt_cond_latent, params)
@@ -224,8 +235,9 @@ class XttsEngine:
             raise EngineError("engine is not running")
         stream = SynthesisStream(self.stream_timeout, on_cancel=functools.partial(self._stops.add, job))
         job.context = RequestState(stream=stream, speaker=speaker, submitted=time.monotonic())
+        share = share or Share()
         with self._lock:
-            self._pending.append(job)
+            self._tickets[id(job)] = self._pending.push(job, share, cost=len(text))
             self._lock.notify_all()
         self.stats.add("requests_submitted")
         self._update_gauges()
@@ -268,19 +280,32 @@ class XttsEngine:
                 if not self._running:
                     return
                 stopped = self._stops.take()
-                for job in list(self._pending):
-                    if id(job) in stopped:
-                        self._pending.remove(job)
-                        self.output.finish_cancelled(job)
+                for key in stopped & self._tickets.keys():
+                    ticket = self._tickets.pop(key)
+                    if self._pending.remove(ticket):
+                        self.output.finish_cancelled(ticket.item)
             for job in list(self.batcher.rows):
                 if id(job) in stopped:
                     self.output.finish_cancelled(job)
-            with self._lock:
-                while self._pending and self.batcher.free_rows:
-                    self.batcher.add(self._pending.popleft())
+            self._admit()
             self._update_gauges()
             if self.batcher.rows:
                 self.run_step()
+
+    def _admit(self) -> None:
+        """Fill free decode rows from the waiting requests, fairest first."""
+        admitted: list[Ticket[Job]] = []
+        with self._lock:
+            while self._pending and self.batcher.free_rows:
+                ticket = self._pending.pop_ticket()
+                self._tickets.pop(id(ticket.item), None)
+                self.batcher.add(ticket.item)
+                admitted.append(ticket)
+        if self.on_queue_wait is not None:
+            now = time.monotonic()
+            for ticket in admitted:
+                context = ticket.item.context
+                self.on_queue_wait(ticket.share, now - context.submitted if context is not None else 0.0)
 
     def run_step(self) -> None:
         """One decode step for every active job, then their output; failures fail their own job."""

@@ -3,8 +3,10 @@
 Each response carries the sentence's AUDIO, SAMPLE_RATE and WORDS (the input words it speaks, with
 their sample spans). `execute` hands each request to this instance's worker threads and returns, so
 the instance is always free to take the next request, including a cancel request
-(CANCEL_REQUEST_ID only), which stops the running request with that id before its next sentence,
-whichever instance runs it.
+(CANCEL_REQUEST_ID only), which withdraws a waiting request or stops the running request with that
+id before its next sentence, whichever instance runs it. Requests waiting for a worker are taken
+in weighted fair order by tenant: the `tenant` and `weight` request parameters
+(tts_contract.fairness), cost = characters.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tts_contract import tensors as T
+from tts_contract.fairness import Share
 from tts_engine.metrics import ModelMetrics
 from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine
 from tts_engine.piper.words import Word, words_tensor
@@ -39,11 +42,12 @@ class TritonPythonModel:
     def execute(self, requests: list) -> None:
         self.server.execute(requests, self._start)
 
-    def _start(self, inputs: RequestInputs) -> IteratorSource:
+    def _start(self, inputs: RequestInputs, share: Share) -> IteratorSource:
+        # `share` orders this request among the waiting ones (DecoupledModel's fair workers); cost: its characters.
         text = inputs.text(T.TEXT)
         speed = inputs.scalar(T.SPEED, float, 1.0, low=MIN_SPEED, high=MAX_SPEED)
         timed = self.engine.synthesize_timed(text, speed)  # validates before any work
-        return IteratorSource(_with_words(timed))
+        return IteratorSource(_with_words(timed), cost=len(text))
 
     def finalize(self) -> None:
         self.server.close()

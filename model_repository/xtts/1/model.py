@@ -1,7 +1,9 @@
 """Triton model `xtts`: decoupled XTTS-v2 streaming over the continuous-batching engine.
 
-`execute` validates and submits each request and returns at once; one thread per request relays
-the engine stream's chunks through the response sender (tts_engine.triton_utils.DecoupledModel).
+`execute` validates and submits each request and returns at once (requests waiting for a decode
+row join it in weighted fair order by tenant: the `tenant` and `weight` request parameters,
+tts_contract.fairness); one thread per request relays the engine stream's chunks through the
+response sender (tts_engine.triton_utils.DecoupledModel).
 
 Cancelling: a request carrying only CANCEL_REQUEST_ID stops the running request with that id (the
 id the client gave it), whichever instance runs it, and frees its decode row before the next decode
@@ -19,6 +21,7 @@ import triton_python_backend_utils as pb_utils
 
 from tts_contract import tensors as T
 from tts_contract.audio import XTTS_SAMPLE_RATE
+from tts_contract.fairness import Share
 from tts_engine.metrics import EngineStatsExporter, ModelMetrics
 from tts_engine.triton_utils import (
     DecoupledModel,
@@ -65,19 +68,22 @@ class TritonPythonModel:
         metrics = ModelMetrics(pb_utils, "xtts", manifest["model_version"], bool(manifest.get("test_weights")))
         self.server = DecoupledModel(pb_utils, "xtts", config, sample_rate=XTTS_SAMPLE_RATE, metrics=metrics,
                                      safe_errors=(EngineError, TimeoutError))
+        self.engine.on_queue_wait = self.server.pending.queue_wait
         exporter = EngineStatsExporter(metrics, list(BATCH_BUCKETS))
         self.server.start_housekeeping(lambda: exporter.update(self.engine.stats.snapshot()))
 
     def execute(self, requests: list) -> None:
         self.server.execute(requests, self._start)
 
-    def _start(self, inputs: RequestInputs) -> PolledStream:
+    def _start(self, inputs: RequestInputs, share: Share) -> PolledStream:
+        # `share`: the request's tenant and weight; the engine's fair queue orders waiting requests by it.
         stream = self.engine.submit(
             inputs.text(T.TEXT),
             inputs.text(T.LANGUAGE),
             inputs.floats(T.GPT_COND_LATENT, (None, None)),
             inputs.floats(T.SPEAKER_EMBEDDING, (None,)),
             xtts_params(inputs),
+            share=share,
         )
         return PolledStream(stream, POLL_S, self.chunk_timeout_s)  # polled: a cancel is seen while waiting
 
