@@ -140,11 +140,12 @@ async def test_unreachable_triton_is_unavailable():
         await client.close()
 
 
-async def _wait_for_cancelled(client: TritonClient, before: float) -> float:
-    for _ in range(100):
-        now = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
-        if now > before:
-            return now
+async def _wait_for_cancelled(client: TritonClient, before: float, within_s: float = 60.0) -> float:
+    """The cancelled-requests counter once it is past `before` (the model applies it once a second)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while (now := await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")) <= before:
+        if asyncio.get_running_loop().time() > deadline:
+            break
         await asyncio.sleep(0.1)
     return now
 
