@@ -43,6 +43,7 @@ from control_plane.adapters.triton_types import (
     parse_model_info,
 )
 from control_plane.settings import Settings
+from tts_contract.fairness import Share
 
 __all__ = ["AudioChunk", "Conditioning", "ModelInfo", "TritonClient", "TritonError", "TritonTimeout",
            "TritonUnavailable", "parse_model_info"]
@@ -73,7 +74,7 @@ def _tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
     return t
 
 
-def _infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any:
+def _infer_request(model: str, inputs: list[InferInput], request_id: str, share: Share | None = None) -> Any:
     request = _get_inference_request(
         model_name=model,
         inputs=inputs,
@@ -85,7 +86,7 @@ def _infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any
         sequence_end=False,
         priority=0,
         timeout=None,
-        parameters=None,
+        parameters=share.parameters() if share is not None else None,  # the engines' fair queues read them
     )
     request.parameters["triton_enable_empty_final_response"].bool_param = True
     return request
@@ -279,12 +280,13 @@ class TritonClient:
         )
 
     # --- synthesis streams ------------------------------------------------------------------
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
+                     share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             _tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
         ]
-        return self._stream("piper", inputs, request_id)
+        return self._stream("piper", inputs, request_id, share)
 
     def stream_xtts(
         self,
@@ -303,6 +305,7 @@ class TritonClient:
         max_new_tokens: int | None = None,
         first_chunk_tokens: int | None = None,
         request_id: str = "",
+        share: Share | None = None,
     ) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
@@ -324,14 +327,14 @@ class TritonClient:
         for name, value, np_type, dtype in optional:
             if value is not None:
                 inputs.append(_tensor(name, np.array([value], dtype=np_type), dtype))
-        return self._stream("xtts", inputs, request_id)
+        return self._stream("xtts", inputs, request_id, share)
 
-    async def _stream(self, model: str, inputs: list[InferInput],
-                      request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
+    async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "",
+                      share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
         # Every Triton request gets its own id (a caller's request id is shared by its segments and
         # chosen by clients): it is what a cancel request names.
         triton_id = uuid.uuid4().hex
-        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id), self.timeout_s)
+        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id, share), self.timeout_s)
         ended = False  # the request's final response arrived or the call is over: nothing left to stop
         stage_timing.mark("engine_sent")
         try:
