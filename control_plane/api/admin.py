@@ -5,14 +5,13 @@ revocation; links to the monitoring the console shows."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.deps import Services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
-from control_plane.services.tiers import CUSTOM_TIER, TIERS
+from control_plane.services.tiers import CUSTOM_TIER, TIERS, TierName
 from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
 from tts_contract.fairness import WEIGHT_RANGE
 
@@ -34,7 +33,6 @@ TIER_DOC = ("Priority tier, setting the tenant's weight in the fair shares of th
             + ", ".join(f"{name} = {weight:g}" for name, weight in TIERS.items()) + ". Default standard.")
 WEIGHT_DOC = (f"Explicit weight ({WEIGHT_RANGE[0]:g} to {WEIGHT_RANGE[1]:g}) instead of the tier's; with no tier "
               f"named the tier reads {CUSTOM_TIER!r}. Under contention served audio follows the weights.")
-TierName = Literal[tuple(TIERS)]  # type: ignore[valid-type]
 
 
 class ShareFields(BaseModel):

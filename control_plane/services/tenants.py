@@ -83,7 +83,7 @@ class TenantService:
                               prefix=display_prefix(key))
 
     async def create(self, name: str, *, tier: str | None = None, weight: float | None = None,
-                     **limits: int) -> tuple[TenantRow, str]:
+                     **limits: int | None) -> tuple[TenantRow, str]:
         name = name.strip()
         if not name:
             raise InvalidInput("validation_error", "name: must not be empty")

@@ -8,12 +8,16 @@ unless one is named with it. Weights are relative, so only their ratios matter.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from tts_contract.fairness import DEFAULT_WEIGHT, WEIGHT_RANGE
 
+TierName = Literal["economy", "standard", "premium", "enterprise"]
 TIERS: dict[str, float] = {"economy": 0.5, "standard": DEFAULT_WEIGHT, "premium": 3.0, "enterprise": 10.0}
 DEFAULT_TIER = "standard"
 CUSTOM_TIER = "custom"  # a weight set without naming a tier
 
+assert list(TIERS) == list(get_args(TierName))
 assert all(WEIGHT_RANGE[0] <= w <= WEIGHT_RANGE[1] for w in TIERS.values())
 
 

@@ -1,4 +1,5 @@
-"""The embedded SQLite store made by an earlier version gains the columns added since (tenants.voice_map, tier, weight)."""
+"""The embedded SQLite store made by an earlier version gains the columns added since (tenants.voice_map,
+tier, weight)."""
 
 from __future__ import annotations
 
