@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.models import BenchModel
 from bench.workload import BenchRequest
+
+if TYPE_CHECKING:  # torch and the model: imported by whoever builds one, not by this module
+    from bench.models import BenchModel
 
 
 class EngineSide:

@@ -1,17 +1,24 @@
 """`python -m bench gpu` (what `bench/gpu_check.sh` runs): the GPU check's setup, phases, figures and report.
 
-Writes `<out>/results.json` (under `stages.gpu`) and `<out>/summary.md` after setup and after every
-phase, so a run stopped anywhere leaves what it measured. Weights are random and seeded (the
-released XTTS-v2 weights are not used): timings do not depend on weight values.
+Writes `<out>/results.json` (under `stages.gpu`) and `<out>/summary.md` when a phase starts, as it
+measures and when it ends, so a run stopped anywhere leaves what it measured and which phase stopped.
+Weights are random and seeded (the released XTTS-v2 weights are not used): timings do not depend on
+weight values.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
+import json
+import os
 import re
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,43 +93,134 @@ def figures(phases: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _status(name: str, phase: dict[str, Any]) -> str:
+    return f"{name} {phase.get('status')} ({phase.get('seconds', '–')} s)"
+
+
 def gpu_markdown(result: dict[str, Any]) -> str:
-    m, f, ph = result["machine"], result["figures"], result["phases"]
+    """The summary of whatever the phases recorded so far: a figure a phase never reached shows as –."""
+    m, f, ph = result.get("machine") or {}, result.get("figures") or {}, result.get("phases") or {}
     where = (f"{m.get('gpu')} (driver {m.get('driver')}, CUDA {m.get('cuda')}, {m.get('gpu_memory_gib')} GiB)"
-             if m.get("gpu") else f"{m['cpu']} ({m['cores']} cores, no GPU)")
+             if m.get("gpu") else f"{m.get('cpu')} ({m.get('cores')} cores, no GPU)")
     model = result.get("model") or {}
     lines = [
         "## GPU check", "",
-        f"_{m['date']} · {where} · torch {m['torch']} · transformers {m.get('transformers')} · "
-        f"coqui-tts {m.get('coqui-tts')} · numpy {m.get('numpy')} · commit {m['git_commit']}_", "",
+        f"_{m.get('date')} · {where} · torch {m.get('torch')} · transformers {m.get('transformers')} · "
+        f"coqui-tts {m.get('coqui-tts')} · numpy {m.get('numpy')} · commit {m.get('git_commit')}_", "",
         f"Model `{model.get('name')}` ({(model.get('params') or 0) / 1e6:.1f} M params, "
-        f"{model.get('dtype')}, {model.get('weights')}); {result['elapsed_s']} s in all.", "",
+        f"{model.get('dtype')}, {model.get('weights')}); {result.get('elapsed_s')} s in all.", "",
         md_table(["figure", "engine", "reference", "ratio"], [
-            ["time to first audio, concurrency 1, median ms", f["ttfa_median_ms_engine"],
-             f["ttfa_median_ms_reference"], None],
-            ["most concurrent streams all faster than real time", f["max_realtime_concurrency"], None, None],
-            [f"audio s per s at concurrency {f['throughput_concurrency']}", f["throughput_engine_audio_s_per_s"],
-             f["throughput_reference_audio_s_per_s"], f["throughput_ratio"]],
+            ["time to first audio, concurrency 1, median ms", f.get("ttfa_median_ms_engine"),
+             f.get("ttfa_median_ms_reference"), None],
+            ["most concurrent streams all faster than real time", f.get("max_realtime_concurrency"), None, None],
+            [f"audio s per s at concurrency {f.get('throughput_concurrency')}",
+             f.get("throughput_engine_audio_s_per_s"), f.get("throughput_reference_audio_s_per_s"),
+             f.get("throughput_ratio")],
         ]), "",
-        "Phases: " + ", ".join(f"{k} {v.get('status')} ({v.get('seconds', '–')} s)" for k, v in ph.items()) + ".",
+        "Phases: " + ", ".join(_status(k, v) for k, v in ph.items()) + ".",
     ]
-    rt = ph.get("realtime", {})
+    rt = ph.get("realtime") or {}
     if rt.get("levels"):
-        lines += ["", f"Real-time search ({rt['tokens_per_request']} tokens per stream): {rt['outcome']}.", "",
+        lines += ["", f"Real-time search ({rt.get('tokens_per_request', '–')} tokens per stream): "
+                      f"{rt.get('outcome') or rt.get('status')}.", "",
                   md_table(["streams", "RTF max", "RTF p95", "TTFA p50 ms", "TTFA p95 ms", "audio s/s", "rows/step",
                             "all < 1"],
-                           [[r["concurrency"], r["rtf_max"], r["rtf_p95"], r["ttfa_p50_ms"], r["ttfa_p95_ms"],
-                             r["audio_s_per_wall_s"], r["avg_batch"], r["realtime"]] for r in rt["levels"]])]
-    tp = ph.get("throughput", {})
+                           [[r.get(k) for k in ("concurrency", "rtf_max", "rtf_p95", "ttfa_p50_ms", "ttfa_p95_ms",
+                                                "audio_s_per_wall_s", "avg_batch", "realtime")]
+                            for r in rt["levels"]])]
+    tp = ph.get("throughput") or {}
     if tp.get("passes"):
-        lines += ["", f"Throughput passes ({tp['tokens_per_request']} tokens per request):", "",
+        lines += ["", f"Throughput passes ({tp.get('tokens_per_request', '–')} tokens per request):", "",
                   md_table(["side", "completed", "cut", "wall s", "audio s", "audio s/s", "TTFA p95 ms"],
-                           [[p["side"], p["completed"], p["cut"], p["wall_s"], p["audio_s"], p["audio_s_per_wall_s"],
-                             p["ttfa_p95_ms"]] for p in tp["passes"]])]
-    problems = [f"{k}: {v['error']}" for k, v in ph.items() if v.get("error")] + result["problems"][:10]
+                           [[p.get(k) for k in ("side", "completed", "cut", "wall_s", "audio_s", "audio_s_per_wall_s",
+                                                "ttfa_p95_ms")] for p in tp["passes"]])]
+    problems = [f"{k}: {v['error']}" for k, v in ph.items() if v.get("error")] + list(result.get("problems") or [])[:10]
     if problems:
         lines += ["", "Problems:", *[f"- {p}" for p in problems]]
     return "\n".join(lines)
+
+
+def summary_markdown(result: dict[str, Any]) -> str:
+    """`gpu_markdown`, or where even that fails, the phases and their errors: the summary never stops a write."""
+    try:
+        return gpu_markdown(result)
+    except Exception as exc:  # noqa: BLE001 - the figures are in results.json either way
+        phases = result.get("phases") or {}
+        return "\n".join([
+            "## GPU check", "", f"The summary could not be drawn ({type(exc).__name__}: {exc}); results.json holds "
+            "every figure recorded.", "",
+            *[f"- {_status(k, v)}" + (f": {v['error']}" if v.get("error") else "") for k, v in phases.items()],
+        ])
+
+
+class GpuRecord:
+    """The check's result as it grows, rewritten to results.json and summary.md after every change.
+
+    Phases put their measurements so far in through `progress`, so whichever way a phase ends (done,
+    cut, error, the watchdog, a signal, or a kill the wrapper notes afterwards) the files hold them.
+    """
+
+    def __init__(self, out: Path, result: dict[str, Any], start: float | None = None) -> None:
+        self.out, self.result, self.start = out, result, start
+        self.phases: dict[str, Any] = result.setdefault("phases", {})
+        self._lock = threading.RLock()  # the watchdog's thread writes too; a signal handler may re-enter
+
+    def write(self) -> None:
+        with self._lock:
+            if self.start is not None:
+                self.result["elapsed_s"] = round(time.perf_counter() - self.start, 1)
+            self.result["figures"] = figures(self.phases)
+            self.result["problems"] = [p for ph in self.phases.values() for p in ph.get("problems") or []]
+            write_results(self.out, "gpu", self.result, summary_markdown(self.result))
+
+    def progress(self, name: str) -> Callable[[dict[str, Any]], None]:
+        def record(partial: dict[str, Any]) -> None:  # a long phase's measurements so far, on disk
+            self.phases[name].update(partial)
+            self.write()
+        return record
+
+    def end_running(self, reason: str) -> None:
+        """The process is ending under a running phase: mark it, keeping what it recorded."""
+        for phase in self.phases.values():
+            if phase.get("status") == "running":
+                phase.update(status="killed", error=reason)
+
+    @contextlib.contextmanager
+    def written_on_sigterm(self) -> Iterator[None]:
+        """A SIGTERM (the wrapper's hard limit sends one before its kill) marks the running phase and
+        writes before the process ends; the handler runs once the main thread's current call returns."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ended(signum: int, frame: Any) -> None:
+            elapsed = round(time.perf_counter() - self.start, 1) if self.start is not None else "?"
+            self.end_running(f"process ended by {signal.Signals(signum).name} {elapsed} s in (a hard time limit)")
+            try:
+                self.write()
+            finally:
+                os._exit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, ended)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def mark_ended(out: Path, reason: str) -> bool:
+    """After the process was killed (SIGKILL leaves it no last write): a phase results.json still shows
+    running is marked ended with `reason`, and summary.md is redrawn. False when there is nothing to mark."""
+    try:
+        result = json.loads((out / "results.json").read_text())["stages"]["gpu"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    record = GpuRecord(out, result)
+    if not any(p.get("status") == "running" for p in record.phases.values()):
+        return False
+    record.end_running(reason)
+    record.write()
+    return True
 
 
 def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=print) -> int:
@@ -144,19 +242,8 @@ def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=
         "model": None, "phases": {}, "figures": {}, "problems": [], "elapsed_s": 0.0,
     }
     result["machine"]["command"] = "python -m bench " + " ".join(argv)
-    phases: dict[str, Any] = result["phases"]
-
-    def write() -> None:
-        result["elapsed_s"] = round(time.perf_counter() - start, 1)
-        result["figures"] = figures(phases)
-        result["problems"] = [p for ph in phases.values() for p in ph.get("problems", [])]
-        write_results(out, "gpu", result, gpu_markdown(result))
-
-    def progress(name: str):
-        def record(partial: dict[str, Any]) -> None:  # a long phase's measurements so far, on disk
-            phases[name].update(partial)
-            write()
-        return record
+    record = GpuRecord(Path(out), result, start)
+    phases, write, progress = record.phases, record.write, record.progress
 
     sides: dict[str, Any] = {}
 
@@ -174,23 +261,43 @@ def run_gpu_check(args: argparse.Namespace, argv: list[str], model_builder, log=
 
     watchdog = Watchdog(write)
     try:
-        run_phase(phases, "setup", end - start, end, watchdog, setup, write, log)
-        if phases["setup"]["status"] == "done":
-            engine, reference = sides["engine"], sides["reference"]
-            run_phase(phases, "ttfa", args.ttfa_timeout, end, watchdog,
-                      lambda d: phase_ttfa(engine, reference, args.ttfa_requests, args.ttfa_tokens, d), write, log)
-            run_phase(phases, "realtime", args.realtime_timeout, end, watchdog,
-                      lambda d: phase_realtime(engine, args.levels, args.tokens, d, progress("realtime")), write, log)
-            run_phase(phases, "throughput", args.throughput_timeout, end, watchdog,
-                      lambda d: phase_throughput(engine, reference, args.throughput_concurrency, args.tokens, d,
-                                                 progress("throughput")),
-                      write, log)
+        with record.written_on_sigterm():
+            run_phase(phases, "setup", end - start, end, watchdog, setup, write, log)
+            if phases["setup"]["status"] == "done":
+                engine, reference = sides["engine"], sides["reference"]
+                run_phase(phases, "ttfa", args.ttfa_timeout, end, watchdog,
+                          lambda d: phase_ttfa(engine, reference, args.ttfa_requests, args.ttfa_tokens, d,
+                                               progress("ttfa")), write, log)
+                run_phase(phases, "realtime", args.realtime_timeout, end, watchdog,
+                          lambda d: phase_realtime(engine, args.levels, args.tokens, d, progress("realtime")),
+                          write, log)
+                run_phase(phases, "throughput", args.throughput_timeout, end, watchdog,
+                          lambda d: phase_throughput(engine, reference, args.throughput_concurrency, args.tokens, d,
+                                                     progress("throughput")),
+                          write, log)
     finally:
         if "engine" in sides:
             sides["engine"].close()
     write()
     log(f"results: {out}/results.json, {out}/summary.md", flush=True)
-    for line in gpu_markdown(result).splitlines()[6:11]:
+    for line in summary_markdown(result).splitlines()[6:11]:
         log(line)
     clean = all(p.get("status") == "done" for p in phases.values()) and not result["problems"]
     return 0 if clean and len(phases) == 4 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.gpu_check ended OUT REASON`: what bench/gpu_check.sh runs after a killed check."""
+    p = argparse.ArgumentParser(prog="python -m bench.gpu_check")
+    sub = p.add_subparsers(dest="command", required=True)
+    ended = sub.add_parser("ended", help="mark the phase a killed check left running, and redraw summary.md")
+    ended.add_argument("out", type=Path)
+    ended.add_argument("reason")
+    args = p.parse_args(argv)
+    print("marked the running phase: " + args.reason if mark_ended(args.out, args.reason)
+          else "no running phase to mark", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -137,5 +137,15 @@ say "running python -m bench gpu (budget ${PY_BUDGET}s, hard limit ${LEFT}s) -> 
 timeout -k 10 "$LEFT" "$PY" -m bench gpu --out "$OUT_DIR" --budget-s "$PY_BUDGET" "${PASS[@]}" 2>&1 \
     | grep --line-buffered -v '^\[transformers\]' | tee -a "$LOG"
 RC=${PIPESTATUS[0]}
+if [ "$RC" -ne 0 ] && [ "$RC" -ne 1 ]; then
+    # Killed (124/137: the hard limit; 3: its own watchdog): a phase it left running is marked, with
+    # everything it had recorded kept, and summary.md is redrawn.
+    case $RC in
+        124) HOW="stopped at the hard limit of ${LEFT}s" ;;
+        137) HOW="killed by SIGKILL (the hard limit sends one 10s after its stop)" ;;
+        *) HOW="ended with exit $RC" ;;
+    esac
+    "$PY" -m bench.gpu_check ended "$OUT_DIR" "process $HOW $(elapsed)s into the run" 2>&1 | tee -a "$LOG"
+fi
 say "done, exit $RC"
 exit "$RC"

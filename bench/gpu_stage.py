@@ -68,11 +68,33 @@ def pass_summary(timed: list[TimedRecord], wall: float) -> dict[str, Any]:
     }
 
 
-def phase_ttfa(engine: Side, reference: Side, requests: int, tokens: int, deadline: float) -> dict[str, Any]:
-    """Sequential requests, engine and reference alternating (who goes first alternates too)."""
+Progress = Callable[[dict[str, Any]], None]
+
+
+def _no_progress(partial: dict[str, Any]) -> None:
+    pass
+
+
+def phase_ttfa(engine: Side, reference: Side, requests: int, tokens: int, deadline: float,
+               progress: Progress = _no_progress) -> dict[str, Any]:
+    """Sequential requests, engine and reference alternating (who goes first alternates too).
+
+    `progress` gets the figures so far after each request."""
     ttfa: dict[str, list[float]] = {"engine": [], "reference": []}
     rtf: dict[str, list[float]] = {"engine": [], "reference": []}
     problems: list[str] = []
+
+    def figures() -> dict[str, Any]:
+        out: dict[str, Any] = {"tokens_per_request": tokens, "problems": list(problems)}
+        for name in ("engine", "reference"):
+            out[name] = {
+                "requests": len(ttfa[name]),
+                "ttfa_ms": [_ms(v) for v in ttfa[name]],
+                "ttfa_median_ms": _ms(statistics.median(ttfa[name])) if ttfa[name] else None,
+                "rtf_median": _round(statistics.median(rtf[name])) if rtf[name] else None,
+            }
+        return out
+
     cut = False
     for i, request in enumerate(make_requests(requests, tokens, seed=2000)):
         for side in (engine, reference) if i % 2 == 0 else (reference, engine):
@@ -81,29 +103,15 @@ def phase_ttfa(engine: Side, reference: Side, requests: int, tokens: int, deadli
                 cut = True
                 break
             r = timed.record
-            problems += [f"{side.name}: {p}" for p in verify_tokens([r])]
+            problems.extend(f"{side.name}: {p}" for p in verify_tokens([r]))
             if r.ttfa is not None and r.error is None:
                 ttfa[side.name].append(r.ttfa)
             if r.rtf is not None:
                 rtf[side.name].append(r.rtf)
+            progress(figures())
         if cut:
             break
-    out: dict[str, Any] = {"status": "cut" if cut else "done", "tokens_per_request": tokens, "problems": problems}
-    for name in ("engine", "reference"):
-        out[name] = {
-            "requests": len(ttfa[name]),
-            "ttfa_ms": [_ms(v) for v in ttfa[name]],
-            "ttfa_median_ms": _ms(statistics.median(ttfa[name])) if ttfa[name] else None,
-            "rtf_median": _round(statistics.median(rtf[name])) if rtf[name] else None,
-        }
-    return out
-
-
-Progress = Callable[[dict[str, Any]], None]
-
-
-def _no_progress(partial: dict[str, Any]) -> None:
-    pass
+    return {"status": "cut" if cut else "done", **figures()}
 
 
 def phase_realtime(
@@ -111,10 +119,21 @@ def phase_realtime(
 ) -> dict[str, Any]:
     """Levels in order until one has a stream at RTF >= 1 (or an error, or the deadline).
 
-    `progress` gets the levels measured so far after each one (so a stopped run keeps them)."""
+    `progress` gets every field of the result as it stands after each level, so a run that stops
+    later (an error, a kill) keeps the levels measured."""
     rows: list[dict[str, Any]] = []
     best = 0
     outcome = "all levels passed"
+
+    def result(outcome: str) -> dict[str, Any]:
+        return {
+            "tokens_per_request": tokens,
+            "levels": rows,
+            "max_realtime_concurrency": best,
+            "outcome": outcome,
+            "problems": [p for row in rows for p in row["problems"]],
+        }
+
     for c in levels:
         before = engine.stats_snapshot()
         timed, wall = run_until(engine, make_requests(c, tokens, seed=3000 + c), c, deadline)
@@ -131,15 +150,8 @@ def phase_realtime(
             outcome = f"failed at concurrency {c}" + (f" ({row['errors']} errors)" if row["errors"] else "")
             break
         best = c
-        progress({"levels": rows, "max_realtime_concurrency": best, "outcome": f"passed up to concurrency {c}"})
-    return {
-        "status": "cut" if outcome.startswith("cut") else "done",
-        "tokens_per_request": tokens,
-        "levels": rows,
-        "max_realtime_concurrency": best,
-        "outcome": outcome,
-        "problems": [p for row in rows for p in row["problems"]],
-    }
+        progress(result(f"passed up to concurrency {c}"))
+    return {"status": "cut" if outcome.startswith("cut") else "done", **result(outcome)}
 
 
 def phase_throughput(
@@ -219,6 +231,7 @@ def run_phase(
         phase.update(status="skipped", error="no time left in the budget")
         write()
         return
+    write()  # on disk as running: a process killed in this phase leaves it marked so
     watchdog.arm(phase, deadline)
     log(f"== {name} (deadline in {deadline - start:.0f} s)", flush=True)
     try:

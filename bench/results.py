@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,19 @@ def set_command(info: dict[str, Any], argv: list[str]) -> None:
     info["command"] = "python -m bench " + " ".join(argv)
 
 
+def _plain(value: Any) -> Any:
+    """JSON for what json cannot write itself: numpy scalars become numbers, anything else its text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    # Written beside and renamed over: a process killed mid-write leaves the previous file whole.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_results(out_dir: str | Path, stage: str, payload: dict[str, Any], markdown: str) -> Path:
     """Merge `payload` under `stages.<stage>` of results.json and rewrite summary.md; returns the folder."""
     out = Path(out_dir)
@@ -75,15 +89,14 @@ def write_results(out_dir: str | Path, stage: str, payload: dict[str, Any], mark
         except json.JSONDecodeError:
             data = {}
     data.setdefault("stages", {})[stage] = payload
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     summaries = data.setdefault("_markdown", {})
     summaries[stage] = markdown
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    _replace_text(path, json.dumps(data, indent=2, default=_plain) + "\n")
     order = ["quick", "engine", "length", "profile", "triton", "gateway"]
     parts = [summaries[s] for s in order if s in summaries] + [
         summaries[s] for s in summaries if s not in order
     ]
-    (out / "summary.md").write_text("\n\n".join(parts).rstrip() + "\n")
+    _replace_text(out / "summary.md", "\n\n".join(parts).rstrip() + "\n")
     return out
 
 

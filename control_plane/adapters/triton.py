@@ -15,12 +15,10 @@ final response the client half-closes and waits for the status.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from typing import Any
 
 import grpc
@@ -29,10 +27,17 @@ import numpy as np
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.grpc import aio as grpcclient
 from tritonclient.grpc._infer_result import InferResult
-from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
 from control_plane import stage_timing
+from control_plane.adapters.triton_calls import (
+    OneRequestCall,
+    infer_request,
+    is_final,
+    map_rpc_error,
+    tensor,
+    words_of,
+)
 from control_plane.adapters.triton_types import (
     AudioChunk,
     Conditioning,
@@ -66,114 +71,6 @@ CHANNEL_ARGS = [
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]  # no client keepalive pings: Triton's server refuses frequent ones (GOAWAY "too_many_pings")
-
-
-def _tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
-    t = InferInput(name, list(value.shape), dtype)
-    t.set_data_from_numpy(value)
-    return t
-
-
-def _infer_request(model: str, inputs: list[InferInput], request_id: str, share: Share | None = None) -> Any:
-    request = _get_inference_request(
-        model_name=model,
-        inputs=inputs,
-        model_version="",
-        request_id=request_id,
-        outputs=None,
-        sequence_id=0,
-        sequence_start=False,
-        sequence_end=False,
-        priority=0,
-        timeout=None,
-        parameters=share.parameters() if share is not None else None,  # the engines' fair queues read them
-    )
-    request.parameters["triton_enable_empty_final_response"].bool_param = True
-    return request
-
-
-def _words(result: InferResult) -> tuple[tuple[int, int, int, int], ...] | None:
-    if not any(o.name == "WORDS" for o in result.get_response().outputs):
-        return None
-    raw = result.as_numpy("WORDS")
-    try:
-        rows = json.loads(raw.reshape(-1)[0])
-        return tuple((int(a), int(b), int(c), int(d)) for a, b, c, d in rows)
-    except (ValueError, TypeError, IndexError):
-        log.warning("ignoring malformed WORDS output")
-        return None
-
-
-def _is_final(infer_response: Any) -> bool:
-    params = infer_response.parameters
-    return "triton_final_response" in params and params["triton_final_response"].bool_param
-
-
-class _OneRequestCall:
-    """A ModelStreamInfer call carrying one request, ended in order rather than cancelled.
-
-    Our half of the stream stays open until `finish()`: closing it before the final response would
-    end the call early.
-    """
-
-    def __init__(self, client: grpcclient.InferenceServerClient, request: Any, timeout_s: float) -> None:
-        self._half_close = asyncio.Event()
-
-        async def requests() -> AsyncIterator[Any]:
-            yield request
-            await self._half_close.wait()
-
-        self._call = client._client_stub.ModelStreamInfer(requests(), metadata=None, timeout=timeout_s)
-        self._next: asyncio.Future[Any] | None = None
-
-    async def read(self) -> Any | None:
-        """The next response, or None once the server ended the call. Raises AioRpcError.
-
-        grpc.aio cancels the whole call when a coroutine awaiting its read() is cancelled, as the
-        reader is when a consumer task is cancelled; the read runs in its own task instead, and a
-        read cut short is picked up by the next one.
-        """
-        if self._next is None:
-            self._next = asyncio.ensure_future(self._call.read())
-        response = await asyncio.shield(self._next)
-        self._next = None
-        return None if response is grpc.aio.EOF else response
-
-    async def finish(self) -> None:
-        """Half-close and wait for the call's status (after the final response, or once it is over)."""
-        self._half_close.set()
-        await self._call.code()
-
-    async def drain(self) -> None:
-        """Read on until the request's final response (or the call's end), then finish in order."""
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            while (response := await self.read()) is not None:
-                if response.error_message or _is_final(response.infer_response):
-                    break
-        await self.finish()
-
-
-def _map_rpc_error(exc: BaseException) -> TritonError:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        code = exc.code()
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
-            return TritonUnavailable(f"Triton unavailable ({code.name})")
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return TritonTimeout("Triton did not finish within the request timeout")
-        if code == grpc.StatusCode.NOT_FOUND:
-            return TritonUnavailable(exc.details() or "model not found")
-        return TritonError(exc.details() or code.name)
-    if isinstance(exc, InferenceServerException):
-        msg = exc.message() or str(exc)
-        status = str(exc.status() or "")
-        if status.endswith(("UNAVAILABLE", "RESOURCE_EXHAUSTED")):
-            return TritonUnavailable(f"Triton unavailable ({status.split('.')[-1]})")
-        if status.endswith("DEADLINE_EXCEEDED"):
-            return TritonTimeout("Triton did not finish within the request timeout")
-        if "unavailable" in msg.lower() or "not ready" in msg.lower() or "unknown model" in msg.lower():
-            return TritonUnavailable(msg)
-        return TritonError(msg)
-    return TritonError(str(exc))
 
 
 class TritonClient:
@@ -260,8 +157,8 @@ class TritonClient:
     async def condition(self, audio: np.ndarray, sample_rate: int) -> Conditioning:
         audio = np.ascontiguousarray(audio, dtype=np.float32).reshape(1, -1)
         inputs = [
-            _tensor("AUDIO", audio, "FP32"),
-            _tensor("SAMPLE_RATE", np.array([[sample_rate]], dtype=np.int32), "INT32"),
+            tensor("AUDIO", audio, "FP32"),
+            tensor("SAMPLE_RATE", np.array([[sample_rate]], dtype=np.int32), "INT32"),
         ]
         outputs = [InferRequestedOutput("GPT_COND_LATENT"), InferRequestedOutput("SPEAKER_EMBEDDING")]
         try:
@@ -269,7 +166,7 @@ class TritonClient:
                 "xtts_condition", inputs, outputs=outputs, client_timeout=self.timeout_s
             )
         except (grpc.aio.AioRpcError, InferenceServerException) as exc:
-            raise _map_rpc_error(exc) from None
+            raise map_rpc_error(exc) from None
         latent = result.as_numpy("GPT_COND_LATENT")
         emb = result.as_numpy("SPEAKER_EMBEDDING")
         if latent is None or emb is None:
@@ -283,8 +180,8 @@ class TritonClient:
     def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
                      share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
-            _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
-            _tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
+            tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
+            tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
         ]
         return self._stream("piper", inputs, request_id, share)
 
@@ -308,11 +205,11 @@ class TritonClient:
         share: Share | None = None,
     ) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
-            _tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
-            _tensor("LANGUAGE", np.array([language.encode()], dtype=np.object_), "BYTES"),
-            _tensor("GPT_COND_LATENT", np.ascontiguousarray(gpt_cond_latent, dtype=np.float32), "FP32"),
-            _tensor("SPEAKER_EMBEDDING", np.ascontiguousarray(speaker_embedding, dtype=np.float32).reshape(-1), "FP32"),
-            _tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
+            tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
+            tensor("LANGUAGE", np.array([language.encode()], dtype=np.object_), "BYTES"),
+            tensor("GPT_COND_LATENT", np.ascontiguousarray(gpt_cond_latent, dtype=np.float32), "FP32"),
+            tensor("SPEAKER_EMBEDDING", np.ascontiguousarray(speaker_embedding, dtype=np.float32).reshape(-1), "FP32"),
+            tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
         ]
         optional: list[tuple[str, Any, Any, str]] = [
             ("TEMPERATURE", temperature, np.float32, "FP32"),
@@ -326,7 +223,7 @@ class TritonClient:
         ]
         for name, value, np_type, dtype in optional:
             if value is not None:
-                inputs.append(_tensor(name, np.array([value], dtype=np_type), dtype))
+                inputs.append(tensor(name, np.array([value], dtype=np_type), dtype))
         return self._stream("xtts", inputs, request_id, share)
 
     async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "",
@@ -334,7 +231,7 @@ class TritonClient:
         # Every Triton request gets its own id (a caller's request id is shared by its segments and
         # chosen by clients): it is what a cancel request names.
         triton_id = uuid.uuid4().hex
-        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, triton_id, share), self.timeout_s)
+        call = OneRequestCall(self.grpc, infer_request(model, inputs, triton_id, share), self.timeout_s)
         ended = False  # the request's final response arrived or the call is over: nothing left to stop
         stage_timing.mark("engine_sent")
         try:
@@ -345,9 +242,9 @@ class TritonClient:
                     raise TritonError(f"{model} stream ended without a final response")
                 if response.error_message:
                     ended = True  # the models send an error as the request's final response
-                    raise _map_rpc_error(InferenceServerException(msg=response.error_message))
+                    raise map_rpc_error(InferenceServerException(msg=response.error_message))
                 infer = response.infer_response
-                ended = _is_final(infer)
+                ended = is_final(infer)
                 if infer.outputs:
                     result = InferResult(infer)
                     audio = result.as_numpy("AUDIO")
@@ -355,12 +252,12 @@ class TritonClient:
                     if audio is not None and audio.size:
                         stage_timing.mark("engine_first")
                         yield AudioChunk(np.asarray(audio, dtype=np.float32).reshape(-1), int(rate.reshape(-1)[0]),
-                                         _words(result))
+                                         words_of(result))
                 if ended:
                     break
         except grpc.aio.AioRpcError as exc:
             ended = True
-            raise _map_rpc_error(exc) from None
+            raise map_rpc_error(exc) from None
         finally:
             if ended:
                 await self._settle(call.finish(), CALL_FINISH_WAIT_S)
@@ -374,14 +271,14 @@ class TritonClient:
 
     async def _cancel(self, model: str, triton_id: str) -> None:
         """Send `model` the cancel request for `triton_id` and wait for its empty final response."""
-        inputs = [_tensor("CANCEL_REQUEST_ID", np.array([triton_id.encode()], dtype=np.object_), "BYTES")]
-        call = _OneRequestCall(self.grpc, _infer_request(model, inputs, ""), CANCEL_TIMEOUT_S)
+        inputs = [tensor("CANCEL_REQUEST_ID", np.array([triton_id.encode()], dtype=np.object_), "BYTES")]
+        call = OneRequestCall(self.grpc, infer_request(model, inputs, ""), CANCEL_TIMEOUT_S)
         try:
             while (response := await call.read()) is not None:
                 if response.error_message:
                     log.warning("%s refused a cancel request: %s", model, response.error_message)
                     break
-                if _is_final(response.infer_response):
+                if is_final(response.infer_response):
                     break
         except grpc.aio.AioRpcError as exc:
             log.warning("cancel request to %s failed: %s", model, exc.code().name)

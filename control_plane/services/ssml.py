@@ -36,6 +36,14 @@ from control_plane.services.ssml_model import (
     SsmlResult,
     safe_parser,
 )
+from control_plane.services.ssml_source import (
+    ALLOWED_ATTRS,
+    SSML_NS,
+    XML_LANG,
+    XML_NS,
+    SourcePositions,
+    element_name,
+)
 from control_plane.services.ssml_values import (
     BREAK_STRENGTH_MS,
     EMPHASIS,
@@ -50,29 +58,10 @@ from control_plane.services.ssml_values import (
 )
 from tts_contract import MAX_TEXT_CHARS
 
-SSML_NS = "http://www.w3.org/2001/10/synthesis"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
-XML_LANG = f"{{{XML_NS}}}lang"
-
 MAX_SSML_BYTES = 20_000
 
 MAX_DEPTH = 24
 
-ALLOWED_ATTRS: dict[str, set[str]] = {
-    "speak": {"version", XML_LANG, f"{{{XML_NS}}}base"},
-    "p": {XML_LANG},
-    "s": {XML_LANG},
-    "break": {"time", "strength"},
-    "prosody": {"rate", "pitch", "volume"},
-    "say-as": {"interpret-as", "format", "detail"},
-    "sub": {"alias"},
-    "emphasis": {"level"},
-    "voice": {"name", XML_LANG},
-    "lang": {XML_LANG},
-    "mark": {"name"},
-    "phoneme": {"ph", "alphabet"},
-    "lexicon": {"uri", "type", f"{{{XML_NS}}}id"},
-}
 PARAGRAPH_PAUSE_MS = 0.0  # engines already pause at sentence ends; explicit <break> is exact
 
 
@@ -103,7 +92,7 @@ def parse_ssml(ssml: str, *, language: str = "en", voice_id: str | None = None, 
 class _Builder:
     def __init__(self, source: str, ctx: Ctx, speech: Speech) -> None:
         self.speech = speech
-        self.lines = source.splitlines()
+        self.positions = SourcePositions(source)
         self.errors: list[SsmlIssue] = []
         self.voices: list[tuple[str, int, int]] = []
         self._segments: list[Segment] = []
@@ -112,32 +101,11 @@ class _Builder:
         self._marks: list[tuple[str, int]] = []
         self._pending_silence = 0.0
         self._chars = 0
-        self._seen: dict[tuple[int, str], int] = {}
-        self._pos: dict[etree._Element, tuple[int, int]] = {}
         self._first_run: tuple[str, str, Ctx] | None = None  # the document's first text: written, spoken, ctx
         self._spoke = False  # some text was added already
 
-    # --- positions ---
-    def _where(self, el: etree._Element) -> tuple[int, int]:
-        line = el.sourceline or 0
-        tag = el.tag if isinstance(el.tag, str) else ""
-        qname = tag.split("}")[-1]
-        if el.prefix:
-            qname = f"{el.prefix}:{qname}"
-        col = 0
-        if 0 < line <= len(self.lines):
-            n = self._seen.get((line, qname), 0)
-            idx = -1
-            for _ in range(n + 1):
-                idx = self.lines[line - 1].find("<" + qname, idx + 1)
-                if idx < 0:
-                    break
-            self._seen[(line, qname)] = n + 1
-            col = idx + 1 if idx >= 0 else 1
-        return line, col
-
     def _error(self, el: etree._Element, message: str, where: tuple[int, int] | None = None) -> None:
-        line, col = where or self._pos.get(el) or self._where(el)
+        line, col = where or self.positions.of(el)
         self.errors.append(SsmlIssue(line, col, message))
 
     # --- text accumulation ---
@@ -208,8 +176,8 @@ class _Builder:
 
     # --- the walk ---
     def run(self, root: etree._Element) -> None:
-        self._pos[root] = self._where(root)
-        name = self._name(root)
+        self.positions.locate(root)
+        name = element_name(root)
         if name != "speak":
             self._error(root, f"the root element must be <speak>, not <{name or root.tag}>")
             return
@@ -228,7 +196,7 @@ class _Builder:
         applies to the whole document, ahead of the request's own."""
         named: list[Lexicon] = []
         for el in root.iter(f"{{{SSML_NS}}}lexicon", "lexicon"):
-            self._pos[el] = self._where(el)
+            self.positions.locate(el)
             uri = (el.get("uri") or "").strip()
             name = uri.removeprefix("lexicon:").rstrip("/").rsplit("/", 1)[-1]
             if not name:
@@ -241,14 +209,6 @@ class _Builder:
             base = self.speech.lexicons.lexicons if self.speech.lexicons else []
             self.speech.lexicons = LexiconSet(named + [lx for lx in base if lx not in named])
 
-    def _name(self, el: etree._Element) -> str | None:
-        if not isinstance(el.tag, str):
-            return None
-        q = etree.QName(el)
-        if q.namespace not in (None, SSML_NS):
-            return None
-        return q.localname
-
     def _check_attrs(self, el: etree._Element, name: str) -> bool:
         ok = True
         for attr in el.attrib:
@@ -259,11 +219,11 @@ class _Builder:
         return ok
 
     def _visit(self, el: etree._Element, depth: int) -> None:
-        self._pos[el] = self._where(el)
+        self.positions.locate(el)
         if depth > MAX_DEPTH:
             self._error(el, f"elements nested deeper than {MAX_DEPTH} levels")
             return
-        name = self._name(el)
+        name = element_name(el)
         if name is None or name not in ALLOWED_ATTRS:
             shown = el.tag.split("}")[-1] if isinstance(el.tag, str) else str(el.tag)
             self._error(el, f"unsupported element <{shown}>")
@@ -312,7 +272,7 @@ class _Builder:
         if not name:
             self._error(el, "<voice> needs a name attribute (a voice id)")
         else:
-            self.voices.append((name, *self._pos[el]))
+            self.voices.append((name, *self.positions.of(el)))
             ctx = replace(ctx, voice_id=name)
         self._scoped(el, depth, ctx)
 

@@ -1,13 +1,17 @@
 """The one-go GPU check (bench/gpu_check.sh) end to end on the CPU with the tiny model: every figure is
-present, numeric and consistent with the measurements it came from (no timing thresholds)."""
+present, numeric and consistent with the measurements it came from (no timing thresholds); and a
+check killed mid-phase still leaves its figures and says which phase was killed."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,54 @@ def test_summary_shows_the_figures(gpu_check):
     assert "time to first audio, concurrency 1, median ms" in summary
     assert f"| most concurrent streams all faster than real time | {figures['max_realtime_concurrency']} |" in summary
     assert f"audio s per s at concurrency {CONCURRENCY}" in summary
+
+
+def _bench_process(out: Path) -> int | None:
+    """The pid of the `python -m bench gpu` the wrapper started for `out`, once it runs."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"bench" in args and b"gpu" in args and str(out).encode() in args and b"timeout" not in args[0]:
+                return int(entry.name)
+    return None
+
+
+def test_a_check_killed_mid_phase_keeps_its_figures_and_names_the_phase(tmp_path):
+    # SIGKILL, as the wrapper's hard limit ends a process that ignored its stop: no last write from it.
+    wrapper = subprocess.Popen(
+        ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--python", sys.executable, "--out", str(tmp_path), "--",
+         "--model", "tiny", "--device", "cpu", "--dtype", "fp32", "--ttfa-requests", "200", "--ttfa-tokens", "8",
+         "--ttfa-timeout", "600"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 600  # the tiny model's setup can take minutes on a busy machine
+        while True:
+            assert wrapper.poll() is None, wrapper.stdout.read() if wrapper.stdout else ""
+            assert time.monotonic() < deadline, "the check never measured a time to first audio"
+            try:
+                ttfa = _result(tmp_path)["phases"].get("ttfa") or {}
+            except (OSError, KeyError, ValueError):
+                ttfa = {}
+            if ttfa.get("status") == "running" and (ttfa.get("engine") or {}).get("requests"):
+                break
+            time.sleep(0.05)
+        pid = _bench_process(tmp_path)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        output, _ = wrapper.communicate(timeout=300)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+    assert wrapper.returncode == 137, output[-3000:]
+    result = _result(tmp_path)
+    assert result["phases"]["setup"]["status"] == "done"
+    ttfa = result["phases"]["ttfa"]
+    assert ttfa["status"] == "killed" and "SIGKILL" in ttfa["error"], ttfa
+    assert ttfa["engine"]["requests"] >= 1 and result["figures"]["ttfa_median_ms_engine"] > 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "ttfa killed" in summary and f"- ttfa: {ttfa['error']}" in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| time to first audio"))
+    assert row.split("|")[2].strip() not in ("", "–")  # the engine's median, measured before the kill

@@ -164,11 +164,13 @@ def redis_server() -> Iterator[RedisServer]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import socket
 
-    for _ in range(200):
+    deadline = time.monotonic() + 60  # a busy machine can take a while to start it
+    while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
         except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.02)
     try:
         yield RedisServer(port, proc)
@@ -218,6 +220,16 @@ def admin_headers() -> dict[str, str]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def past(iso_time: str) -> None:
+    """Returns once the wall clock is past `iso_time` (a grace period's end, as the API gave it)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    until = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.05)
 
 
 async def start_api(settings: Settings, client_ip: str = "127.0.0.1") -> tuple[Any, Any, httpx.AsyncClient]:

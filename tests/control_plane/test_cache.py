@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from control_plane.adapters.cache import (
     CacheEntry,
@@ -30,10 +31,12 @@ async def test_get_set_and_lru_eviction_by_size():
 
 
 async def test_ttl_expires_entries():
-    cache = MemoryAudioCache(max_bytes=10**6, ttl_s=0.05, max_entry_bytes=10**6)
+    # A TTL a busy machine cannot outrun between set and get; then a wait until it has passed.
+    cache = MemoryAudioCache(max_bytes=10**6, ttl_s=1.0, max_entry_bytes=10**6)
+    stored = time.monotonic()
     await cache.set("k", CacheEntry(b"audio"))
     assert await cache.get("k") is not None
-    await asyncio.sleep(0.08)
+    await asyncio.sleep(max(0.0, stored + 1.0 - time.monotonic()) + 0.05)
     assert await cache.get("k") is None
 
 

@@ -123,7 +123,7 @@ def test_doctype_and_entities_are_refused_fast(doc):
     with pytest.raises(SsmlRejected) as info:
         parse_ssml(doc)
     assert info.value.code == "ssml_forbidden"
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # refused before parsing (room for a busy machine)
 
 
 def test_undeclared_entity_is_an_error_not_an_expansion():

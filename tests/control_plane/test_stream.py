@@ -90,8 +90,7 @@ async def test_client_disconnect_stops_triton_work(gateway, tenant_key, triton_p
                                                         json={"text": text, "format": "pcm"}) as r:
         async for _ in r.aiter_raw():
             break  # first audio, then hang up
-    await asyncio.sleep(3.0)
-    settled = await triton_counter(metrics, "tts_requests_total", model="piper")
+    settled = await settled_triton_counter(metrics, "tts_requests_total", model="piper")
     await asyncio.sleep(1.0)
     # Each sentence is one Triton request; after the hang-up no new ones start (at most the one
     # in flight and the one prefetched finish or are cancelled), where the full text would need 60.

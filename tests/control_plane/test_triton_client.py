@@ -140,11 +140,12 @@ async def test_unreachable_triton_is_unavailable():
         await client.close()
 
 
-async def _wait_for_cancelled(client: TritonClient, before: float) -> float:
-    for _ in range(100):
-        now = await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")
-        if now > before:
-            return now
+async def _wait_for_cancelled(client: TritonClient, before: float, within_s: float = 60.0) -> float:
+    """The cancelled-requests counter once it is past `before` (the model applies it once a second)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while (now := await _gauge(client, "tts_requests_total", "piper", outcome="cancelled")) <= before:
+        if asyncio.get_running_loop().time() > deadline:
+            break
         await asyncio.sleep(0.1)
     return now
 
@@ -209,7 +210,7 @@ def test_parse_model_info():
 def test_a_share_travels_as_request_parameters():
     """The tenant and weight the engines' fair queues read (tts_contract.fairness), on the gRPC request itself;
     a request without one carries neither (the engines then use the anonymous tenant)."""
-    from control_plane.adapters.triton import _infer_request
+    from control_plane.adapters.triton_calls import infer_request as _infer_request
     from tts_contract.fairness import Share
 
     with_share = _infer_request("piper", [], "id-1", Share("tenant-a", 3.0))

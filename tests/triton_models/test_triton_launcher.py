@@ -37,7 +37,7 @@ def test_layout_is_complete_and_idempotent() -> None:
     started = time.perf_counter()
     again = find_triton()
     assert again == first
-    assert time.perf_counter() - started < 1.0  # already laid out: nothing copied
+    assert time.perf_counter() - started < 5.0  # already laid out: nothing copied (a copy takes far longer)
 
 
 def test_environment_runs_this_interpreter_and_finds_the_project() -> None:

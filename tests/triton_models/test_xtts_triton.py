@@ -50,7 +50,7 @@ async def _start_long_streams(triton_server, voice, count: int, tokens: int) -> 
 
 async def _engine_idle(triton_server, before: str, cancelled: int) -> str:
     """Wait until the model has counted `cancelled` more cancellations and the engine holds no request."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a busy machine drains slowly
     while True:
         text = triton_server.metrics_text()
         seen = metric(text, "tts_requests_total", model="xtts", outcome="cancelled") - metric(
@@ -156,7 +156,7 @@ def test_metrics_show_custom_and_triton_counters(triton_server, voice, tiny_xtts
     version = json.loads((tiny_xtts_artifact / "manifest.json").read_text())["model_version"]
     # Engine counters are copied once a second; requests other tests left running on this shared
     # server (clients that hung up without a cancel run to their token bound) must drain to zero.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a busy machine drains slowly
     while True:
         text = triton_server.metrics_text()
         if (metric(text, "tts_xtts_tokens_generated_total", model="xtts") > 0

@@ -35,6 +35,6 @@ async def test_postgres_restart_fails_fast_and_the_pool_recovers(postgres_server
             async def recovered() -> bool:
                 return (await c.get("/v1/voices")).status_code == 200
 
-            await eventually(recovered, within=20)
+            await eventually(recovered, within=60)
             r = await c.post("/v1/synthesize", json={"text": "After.", "format": "wav"})
             assert r.status_code == 200 and r.content[:4] == b"RIFF"

