@@ -15,6 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+MAX_TENANT_LABELS = 50  # tenants named in per-tenant series; later ones are counted as OTHER_TENANT
+OTHER_TENANT = "other"
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
 
 
@@ -71,12 +74,37 @@ class Metrics:
         self.engine_service_rate = Gauge("tts_engine_service_rate_characters_per_second", "Characters the engine "
                                          "completes per busy second, as measured by this replica", ["engine"],
                                          registry=r)
+        # Fair shares (per tenant and tier). A tenant label per tenant would grow without bound: the first
+        # MAX_TENANT_LABELS tenants seen are named, later ones counted together as "other"; tiers are few.
+        self.tenant_admission = Counter("tts_tenant_admission_decisions", "Engine-bound requests admitted or "
+                                        "shed, by tenant and priority tier", ["engine", "tier", "tenant", "outcome"],
+                                        registry=r)
+        self.tier_admission_wait = Histogram("tts_tier_admission_expected_wait_seconds", "Expected wait for the "
+                                             "engine (under the fair shares) of each admission decision, by tier "
+                                             "and outcome", ["engine", "tier", "outcome"], buckets=WAIT_BUCKETS,
+                                             registry=r)
+        self._tenant_labels: set[str] = set()
         self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
                                       registry=r)
         self.event_loop_tasks.set_function(_task_count)
         self.event_loop_lag = Histogram("tts_event_loop_lag_seconds", "How late a periodic probe on the event loop "
                                         "wakes up (a blocked loop delays every stream and ping)",
                                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+
+    def tenant_label(self, tenant: str) -> str:
+        if tenant in self._tenant_labels:
+            return tenant
+        if len(self._tenant_labels) < MAX_TENANT_LABELS:
+            self._tenant_labels.add(tenant)
+            return tenant
+        return OTHER_TENANT
+
+    def tenant_decision(self, engine: str, tenant: str, tier: str, outcome: str, wait: float | None) -> None:
+        tier = tier or "none"
+        self.tenant_admission.labels(engine=engine, tier=tier, tenant=self.tenant_label(tenant) or "none",
+                                     outcome=outcome).inc()
+        if wait is not None:
+            self.tier_admission_wait.labels(engine=engine, tier=tier, outcome=outcome).observe(wait)
 
     @staticmethod
     def _total(counter: Counter) -> float:

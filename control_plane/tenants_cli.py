@@ -11,7 +11,9 @@ from typing import Any
 
 from control_plane.errors import ServiceError
 from control_plane.services.tenants import TenantService, tenant_view
+from control_plane.services.tiers import TIERS
 from control_plane.settings import Settings, get_settings
+from tts_contract.fairness import WEIGHT_RANGE
 
 LIMIT_OPTIONS = {
     "--rpm": "requests_per_minute", "--rph": "requests_per_hour", "--rpd": "requests_per_day",
@@ -23,6 +25,9 @@ LIMIT_OPTIONS = {
 def _add_limits(p: argparse.ArgumentParser) -> None:
     for flag, field in LIMIT_OPTIONS.items():
         p.add_argument(flag, dest=field, type=int, default=None, metavar="N")
+    p.add_argument("--tier", choices=list(TIERS), default=None, help="priority tier (sets the weight)")
+    p.add_argument("--weight", type=float, default=None, metavar="W",
+                   help=f"fair-share weight, {WEIGHT_RANGE[0]:g} to {WEIGHT_RANGE[1]:g} (instead of the tier's)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     _add_limits(create)
     sub.add_parser("list", help="list tenants")
-    update = sub.add_parser("update", help="change a tenant's limits")
+    update = sub.add_parser("update", help="change a tenant's limits, tier or weight")
     update.add_argument("tenant", help="tenant id or name")
     _add_limits(update)
     rotate = sub.add_parser("rotate-key", help="issue a new key (printed once)")
@@ -58,13 +63,16 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             await store.db.create_all()
         service = TenantService(store, settings)
         if args.command == "create":
-            row, key = await service.create(args.name, **_limits(args))
+            row, key = await service.create(args.name, tier=args.tier, weight=args.weight, **_limits(args))
             return {**tenant_view(row), "api_key": key}
         if args.command == "list":
             return {"tenants": [tenant_view(r) for r in await service.list()]}
         row = await service.resolve(args.tenant)
         if args.command == "update":
-            return tenant_view(await service.update(row.id, **_limits(args)))
+            updated = await service.update(row.id, **_limits(args))
+            if args.tier is not None or args.weight is not None:
+                updated = await service.set_tier(row.id, args.tier, args.weight)
+            return tenant_view(updated)
         if args.command == "rotate-key":
             key, until = await service.rotate_key(row.id, args.grace_seconds)
             return {"tenant_id": row.id, "api_key": key,

@@ -48,6 +48,7 @@ from control_plane.adapters.triton_types import (
     parse_model_info,
 )
 from control_plane.settings import Settings
+from tts_contract.fairness import Share
 
 __all__ = ["AudioChunk", "Conditioning", "ModelInfo", "TritonClient", "TritonError", "TritonTimeout",
            "TritonUnavailable", "parse_model_info"]
@@ -176,12 +177,13 @@ class TritonClient:
         )
 
     # --- synthesis streams ------------------------------------------------------------------
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
+                     share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
             tensor("SPEED", np.array([speed], dtype=np.float32), "FP32"),
         ]
-        return self._stream("piper", inputs, request_id)
+        return self._stream("piper", inputs, request_id, share)
 
     def stream_xtts(
         self,
@@ -200,6 +202,7 @@ class TritonClient:
         max_new_tokens: int | None = None,
         first_chunk_tokens: int | None = None,
         request_id: str = "",
+        share: Share | None = None,
     ) -> AsyncGenerator[AudioChunk, None]:
         inputs = [
             tensor("TEXT", np.array([text.encode()], dtype=np.object_), "BYTES"),
@@ -221,14 +224,14 @@ class TritonClient:
         for name, value, np_type, dtype in optional:
             if value is not None:
                 inputs.append(tensor(name, np.array([value], dtype=np_type), dtype))
-        return self._stream("xtts", inputs, request_id)
+        return self._stream("xtts", inputs, request_id, share)
 
-    async def _stream(self, model: str, inputs: list[InferInput],
-                      request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
+    async def _stream(self, model: str, inputs: list[InferInput], request_id: str = "",
+                      share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
         # Every Triton request gets its own id (a caller's request id is shared by its segments and
         # chosen by clients): it is what a cancel request names.
         triton_id = uuid.uuid4().hex
-        call = OneRequestCall(self.grpc, infer_request(model, inputs, triton_id), self.timeout_s)
+        call = OneRequestCall(self.grpc, infer_request(model, inputs, triton_id, share), self.timeout_s)
         ended = False  # the request's final response arrived or the call is over: nothing left to stop
         stage_timing.mark("engine_sent")
         try:

@@ -20,6 +20,7 @@ from tritonclient.grpc._utils import _get_inference_request
 from tritonclient.utils import InferenceServerException
 
 from control_plane.adapters.triton_types import TritonError, TritonTimeout, TritonUnavailable
+from tts_contract.fairness import Share
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def tensor(name: str, value: np.ndarray, dtype: str) -> InferInput:
     return t
 
 
-def infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any:
+def infer_request(model: str, inputs: list[InferInput], request_id: str, share: Share | None = None) -> Any:
     request = _get_inference_request(
         model_name=model,
         inputs=inputs,
@@ -42,7 +43,7 @@ def infer_request(model: str, inputs: list[InferInput], request_id: str) -> Any:
         sequence_end=False,
         priority=0,
         timeout=None,
-        parameters=None,
+        parameters=share.parameters() if share is not None else None,  # the engines' fair queues read them
     )
     request.parameters["triton_enable_empty_final_response"].bool_param = True
     return request

@@ -39,6 +39,7 @@ from control_plane.adapters.triton_replicas import (
 )
 from control_plane.metrics import Metrics
 from control_plane.settings import Settings
+from tts_contract.fairness import Share
 
 log = logging.getLogger(__name__)
 
@@ -285,17 +286,18 @@ class TritonPool:
     async def condition(self, audio: np.ndarray, sample_rate: int) -> Conditioning:
         return await self._route_call("condition", lambda client: client.condition(audio, sample_rate))
 
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncGenerator[AudioChunk, None]:
-        return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id),
-                                  len(text))
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
+                     share: Share | None = None) -> AsyncGenerator[AudioChunk, None]:
+        return self._route_stream(lambda client: client.stream_piper(text, speed=speed, request_id=request_id,
+                                                                     share=share), len(text))
 
     def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray, *,
-                    speed: float = 1.0, seed: int | None = None, request_id: str = "",
+                    speed: float = 1.0, seed: int | None = None, request_id: str = "", share: Share | None = None,
                     **options: Any) -> AsyncGenerator[AudioChunk, None]:
         """`options`: the sampling overrides `TritonClient.stream_xtts` takes (temperature, top_k, ...)."""
         return self._route_stream(
             lambda client: client.stream_xtts(text, language, gpt_cond_latent, speaker_embedding, speed=speed,
-                                              seed=seed, request_id=request_id, **options), len(text))
+                                              seed=seed, request_id=request_id, share=share, **options), len(text))
 
 
 async def _first_true(checks: list[Coroutine[Any, Any, bool]]) -> bool:

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.deps import Services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
+from control_plane.services.tiers import CUSTOM_TIER, TIERS, TierName
 from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
+from tts_contract.fairness import WEIGHT_RANGE
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -27,16 +29,27 @@ class LimitFields(BaseModel):
     max_voices: int | None = Field(None, ge=0, le=100_000, description="Default 10")
 
 
+TIER_DOC = ("Priority tier, setting the tenant's weight in the fair shares of the engines under contention: "
+            + ", ".join(f"{name} = {weight:g}" for name, weight in TIERS.items()) + ". Default standard.")
+WEIGHT_DOC = (f"Explicit weight ({WEIGHT_RANGE[0]:g} to {WEIGHT_RANGE[1]:g}) instead of the tier's; with no tier "
+              f"named the tier reads {CUSTOM_TIER!r}. Under contention served audio follows the weights.")
+
+
+class ShareFields(BaseModel):
+    tier: TierName | None = Field(None, description=TIER_DOC)
+    weight: float | None = Field(None, ge=WEIGHT_RANGE[0], le=WEIGHT_RANGE[1], description=WEIGHT_DOC)
+
+
 VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of the tenant's voice ids; used by "
                  "POST /v1/audio/speech. Replaces the whole map; {} clears it.")
 
 
-class TenantUpdate(LimitFields):
+class TenantUpdate(LimitFields, ShareFields):
     voice_map: dict[str, str] | None = Field(None, max_length=len(OPENAI_VOICES), description=VOICE_MAP_DOC,
                                              examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}])
 
 
-class TenantCreate(LimitFields):
+class TenantCreate(LimitFields, ShareFields):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]*$")
 
 
@@ -55,6 +68,8 @@ class Tenant(BaseModel):
     status: str
     limits: Limits
     voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name -> voice id")
+    tier: str = Field(description=f"Priority tier ({', '.join(TIERS)} or {CUSTOM_TIER})")
+    weight: float = Field(description="Weight in the fair shares of the engines under contention")
     created_at: str | None
     updated_at: str | None
 
@@ -97,12 +112,16 @@ async def get_tenant(tenant_id: str, services: Services) -> Tenant:
     return Tenant(**tenant_view(await services.tenants.get(tenant_id)))
 
 
-@router.patch("/tenants/{tenant_id}", response_model=Tenant, summary="Change a tenant's limits or voice map")
+@router.patch("/tenants/{tenant_id}", response_model=Tenant,
+              summary="Change a tenant's limits, tier, weight or voice map")
 async def update_tenant(tenant_id: str, body: TenantUpdate, services: Services) -> Tenant:
     checked = None
     if body.voice_map is not None:  # checked before anything changes: a bad map leaves the limits as they were
         checked = await verify_voice_map(services.voices, (await services.tenants.get(tenant_id)).id, body.voice_map)
-    row = await services.tenants.update(tenant_id, **body.model_dump(exclude={"voice_map"}, exclude_none=True))
+    row = await services.tenants.update(tenant_id, **body.model_dump(exclude={"voice_map", "tier", "weight"},
+                                                                     exclude_none=True))
+    if body.tier is not None or body.weight is not None:
+        row = await services.tenants.set_tier(row.id, body.tier, body.weight)
     if checked is not None:
         row = await services.tenants.set_voice_map(row.id, checked)
     return Tenant(**tenant_view(row))

@@ -1,25 +1,38 @@
-"""Admission control: a request the engine could not start in time is refused at once (503 + Retry-After).
+"""Admission control with weighted fair shares: a request its engine could not start in time *for its
+tenant's share* is refused at once (503 + Retry-After), so one tenant cannot starve the others.
 
-Without it every request joins the engine's queue, and under overload a caller waits a minute for
-its first audio: a failure that looks like a success. Each engine's capacity is estimated from what
-it is measured to do, here and now:
+Without it every request joins the engine's queue, and under overload a caller waits a minute for its
+first audio: a failure that looks like a success. Each engine's capacity is estimated from what it is
+measured to do, here and now:
 
-- **backlog**: the characters of the engine requests this replica has in flight (sent and not
-  finished), plus the first segments of requests admitted and not sent yet (so a burst of arrivals
-  cannot all be admitted against the same empty backlog);
+- **backlog**, per tenant: the characters of the engine requests this replica has in flight for it
+  (sent and not finished), plus the first segments of its requests admitted and not sent yet (so a
+  burst of arrivals cannot all be admitted against the same empty backlog);
 - **service rate**: characters the engine completes per second while it has work (an exponentially
   weighted average over a few seconds of busy time, so it follows the load, the hardware and the
   number of Triton replicas behind this replica without configuration).
 
-A new request's expected wait for its first audio is backlog / rate: the engines serve requests in
-arrival order once their workers or decode rows are taken, so the new request's first segment
-starts after the work ahead of it. (For an engine that batches, XTTS, this is conservative.) While
-fewer than `min_inflight` engine requests are in flight every request is admitted: that is also how
-the rate is first measured. Past that, with no measurement yet, requests are refused; with one, a
-request whose expected wait exceeds `max_wait_s` is refused with a Retry-After of the time the
-backlog needs to come back under the bound.
+The engines share their capacity between the tenants waiting in proportion to their weights (weighted
+fair queuing inside the Triton models; the share travels with each request, tts_contract.fairness).
+Admission predicts that service with its fluid model (generalised processor sharing): every tenant with
+a backlog is served at rate x weight / (sum of the weights of the tenants with a backlog), and a share a
+tenant does not use, because its backlog is drained or it has none, goes to the others (borrowing). A new
+request's expected wait is the time, under that model, until its tenant's backlog and the new request's
+first segment are served, less the time the first segment takes on the whole engine (so a request alone
+on an idle engine waits 0, and one tenant alone waits backlog / rate as with a single queue). So:
 
-Requests served from the cache are never refused: they cost the engine nothing.
+- a tenant below its share (a small backlog for its weight) is admitted while one above its share,
+  whose own backlog is long, is refused: the flooding tenant is refused first, a quiet one never;
+- it is work-conserving: the expected wait is never more than the whole backlog / rate, so an engine
+  whose whole backlog fits in the bound refuses no one, and a lone tenant may use all of it;
+- weights hold under contention: two flooding tenants are held to backlogs in the ratio of their weights,
+  and are served in that ratio (by the engines' fair queues, and by arrival order without them, as each
+  waits the same time in a single queue).
+
+While fewer than `min_inflight` engine requests are in flight every request is admitted: that is also how
+the rate is first measured. Past that, with no measurement yet, requests are refused; with one, a request
+whose expected wait exceeds `max_wait_s` is refused with a Retry-After from its own tenant's expected wait
+and recent refusals. Requests served from the cache are never refused: they cost the engine nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +40,12 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from control_plane.errors import Unavailable
+from tts_contract.fairness import Share
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +57,9 @@ RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averag
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
 PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
 MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
+IDLE_TENANT_S = 60.0  # a tenant with no backlog and no decision for this long is forgotten
+SWEEP_EVERY = 256  # decisions between sweeps of the forgotten tenants
+ANONYMOUS = Share()
 
 
 @dataclass(eq=False)
@@ -52,6 +69,7 @@ class Ticket:
     engine: str
     request_id: str
     chars: int
+    tenant: str = ""
 
 
 class Overloaded(Unavailable):
@@ -59,18 +77,13 @@ class Overloaded(Unavailable):
 
 
 @dataclass
-class EngineLoad:
-    """One engine's work in flight from this replica, and how fast it gets through it."""
+class TenantLoad:
+    """One tenant's work on one engine from this replica, its weight, and its recent decisions."""
 
+    weight: float = ANONYMOUS.weight
     inflight: int = 0
     inflight_chars: int = 0
-    # request id -> tickets of requests admitted and not sent yet (a list: ids come from clients'
-    # X-Request-ID and need not be unique)
-    reserved: dict[str, list[Ticket]] = field(default_factory=dict)
-    rate: float | None = None  # characters per busy second
-    _busy_s: float = 0.0  # busy time since the last rate sample
-    _done_chars: int = 0  # characters completed since the last rate sample
-    _since: float = 0.0  # when the busy time was last brought up to date
+    reserved_chars: int = 0
     # Recent decisions, exponentially decayed (PRESSURE_TIME_CONSTANT_S): the Retry-After feedback.
     _admitted: float = 0.0
     _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
@@ -78,28 +91,10 @@ class EngineLoad:
 
     @property
     def backlog_chars(self) -> int:
-        return self.inflight_chars + sum(t.chars for tickets in self.reserved.values() for t in tickets)
+        return self.inflight_chars + self.reserved_chars
 
-    @property
-    def waiting(self) -> int:
-        return sum(len(tickets) for tickets in self.reserved.values())
-
-    def unreserve(self, request_id: str, ticket: Ticket | None = None) -> None:
-        """Drop `ticket` (or the oldest of the request id's) from the reservations."""
-        tickets = self.reserved.get(request_id)
-        if not tickets:
-            return
-        if ticket is None:
-            tickets.pop(0)
-        elif ticket in tickets:
-            tickets.remove(ticket)
-        if not tickets:
-            del self.reserved[request_id]
-
-    def tick(self, now: float) -> None:
-        if self.inflight:
-            self._busy_s += now - self._since
-        self._since = now
+    def idle(self, now: float) -> bool:
+        return self.inflight == 0 and self.reserved_chars == 0 and now - self._decided_at > IDLE_TENANT_S
 
     def decided(self, now: float, *, shed: bool, retry_after: float = 0.0) -> None:
         decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
@@ -113,13 +108,95 @@ class EngineLoad:
     def retry_after(self, now: float, floor: int, jitter: float = 1.0) -> int:
         """When a refused caller should come back. Callers that honour Retry-After and come back too soon are
         refused again, each refusal costing this replica work while the engine serves no one more: with k
-        recent refusals per admission at an advertised delay T, the callers waiting would all be admitted
-        after about k·T, so that is the delay given (at least `floor`). It settles where refusals come about
-        as often as admissions. `jitter` (1 to 1.5) spreads callers refused together, so they do not all come
-        back in the same second."""
+        recent refusals per admission at an advertised delay T, the tenant's callers waiting would all be
+        admitted after about k·T, so that is the delay given (at least `floor`, the time the tenant's own
+        backlog needs to come back under the bound). It settles where refusals come about as often as
+        admissions. `jitter` (1 to 1.5) spreads callers refused together."""
         decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
         pressure = self._advertised * decay / max(self._admitted * decay, 1.0)  # k·T
         return math.ceil(max(floor, min(MAX_RETRY_AFTER_S, pressure)) * jitter)
+
+
+def fair_wait(backlogs: Iterable[tuple[float, float]], own: tuple[float, float], extra: float, rate: float) -> float:
+    """Seconds until a tenant with (backlog, weight) `own` has been served its backlog plus `extra` characters,
+    when an engine of `rate` characters/s shares itself between the tenants with a backlog in proportion to
+    their weights (`backlogs`: the others' (backlog, weight)), less extra / rate (the time `extra` takes on
+    the whole engine). Others drain in order of backlog / weight; each one drained lends its share on."""
+    target = (own[0] + extra) / own[1]  # the tenant's finish in virtual time (characters per unit weight)
+    weights = own[1]
+    finishes: list[tuple[float, float]] = []
+    for chars, weight in backlogs:
+        if chars > 0:
+            weights += weight
+            finishes.append((chars / weight, weight))
+    finishes.sort()
+    elapsed = virtual = 0.0
+    for finish, weight in finishes:
+        if finish >= target:
+            break
+        elapsed += (finish - virtual) * weights / rate
+        virtual, weights = finish, weights - weight
+    elapsed += (target - virtual) * weights / rate
+    return max(0.0, elapsed - extra / rate)
+
+
+@dataclass
+class EngineLoad:
+    """One engine's work in flight from this replica, by tenant, and how fast it gets through it."""
+
+    tenants: dict[str, TenantLoad] = field(default_factory=dict)
+    inflight: int = 0
+    inflight_chars: int = 0
+    reserved_chars: int = 0
+    # request id -> tickets of requests admitted and not sent yet (a list: ids come from clients'
+    # X-Request-ID and need not be unique)
+    reserved: dict[str, list[Ticket]] = field(default_factory=dict)
+    rate: float | None = None  # characters per busy second
+    _busy_s: float = 0.0  # busy time since the last rate sample
+    _done_chars: int = 0  # characters completed since the last rate sample
+    _since: float = 0.0  # when the busy time was last brought up to date
+    _decisions: int = 0
+
+    @property
+    def backlog_chars(self) -> int:
+        return self.inflight_chars + self.reserved_chars
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(tickets) for tickets in self.reserved.values())
+
+    def tenant(self, name: str) -> TenantLoad:
+        load = self.tenants.get(name)
+        if load is None:
+            load = self.tenants[name] = TenantLoad()
+        return load
+
+    def unreserve(self, request_id: str, ticket: Ticket | None = None) -> None:
+        """Drop `ticket` (or the oldest of the request id's) from the reservations."""
+        tickets = self.reserved.get(request_id)
+        if not tickets:
+            return
+        if ticket is None:
+            ticket = tickets.pop(0)
+        elif ticket in tickets:
+            tickets.remove(ticket)
+        else:
+            return
+        self.tenant(ticket.tenant).reserved_chars -= ticket.chars
+        self.reserved_chars -= ticket.chars
+        if not tickets:
+            del self.reserved[request_id]
+
+    def sweep(self, now: float) -> None:
+        self._decisions += 1
+        if self._decisions % SWEEP_EVERY == 0:
+            for name in [n for n, t in self.tenants.items() if t.idle(now)]:
+                del self.tenants[name]
+
+    def tick(self, now: float) -> None:
+        if self.inflight:
+            self._busy_s += now - self._since
+        self._since = now
 
     def completed(self, chars: int) -> None:
         self._done_chars += chars
@@ -152,94 +229,118 @@ class Admission:
                 self.metrics.engine_service_rate.labels(engine=engine).set_function(lambda: load.rate or 0.0)
         return self.loads[engine]
 
-    def expected_wait(self, engine: str) -> float | None:
-        """Seconds a request arriving now would wait for the engine to start it; None before the engine's
-        rate is measured."""
+    def expected_wait(self, engine: str, share: Share | None = None, first_chars: int = 0) -> float | None:
+        """Seconds a request of `share`'s tenant arriving now would wait for the engine to start it (without
+        a share: for the whole backlog, as one queue would); None before the engine's rate is measured."""
         load = self.load(engine)
         if load.rate is None or load.rate <= 0:
             return None
-        return load.backlog_chars / load.rate
+        if share is None:
+            return load.backlog_chars / load.rate
+        own = load.tenants.get(share.tenant)
+        others = ((t.backlog_chars, t.weight) for name, t in load.tenants.items() if name != share.tenant)
+        return fair_wait(others, (own.backlog_chars if own else 0, share.weight), first_chars, load.rate)
 
-    def admit(self, engine: str, request_id: str, first_chars: int) -> Ticket:
-        """Admit a request whose first engine call will carry `first_chars` characters, or raise Overloaded.
-        The ticket counts in the backlog until the request's first engine call starts or `release(ticket)`."""
+    def admit(self, engine: str, request_id: str, first_chars: int, share: Share | None = None,
+              tier: str = "") -> Ticket:
+        """Admit a request of `share`'s tenant whose first engine call will carry `first_chars` characters, or
+        raise Overloaded. The ticket counts in the tenant's backlog until the request's first engine call
+        starts or `release(ticket)`."""
+        share = share or ANONYMOUS
         load = self.load(engine)
-        load.tick(self.clock())
+        now = self.clock()
+        load.tick(now)
+        load.sweep(now)
+        tenant = load.tenant(share.tenant)
+        tenant.weight = share.weight
+        wait: float | None = 0.0
         if self.max_wait_s > 0 and load.inflight + load.waiting >= self.min_inflight:
-            wait = self.expected_wait(engine)
+            wait = self.expected_wait(engine, share, first_chars)
             if wait is None or wait > self.max_wait_s:
-                self._count(engine, "shed")
-                now = self.clock()
-                retry = load.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
-                                         jitter=self.rng.uniform(1.0, 1.5))
-                load.decided(now, shed=True, retry_after=retry)
-                expected = "" if wait is None else f" a new request would wait about {wait:.1f} s for its first " \
-                    f"audio (this server's bound is {self.max_wait_s:g} s);"
+                self._count(engine, "shed", share, tier, wait)
+                retry = tenant.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
+                                           jitter=self.rng.uniform(1.0, 1.5))
+                tenant.decided(now, shed=True, retry_after=retry)
+                expected = "" if wait is None else f" a new request of yours would wait about {wait:.1f} s for " \
+                    f"its first audio (this server's bound is {self.max_wait_s:g} s);"
                 raise Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in "
                                  f"{retry} s", headers={"Retry-After": str(retry)},
                                  fields={"retry_after_s": retry})
-        load.decided(self.clock(), shed=False)
-        ticket = Ticket(engine, request_id, first_chars)
+        tenant.decided(now, shed=False)
+        ticket = Ticket(engine, request_id, first_chars, share.tenant)
         load.reserved.setdefault(request_id, []).append(ticket)
-        self._count(engine, "admitted")
+        tenant.reserved_chars += first_chars
+        load.reserved_chars += first_chars
+        self._count(engine, "admitted", share, tier, wait)
         return ticket
 
     def release(self, ticket: Ticket) -> None:
         """The request is over: a reservation it never used is given back."""
         self.load(ticket.engine).unreserve(ticket.request_id, ticket)
 
-    def started(self, engine: str, request_id: str, chars: int) -> None:
+    def started(self, engine: str, request_id: str, chars: int, tenant: str = "") -> None:
         load = self.load(engine)
         load.tick(self.clock())
         load.unreserve(request_id)
+        own = load.tenant(tenant)
+        own.inflight += 1
+        own.inflight_chars += chars
         load.inflight += 1
         load.inflight_chars += chars
 
-    def finished(self, engine: str, chars: int, *, completed: bool) -> None:
+    def finished(self, engine: str, chars: int, *, completed: bool, tenant: str = "") -> None:
         load = self.load(engine)
         load.tick(self.clock())
+        own = load.tenant(tenant)
+        own.inflight -= 1
+        own.inflight_chars -= chars
         load.inflight -= 1
         load.inflight_chars -= chars
         if completed:
             load.completed(chars)
 
-    def _count(self, engine: str, outcome: str) -> None:
+    def _count(self, engine: str, outcome: str, share: Share, tier: str, wait: float | None) -> None:
         if self.metrics is not None:
             self.metrics.admission_decisions.labels(engine=engine, outcome=outcome).inc()
+            self.metrics.tenant_decision(engine, share.tenant, tier, outcome, wait)
 
     def engine(self, port: EnginePort) -> MeteredEngine:
         return MeteredEngine(port, self)
 
 
 class MeteredEngine:
-    """The engine port, with every synthesis stream counted in its engine's load: work in flight while
-    it runs, characters completed when it ends normally (a cancelled or failed stream measures nothing)."""
+    """The engine port, with every synthesis stream counted in its engine's and tenant's load: work in
+    flight while it runs, characters completed when it ends normally (a cancelled or failed stream
+    measures nothing)."""
 
     def __init__(self, inner: EnginePort, admission: Admission) -> None:
         self.inner = inner
         self.admission = admission
 
-    async def _metered(self, engine: str, text: str, request_id: str, stream: AsyncIterator[AudioChunk]
-                       ) -> AsyncIterator[AudioChunk]:
-        chars = len(text)
-        self.admission.started(engine, request_id, chars)
+    async def _metered(self, engine: str, text: str, request_id: str, share: Share | None,
+                       stream: AsyncIterator[AudioChunk]) -> AsyncIterator[AudioChunk]:
+        chars, tenant = len(text), (share or ANONYMOUS).tenant
+        self.admission.started(engine, request_id, chars, tenant)
         completed = False
         try:
             async for chunk in stream:
                 yield chunk
             completed = True
         finally:
-            self.admission.finished(engine, chars, completed=completed)
+            self.admission.finished(engine, chars, completed=completed, tenant=tenant)
             await stream.aclose()  # type: ignore[attr-defined]
 
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]:
-        return self._metered("piper", text, request_id,
-                             self.inner.stream_piper(text, speed=speed, request_id=request_id))
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
+                     share: Share | None = None) -> AsyncIterator[AudioChunk]:
+        return self._metered("piper", text, request_id, share,
+                             self.inner.stream_piper(text, speed=speed, request_id=request_id, share=share))
 
     def stream_xtts(self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray, *,
-                    speed: float = 1.0, seed: int | None = None, request_id: str = "") -> AsyncIterator[AudioChunk]:
-        return self._metered("xtts", text, request_id, self.inner.stream_xtts(
-            text, language, gpt_cond_latent, speaker_embedding, speed=speed, seed=seed, request_id=request_id))
+                    speed: float = 1.0, seed: int | None = None, request_id: str = "",
+                    share: Share | None = None) -> AsyncIterator[AudioChunk]:
+        return self._metered("xtts", text, request_id, share, self.inner.stream_xtts(
+            text, language, gpt_cond_latent, speaker_embedding, speed=speed, seed=seed, request_id=request_id,
+            share=share))
 
     async def server_ready(self) -> bool:
         return await self.inner.server_ready()

@@ -23,6 +23,7 @@ from control_plane.adapters.triton import (
     TritonUnavailable,
 )
 from control_plane.errors import EngineFailed, EngineTimeout, EngineUnavailable
+from tts_contract.fairness import Share
 
 __all__ = ["AudioChunk", "Conditioning", "EnginePort", "ModelInfo", "engine_errors"]
 
@@ -38,11 +39,13 @@ class EnginePort(Protocol):
 
     async def condition(self, audio: np.ndarray, sample_rate: int) -> Conditioning: ...
 
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[AudioChunk]: ...
+    # `share`: the tenant and weight the engines' fair queues serve the request under (tts_contract.fairness).
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "",
+                     share: Share | None = None) -> AsyncIterator[AudioChunk]: ...
 
     def stream_xtts(
         self, text: str, language: str, gpt_cond_latent: np.ndarray, speaker_embedding: np.ndarray, *,
-        speed: float = 1.0, seed: int | None = None, request_id: str = "",
+        speed: float = 1.0, seed: int | None = None, request_id: str = "", share: Share | None = None,
     ) -> AsyncIterator[AudioChunk]: ...
 
     async def close(self) -> None: ...

@@ -91,7 +91,8 @@ class SynthesisFlow:
             entry = await self._cached(prepared)
             first = prepared.first_call()
             if entry is None and admit and first is not None and self.admission is not None:
-                ticket = self.admission.admit(first[0], caller.request_id, first[1])
+                ticket = self.admission.admit(first[0], caller.request_id, first[1], caller.tenant.share,
+                                              caller.tenant.tier)
             if prepared.characters:
                 await self.limiter.charge_characters(caller.tenant, prepared.characters)
         except BaseException as exc:
@@ -186,7 +187,7 @@ class Speech:
         return [[m.name, m.time_s] for m in self.stats.marks]
 
     def _rendering(self) -> Rendering:
-        rendering = Rendering(self.flow.engine, self.prepared, self.caller.request_id)
+        rendering = Rendering(self.flow.engine, self.prepared, self.caller.request_id, self.caller.tenant.share)
         self.stats = rendering.stats
         return rendering
 

@@ -26,6 +26,7 @@ from control_plane.services.planning import SILENT_DB, Segment
 from control_plane.services.synthesis import Prepared
 from control_plane.services.word_timing import estimate_words
 from tts_contract import NATIVE_RATES
+from tts_contract.fairness import Share
 
 _END = object()  # end of one segment's audio in its queue
 _SegmentWord = tuple[int, int, float, float]  # char_start, char_end (in the segment), start_s, end_s
@@ -69,10 +70,12 @@ class RenderStats:
 class Rendering:
     """One prepared request's audio from the engines; iterate `pcm()` or `encoded()` once."""
 
-    def __init__(self, engine: EnginePort, prepared: Prepared, request_id: str = "") -> None:
+    def __init__(self, engine: EnginePort, prepared: Prepared, request_id: str = "",
+                 share: Share | None = None) -> None:
         self.engine = engine
         self.prepared = prepared
         self.request_id = request_id
+        self.share = share
         self.stats = RenderStats(rate=prepared.rate)
         self._started = time.perf_counter()
         stage_timing.mark("render")
@@ -156,11 +159,11 @@ class Rendering:
     def _engine_stream(self, seg: Segment) -> AsyncIterator[Any]:
         voice = self.prepared.voices[seg.voice_id]
         if voice.engine == "piper":
-            return self.engine.stream_piper(seg.text, speed=seg.speed, request_id=self.request_id)
+            return self.engine.stream_piper(seg.text, speed=seg.speed, request_id=self.request_id, share=self.share)
         assert voice.conditioning is not None, "an XTTS voice is resolved with its conditioning"
         return self.engine.stream_xtts(
             seg.text, seg.language, voice.conditioning.gpt_cond_latent, voice.conditioning.speaker_embedding,
-            speed=seg.speed, seed=self.prepared.request.seed, request_id=self.request_id,
+            speed=seg.speed, seed=self.prepared.request.seed, request_id=self.request_id, share=self.share,
         )
 
     async def _segment_audio(self, seg: Segment) -> AsyncIterator[np.ndarray | list[_SegmentWord]]:

@@ -15,9 +15,11 @@ from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
 from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
 from control_plane.errors import Conflict, InvalidInput, NotFound
 from control_plane.ids import is_uuid
+from control_plane.services import tiers
 from control_plane.services.keys import display_prefix, generate_key, hash_key, looks_like_key
 from control_plane.services.voice_map import check_voice_map, dump_voice_map, parse_voice_map
 from control_plane.settings import Settings
+from tts_contract.fairness import Share
 
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 AUTH_CACHE_MAX_KEYS = 10_000
@@ -49,11 +51,18 @@ class TenantContext:
     name: str
     limits: TenantLimits
     voice_map: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> voice id
+    tier: str = tiers.DEFAULT_TIER
+    weight: float = tiers.TIERS[tiers.DEFAULT_TIER]
+
+    @property
+    def share(self) -> Share:
+        """This tenant's key and weight in the engines' fair shares."""
+        return Share(self.tenant_id, self.weight)
 
 
 def tenant_view(row: TenantRow) -> dict[str, Any]:
     return {"tenant_id": row.id, "name": row.name, "status": row.status, "limits": asdict(TenantLimits.of(row)),
-            "voice_map": parse_voice_map(row.voice_map),
+            "voice_map": parse_voice_map(row.voice_map), "tier": row.tier, "weight": row.weight,
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "updated_at": row.updated_at.isoformat() if row.updated_at else None}
 
@@ -73,7 +82,8 @@ class TenantService:
         return key, ApiKeyRow(id=str(uuid.uuid4()), tenant_id=tenant_id, key_hash=hash_key(key, self.pepper),
                               prefix=display_prefix(key))
 
-    async def create(self, name: str, **limits: int) -> tuple[TenantRow, str]:
+    async def create(self, name: str, *, tier: str | None = None, weight: float | None = None,
+                     **limits: int | None) -> tuple[TenantRow, str]:
         name = name.strip()
         if not name:
             raise InvalidInput("validation_error", "name: must not be empty")
@@ -82,7 +92,8 @@ class TenantService:
         values = {**asdict(TenantLimits()), **{k: v for k, v in limits.items() if v is not None}}
         tenant_id = str(uuid.uuid4())
         key, key_row = self._new_key(tenant_id)
-        row = TenantRow(id=tenant_id, name=name, status="active", **values)
+        tier, weight = _tier(tier, weight)
+        row = TenantRow(id=tenant_id, name=name, status="active", tier=tier, weight=weight, **values)
         try:
             await self.store.tenants.create(row, key_row)
         except Exception as exc:
@@ -112,6 +123,12 @@ class TenantService:
         await self.get(tenant_id)
         fields = {k: v for k, v in limits.items() if v is not None}
         return await self._update(tenant_id, fields)
+
+    async def set_tier(self, tenant_id: str, tier: str | None, weight: float | None) -> TenantRow:
+        """A tier (its default weight), an explicit weight, or both (see services/tiers.resolve)."""
+        row = await self.get(tenant_id)
+        tier, weight = _tier(tier, weight, (row.tier, row.weight))
+        return await self._update(row.id, {"tier": tier, "weight": weight})
 
     async def set_voice_map(self, tenant_id: str, voice_map: dict[str, str]) -> TenantRow:
         """Replace the whole voice map ({} clears it). Its voices must be the tenant's own or built-in
@@ -185,4 +202,12 @@ class TenantService:
         if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
             return None
         return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
-                             voice_map=parse_voice_map(tenant.voice_map))
+                             voice_map=parse_voice_map(tenant.voice_map), tier=tenant.tier,
+                             weight=float(tenant.weight))
+
+
+def _tier(tier: str | None, weight: float | None, current: tuple[str, float] | None = None) -> tuple[str, float]:
+    try:
+        return tiers.resolve(tier, weight, current)
+    except ValueError as exc:
+        raise InvalidInput("validation_error", str(exc)) from None

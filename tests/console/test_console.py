@@ -247,10 +247,13 @@ def test_admin_creates_suspends_and_resumes_a_tenant(console, gateway):
     tenant_id = page.locator("#tenants-table tr", has_text=name).get_attribute("data-tenant-id")
     editor = page.get_by_role("form", name=f"Limits of {name}")
     editor.get_by_label("Characters per month").fill("777")
+    editor.get_by_label("Priority tier").select_option("premium")
     editor.get_by_role("button", name="Save limits").click()
     page.wait_for_selector(f"#tenants-table tr[data-tenant-id='{tenant_id}'] td.monthly:text-is('777')")
+    page.wait_for_selector(f"#tenants-table tr[data-tenant-id='{tenant_id}'] td.share:text-is('premium · 3')")
     tenants = httpx.get(f"{gateway.url}/admin/v1/tenants", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     assert [t["limits"]["monthly_characters"] for t in tenants["tenants"] if t["name"] == name] == [777]
+    assert [(t["tier"], t["weight"]) for t in tenants["tenants"] if t["name"] == name] == [("premium", 3.0)]
 
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, meter, audio')]

@@ -51,6 +51,34 @@ async def test_patch_changes_limits_and_they_apply(api):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "tenant_not_found"
 
 
+async def test_tier_and_weight_set_the_tenants_share(api):
+    tenant_id, key = await api.tenant(tier="premium")
+    tenants = api.services.tenants
+    got = (await api.client.get(f"/admin/v1/tenants/{tenant_id}", headers=admin_headers())).json()
+    assert (got["tier"], got["weight"]) == ("premium", 3.0)
+    assert (await tenants.authenticate(key)).share.weight == 3.0  # what admission and the engines are sent
+
+    async def patch(body: dict) -> dict:
+        r = await api.client.patch(f"/admin/v1/tenants/{tenant_id}", headers=admin_headers(), json=body)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert (await patch({"weight": 2.5}))["tier"] == "custom"
+    assert (await tenants.authenticate(key)).share.weight == 2.5  # the change applies at once
+    assert {k: v for k, v in (await patch({"tier": "economy"})).items() if k in ("tier", "weight")} == \
+        {"tier": "economy", "weight": 0.5}
+    assert (await patch({"tier": "enterprise", "weight": 20}))["weight"] == 20
+    kept = await patch({"requests_per_minute": 50})
+    assert (kept["tier"], kept["weight"], kept["limits"]["requests_per_minute"]) == ("enterprise", 20, 50)
+    for bad in ({"tier": "gold"}, {"weight": 0}, {"weight": 101}, {"weight": "lots"}):
+        r = await api.client.patch(f"/admin/v1/tenants/{tenant_id}", headers=admin_headers(), json=bad)
+        assert r.status_code == 422, bad
+        assert list(bad)[0] in r.json()["error"]["message"]
+    plain_id, _ = await api.tenant()
+    plain = (await api.client.get(f"/admin/v1/tenants/{plain_id}", headers=admin_headers())).json()
+    assert (plain["tier"], plain["weight"]) == ("standard", 1.0)
+
+
 async def test_rotation_honours_the_grace_period_then_refuses_the_old_key(api):
     tenant_id, old = await api.tenant()
     r = await api.client.post(f"/admin/v1/tenants/{tenant_id}/keys/rotate", headers=admin_headers(),

@@ -161,7 +161,8 @@ class _Engine:
         finally:
             self.closed += 1
 
-    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "") -> AsyncIterator[str]:
+    def stream_piper(self, text: str, *, speed: float = 1.0, request_id: str = "", share: object = None
+                     ) -> AsyncIterator[str]:
         return self._chunks()
 
 

@@ -1,4 +1,5 @@
-"""The embedded SQLite store made by an earlier version gains the columns added since (tenants.voice_map)."""
+"""The embedded SQLite store made by an earlier version gains the columns added since (tenants.voice_map,
+tier, weight)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ async def test_create_all_adds_voice_map_to_an_old_tenants_table(tmp_path):
         await store.db.create_all()  # idempotent
         row = await store.tenants.get("0b6f9c1e-5d1a-4f43-9a55-1d1a7a3f0c11", admin=True)
         assert row is not None and row.voice_map == "{}"
+        assert (row.tier, row.weight) == ("standard", 1.0)  # existing tenants keep an equal share
         updated = await store.tenants.update(row.id, voice_map='{"nova":"x"}')
         assert updated is not None and updated.voice_map == '{"nova":"x"}'
+        updated = await store.tenants.update(row.id, tier="premium", weight=3.0)
+        assert updated is not None and (updated.tier, updated.weight) == ("premium", 3.0)
     finally:
         await store.close()

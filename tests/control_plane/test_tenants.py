@@ -17,11 +17,17 @@ def _cli(settings: Settings, capsys, *argv: str) -> dict:
 
 def test_cli_create_list_update_rotate_revoke(tmp_path, capsys):
     settings = Settings(tts_data_dir=tmp_path, database_url="")
-    created = _cli(settings, capsys, "create", "cli-co", "--rpm", "7", "--max-voices", "2")
+    created = _cli(settings, capsys, "create", "cli-co", "--rpm", "7", "--max-voices", "2", "--tier", "premium")
     assert created["api_key"].startswith("tts_") and created["limits"]["requests_per_minute"] == 7
+    assert (created["tier"], created["weight"]) == ("premium", 3.0)
     assert [t["name"] for t in _cli(settings, capsys, "list")["tenants"]] == ["cli-co"]
     updated = _cli(settings, capsys, "update", "cli-co", "--monthly-characters", "500")
     assert updated["limits"]["monthly_characters"] == 500 and updated["limits"]["max_voices"] == 2
+    assert updated["tier"] == "premium"  # kept when not given
+    reweighted = _cli(settings, capsys, "update", "cli-co", "--weight", "0.25")
+    assert (reweighted["tier"], reweighted["weight"]) == ("custom", 0.25)
+    assert main(["update", "cli-co", "--weight", "500"], settings=settings) == 1
+    assert "weight must be within" in capsys.readouterr().err
     rotated = _cli(settings, capsys, "rotate-key", created["tenant_id"], "--grace-seconds", "60")
     assert rotated["api_key"] != created["api_key"] and rotated["previous_keys_valid_until"]
     assert _cli(settings, capsys, "revoke", "cli-co")["status"] == "revoked"

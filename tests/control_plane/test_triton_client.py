@@ -205,3 +205,19 @@ def test_parse_model_info():
     info = parse_model_info(text)
     assert info["xtts"].model_version == "abc123" and info["xtts"].test_weights
     assert info["piper"].test_weights is False
+
+
+def test_a_share_travels_as_request_parameters():
+    """The tenant and weight the engines' fair queues read (tts_contract.fairness), on the gRPC request itself;
+    a request without one carries neither (the engines then use the anonymous tenant)."""
+    from control_plane.adapters.triton_calls import infer_request as _infer_request
+    from tts_contract.fairness import Share
+
+    with_share = _infer_request("piper", [], "id-1", Share("tenant-a", 3.0))
+    assert with_share.parameters["tenant"].string_param == "tenant-a"
+    assert with_share.parameters["weight"].double_param == 3.0
+    assert with_share.parameters["triton_enable_empty_final_response"].bool_param
+    assert Share.from_parameters({k: v.string_param or v.double_param
+                                  for k, v in with_share.parameters.items()}) == Share("tenant-a", 3.0)
+    without = _infer_request("piper", [], "id-2")
+    assert "tenant" not in without.parameters and "weight" not in without.parameters

@@ -78,6 +78,10 @@ def test_dashboard_shape(dashboard: dict) -> None:
         ("API error rate", r'tts_http_requests_total\{status=~"5\.\."\}'),
         ("requests in flight per Triton replica", r"sum by \(replica\) \(tts_triton_replica_outstanding_streams\)"),
         ("routing decisions per Triton replica", r"sum by \(replica, kind\) \(rate\(tts_triton_routed_total"),
+        ("admitted per tier", r'sum by \(tier\) \(rate\(tts_tenant_admission_decisions_total\{outcome="admitted"\}'),
+        ("refused per tier", r'sum by \(tier\) \(rate\(tts_tenant_admission_decisions_total\{outcome="shed"\}'),
+        ("tenants refused most", r"topk\(10, sum by \(tenant\)"),
+        ("expected wait per tier", r"tts_tier_admission_expected_wait_seconds_bucket"),
         ("Triton replicas in rotation", r"tts_triton_replica_ready"),
     ],
 )

@@ -50,6 +50,7 @@ def test_helm_lint_strict(deploy_tools: DeployTools, values: str) -> None:
         "secrets.voiceEncryptionKey=tooshort",
         "secrets.databaseUrl=mysql://x",
         "controlPlane.logLevel=verbose",
+        "controlPlane.admission.maxWaitSeconds=soon",
     ],
 )
 def test_values_schema_rejects_bad_values(deploy_tools: DeployTools, bad_value: str) -> None:
@@ -130,6 +131,7 @@ def test_control_plane_probes_and_command(rendered: dict[str, list[dict]]) -> No
     env = {e["name"]: e for e in container["env"]}
     assert env["TRITON_GRPC_URL"]["value"] == "dns:///tts-tts-gateway-triton-headless.tts.svc:8001"
     assert env["TRITON_HTTP_URL"]["value"] == "http://tts-tts-gateway-triton:8000"
+    assert env["ADMISSION_MAX_WAIT_S"]["value"] == "1.0"
     assert container["resources"]["requests"]["cpu"]
 
 

@@ -32,6 +32,8 @@ class TenantRow:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     voice_map: str = "{}"
+    tier: str = "standard"  # services/tiers.py
+    weight: float = 1.0  # fair share of the engines under contention (tts_contract.fairness.WEIGHT_RANGE)
 
 
 @dataclass

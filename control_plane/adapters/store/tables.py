@@ -25,6 +25,9 @@ tenants = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     # OpenAI voice name -> voice id, JSON (services/voice_map.py); added by 0002_tenant_voice_map.
     sa.Column("voice_map", sa.Text, nullable=False, server_default="{}"),
+    # Priority tier and fair-share weight (services/tiers.py); added by 0004_tenant_fair_share.
+    sa.Column("tier", sa.String(32), nullable=False, server_default="standard"),
+    sa.Column("weight", sa.Double, nullable=False, server_default="1.0"),
 )
 
 api_keys = sa.Table(

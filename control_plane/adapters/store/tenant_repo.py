@@ -46,7 +46,7 @@ class TenantRepo:
             return [row_to(TenantRow, r) for r in rows]
 
     async def update(self, tenant_id: str, **fields: object) -> TenantRow | None:
-        unknown = set(fields) - set(LIMIT_FIELDS) - {"name", "status", "voice_map"}
+        unknown = set(fields) - set(LIMIT_FIELDS) - {"name", "status", "voice_map", "tier", "weight"}
         if unknown:
             raise ValueError(f"not tenant fields: {sorted(unknown)}")
         async with self.db.admin() as conn:

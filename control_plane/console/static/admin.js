@@ -1,4 +1,5 @@
-// Admin view (admin token): tenants with limits and status; create, suspend/resume, change limits;
+// Admin view (admin token): tenants with limits, status and fair share (priority tier and weight); create,
+// suspend/resume, change limits and share;
 // engine readiness from /health; links to Grafana when GRAFANA_URL is set.
 
 import { api } from './api.js';
@@ -9,6 +10,26 @@ const LIMITS = [
   ['requests_per_day', 'Requests per day'], ['max_concurrent_streams', 'Concurrent streams'],
   ['monthly_characters', 'Characters per month'], ['max_voices', 'Cloned voices'],
 ];
+
+// Priority tiers and their weights (control_plane/services/tiers.py); an explicit weight makes the tier "custom".
+const TIERS = [['economy', 0.5], ['standard', 1], ['premium', 3], ['enterprise', 10]];
+
+function shareInputs(prefix, tenant = {}) {
+  const tier = h('select', { id: `${prefix}-tier`, name: 'tier' },
+    h('option', { value: '', text: tenant.tier ? `keep (${tenant.tier})` : 'standard (default)' }),
+    TIERS.map(([name, weight]) => h('option', { value: name, text: `${name} (weight ${weight})` })));
+  return [
+    h('div', { class: 'limit' }, h('label', { for: `${prefix}-tier`, text: 'Priority tier' }), tier),
+    h('div', { class: 'limit' }, h('label', { for: `${prefix}-weight`, text: 'Weight (instead of the tier\'s)' }),
+      h('input', { id: `${prefix}-weight`, name: 'weight', type: 'number', min: 0.01, max: 100, step: 0.01,
+        inputmode: 'decimal', placeholder: tenant.weight === undefined ? 'tier default' : String(tenant.weight) })),
+  ];
+}
+
+function readShare(container) {
+  const tier = container.querySelector('select[name="tier"]')?.value;
+  return tier ? { tier } : {};
+}
 
 function status(message) { $('#tenants-status').textContent = message; }
 
@@ -30,12 +51,13 @@ function readLimits(container) {
 function editRow(row, tenant) {
   const box = h('form', { class: 'limits edit', 'aria-label': `Limits of ${tenant.name}` },
     limitInputs(`edit-${tenant.tenant_id.slice(0, 8)}`, tenant.limits),
+    shareInputs(`edit-${tenant.tenant_id.slice(0, 8)}`, tenant),
     h('div', { class: 'row' }, h('button', { type: 'submit', text: 'Save limits' }),
       h('button', { type: 'button', class: 'secondary', text: 'Cancel', onclick: () => refresh() })));
   box.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
-      await api(`/admin/v1/tenants/${tenant.tenant_id}`, { method: 'PATCH', json: readLimits(box) });
+      await api(`/admin/v1/tenants/${tenant.tenant_id}`, { method: 'PATCH', json: { ...readLimits(box), ...readShare(box) } });
       status(`Limits of ${tenant.name} saved.`);
       await refresh();
     } catch (error) { status(`Could not save the limits of ${tenant.name}: ${error.message}`); }
@@ -72,6 +94,7 @@ function tenantRow(t) {
     h('td', { text: fmtNumber(l.max_concurrent_streams) }),
     h('td', { class: 'monthly', text: fmtNumber(l.monthly_characters) }),
     h('td', { text: fmtNumber(l.max_voices) }),
+    h('td', { class: 'share', text: `${t.tier} · ${t.weight}` }),
     h('td', { class: 'actions-cell' }, actions));
 }
 
@@ -96,12 +119,12 @@ async function create(event) {
   name.removeAttribute('aria-invalid');
   try {
     const created = await api('/admin/v1/tenants', { method: 'POST',
-      json: { name: name.value.trim(), ...readLimits($('#tenant-limits')) } });
+      json: { name: name.value.trim(), ...readLimits($('#tenant-limits')), ...readShare($('#tenant-limits')) } });
     $('#tenant-key-value').value = created.api_key;
     $('#tenant-key').hidden = false;
     status(`Tenant ${created.name} created.`);
     name.value = '';
-    for (const input of $('#tenant-limits').querySelectorAll('input')) input.value = '';
+    for (const input of $('#tenant-limits').querySelectorAll('input, select')) input.value = '';
     await refresh();
     $('#tenant-key-value').focus();
     $('#tenant-key-value').select();
@@ -130,7 +153,7 @@ async function engines() {
 }
 
 export function initAdmin() {
-  $('#tenant-limits').replaceChildren(...limitInputs('new'));
+  $('#tenant-limits').replaceChildren(...limitInputs('new'), ...shareInputs('new'));
   $('#tenant-form').addEventListener('submit', create);
   $('#tenant-key-copy').addEventListener('click', (e) => copyText($('#tenant-key-value'), e.currentTarget));
 }
