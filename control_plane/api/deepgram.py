@@ -12,13 +12,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 
 from control_plane.api.audio_responses import streaming_response
-from control_plane.api.deepgram_protocol import DeepgramRoute, SpeakBody, output_for, parse_query, speak_headers, voice_for
+from control_plane.api.deepgram_protocol import (
+    DeepgramError,
+    DeepgramRoute,
+    SpeakBody,
+    SpeakQuery,
+    output_for,
+    speak_headers,
+    voice_for,
+)
 from control_plane.api.deps import Flow, RateLimitedTenant, caller
 from control_plane.errors import ApiError
 from control_plane.services.synthesis import SynthesisRequest
@@ -26,18 +34,15 @@ from control_plane.services.synthesis import SynthesisRequest
 router = APIRouter(tags=["deepgram"], route_class=DeepgramRoute)
 
 EXAMPLES: dict[str, Any] = {"basic": {"summary": "Text to speak", "value": {"text": "Hello from the gateway."}}}
-QUERY_DOC = ("Query: model (aura-2-thalia-en, ... or a voice id), encoding (linear16, mulaw, alaw, mp3, opus, flac), "
-             "container (none, wav, ogg), sample_rate, speed (0.5-2.0), bit_rate/mip_opt_out/tag (accepted).")
+AUDIO_TYPES = ("audio/mpeg", "audio/wav", "audio/l16", "audio/basic", "audio/x-alaw-basic", "audio/ogg", "audio/flac")
+ERROR = {"model": DeepgramError, "description": "Deepgram's error body; the reason also in the dg-error header"}
 
 
-@router.post("/v1/speak", summary="Deepgram-compatible speech endpoint", description=QUERY_DOC,
-             response_class=StreamingResponse,
-             responses={200: {"description": "Audio bytes written as produced", "content": {t: {} for t in (
-                 "audio/mpeg", "audio/wav", "audio/l16", "audio/basic", "audio/x-alaw-basic", "audio/ogg",
-                 "audio/flac")}}})
-async def speak(request: Request, tenant: RateLimitedTenant, flow: Flow,
+@router.post("/v1/speak", summary="Deepgram-compatible speech endpoint", response_class=StreamingResponse,
+             responses={200: {"description": "Audio bytes written as produced", "content": {t: {} for t in AUDIO_TYPES}},
+                        400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR, 503: ERROR, "default": ERROR})
+async def speak(request: Request, tenant: RateLimitedTenant, flow: Flow, q: Annotated[SpeakQuery, Query()],
                 body: SpeakBody = Body(openapi_examples=EXAMPLES)) -> StreamingResponse:
-    q = parse_query(request)
     if q.callback:
         raise ApiError(400, "INVALID_QUERY_PARAMETER", "callback: callbacks are not supported here; read the "
                                                        "audio from the response")

@@ -61,6 +61,15 @@ class SpeakQuery(BaseModel):
         return 1.0 if self.speed is None else min(max(self.speed, SPEEDS[0]), SPEEDS[1])
 
 
+class DeepgramError(BaseModel):
+    """Deepgram's error body (`code` is the gateway's own code beside Deepgram's `err_code`)."""
+
+    err_code: str
+    err_msg: str
+    request_id: str
+    code: str | None = None
+
+
 class SpeakBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -192,7 +201,7 @@ def error_body(exc: ServiceError, request_id: str) -> dict[str, Any]:
 
 def error_response(conn: HTTPConnection, exc: ServiceError) -> JSONResponse:
     rid = str(getattr(conn.state, "request_id", "") or "")
-    headers = {**exc.headers, "dg-error": exc.message, "dg-request-id": rid}
+    headers = {**exc.headers, "dg-error": exc.message.encode("ascii", "replace").decode(), "dg-request-id": rid}
     if rid:
         headers["X-Request-ID"] = rid
     metrics = getattr(getattr(conn.app.state, "services", None), "metrics", None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from typing import Any
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane.api import deepgram_protocol as dg
 from control_plane.api.deps import authenticate_key
-from control_plane.api.ws import ClientGone, receive_json
+from control_plane.api.ws import ClientGone
 from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
@@ -110,7 +111,18 @@ class Connection:
         self.ending = False
 
     async def _receive(self) -> ClientMessage:
-        raw = await receive_json(self.ws, InvalidInput("INVALID_MESSAGE", "messages must be JSON objects"))
+        try:
+            message = await self.ws.receive()
+        except RuntimeError:
+            raise ClientGone() from None
+        if message["type"] == "websocket.disconnect":
+            raise ClientGone()
+        if message.get("text") is None:
+            raise InvalidInput("INVALID_MESSAGE", "messages must be JSON objects in text frames")
+        try:
+            raw = json.loads(message["text"])
+        except json.JSONDecodeError:
+            raise InvalidInput("INVALID_MESSAGE", "messages must be JSON objects") from None
         if not isinstance(raw, dict):
             raise InvalidInput("INVALID_MESSAGE", "messages must be JSON objects")
         try:
@@ -182,8 +194,7 @@ async def speak_socket(ws: WebSocket) -> None:
                                                             request_id=request_id), sink, max_contexts=1)
             ctx = await session.open_context(None, settings)
         except ServiceError as exc:
-            services.flow.observe_error(exc.code)
-            await _refuse(ws, exc)
+            await _refuse(ws, exc)  # counted in the error metrics by the refusal
             return
         await ws.accept(subprotocol="token" if dg.offers_token_protocol(ws) else None,
                         headers=[(k.encode(), v.encode()) for k, v in

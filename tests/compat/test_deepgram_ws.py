@@ -218,6 +218,7 @@ async def test_refused_handshakes_explain_themselves(compat, key, query, status,
 @pytest.mark.parametrize(("message", "says"), [
     ("not json", "JSON"),
     ("[1, 2]", "JSON"),
+    (b"\x00\x01", "text frames"),
     (json.dumps({"type": "Speak"}), "text"),
     (json.dumps({"type": "Speak", "text": "x" * 2001}), "text"),
 ])
