@@ -55,7 +55,7 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
-    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name or Deepgram model -> voice id")
+    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice or Deepgram model -> voice id")
     created_at: str | None
     updated_at: str | None
 

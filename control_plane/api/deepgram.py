@@ -39,7 +39,8 @@ ERROR = {"model": DeepgramError, "description": "Deepgram's error body; the reas
 
 
 @router.post("/v1/speak", summary="Deepgram-compatible speech endpoint", response_class=StreamingResponse,
-             responses={200: {"description": "Audio bytes written as produced", "content": {t: {} for t in AUDIO_TYPES}},
+             responses={200: {"description": "Audio bytes written as produced",
+                              "content": {t: {} for t in AUDIO_TYPES}},
                         400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR, 503: ERROR, "default": ERROR})
 async def speak(request: Request, tenant: RateLimitedTenant, flow: Flow, q: Annotated[SpeakQuery, Query()],
                 body: SpeakBody = Body(openapi_examples=EXAMPLES)) -> StreamingResponse:

@@ -45,8 +45,9 @@ class TenantConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice_map: dict[str, str] | None = Field(
-        None, max_length=MAX_VOICE_MAP_ENTRIES, examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10",
-                                                            "aura-2-thalia-en": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
+        None, max_length=MAX_VOICE_MAP_ENTRIES,
+        examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10",
+                   "aura-2-thalia-en": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
         description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or Deepgram Aura model name "
                     "(aura-2-thalia-en, ...) -> one of your voice ids. Replaces the "
                     "whole map; {} clears it; unmapped names speak with the default voice.")
