@@ -44,7 +44,8 @@ class SpeakQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=64)
+    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                       description="An Aura model name (through the tenant's voice map) or one of our voice ids")
     encoding: str | None = Field(None, max_length=16)
     sample_rate: int | None = Field(None, ge=8000, le=48000)
     container: str | None = Field(None, max_length=8)

@@ -35,6 +35,7 @@ from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
 from control_plane.services.rendering import WordTiming
+from control_plane.services.tenants import TenantContext
 from control_plane.state import AppState
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ async def _refuse(ws: WebSocket, exc: ServiceError) -> None:
         await ws.close(ws_close_code(exc), exc.message[:120])
 
 
-async def _open(ws: WebSocket, services: AppState) -> tuple[Any, dg.SpeakQuery, ContextSettings]:
+async def _open(ws: WebSocket, services: AppState) -> tuple[TenantContext, dg.SpeakQuery, ContextSettings]:
     q = dg.parse_query(ws)
     out = dg.output_for(q, websocket=True)
     tenant = await authenticate_key(services, dg.api_key(ws), ws)

@@ -90,3 +90,10 @@ def test_errors_in_deepgram_shape():
     assert dg.dg_status(InvalidInput("text_too_long", "long")) == 400
     assert dg.dg_code(NotFound("voice_not_found", "no")) == "NOT_FOUND"
     assert dg.dg_code(ApiError(400, "INVALID_QUERY_PARAMETER", "x")) == "INVALID_QUERY_PARAMETER"
+
+
+def test_model_names_are_plain_tokens():
+    with pytest.raises(ApiError):
+        dg.parse_query(HTTPConnection({"type": "http", "headers": [], "query_string": b"model=a%0d%0ab"}))
+    assert dg.parse_query(HTTPConnection({"type": "http", "headers": [],
+                                          "query_string": b"model=aura-2-thalia-en&tag=a&tag=b"})).tag == ["a", "b"]
