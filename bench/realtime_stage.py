@@ -7,6 +7,8 @@ Through a real Triton and `tts-gateway serve` (processes on loopback):
   `clear` to the last audio message of that context that arrives, and to `cleared`.
 - the same barge-in through ElevenLabs' protocol (`/multi-stream-input`): `close_context` with no
   flush before it, to the last audio message of that context and to its `isFinal`.
+- the same barge-in through Deepgram's protocol (`WS /v1/speak`): `Clear`, to the last binary audio
+  frame of that answer and to `Cleared`.
 Rounds alternate between the two measurements so machine noise hits both alike; medians are quoted.
 """
 
@@ -117,6 +119,31 @@ async def _eleven_barge_in(base: str, key: str, cid: str) -> tuple[float, float]
                     last_audio = now
 
 
+async def _deepgram_barge_in(base: str, key: str) -> tuple[float, float]:
+    import websockets
+
+    url = base.replace("http://", "ws://") + "/v1/speak?model=aura-2-thalia-en&encoding=linear16&sample_rate=22050"
+    async with websockets.connect(url, additional_headers={"Authorization": f"Token {key}"}, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "Speak", "text": LONG}))
+        await ws.send(json.dumps({"type": "Flush"}))
+        sent = None
+        last_audio = None
+        while True:
+            message = await ws.recv()
+            now = time.perf_counter()
+            if isinstance(message, bytes):
+                if sent is None:
+                    await asyncio.sleep(0.3)
+                    sent = time.perf_counter()
+                    await ws.send(json.dumps({"type": "Clear"}))
+                else:
+                    last_audio = now
+            elif json.loads(message).get("type") == "Cleared":
+                assert sent is not None
+                await ws.send(json.dumps({"type": "Close"}))
+                return ((last_audio or sent) - sent), now - sent
+
+
 async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
     import httpx
 
@@ -127,6 +154,7 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
         key = r.json()["api_key"]
     ws = await _ws(base, key)
     ttfa, last_audio, cleared, eleven_last, eleven_final = [], [], [], [], []
+    deepgram_last, deepgram_cleared = [], []
     try:
         await _first_audio(ws, "warm", "Warming up.")
         for i in range(rounds):
@@ -137,10 +165,14 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
             after, ack = await _eleven_barge_in(base, key, f"e{i}")
             eleven_last.append(after)
             eleven_final.append(ack)
+            after, ack = await _deepgram_barge_in(base, key)
+            deepgram_last.append(after)
+            deepgram_cleared.append(ack)
     finally:
         await ws.close()
     return {"ttfa": ttfa, "barge_in_last_audio": last_audio, "barge_in_cleared": cleared,
-            "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final}
+            "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final,
+            "deepgram_clear_last_audio": deepgram_last, "deepgram_clear_cleared": deepgram_cleared}
 
 
 def _ms(values: list[float], q: float = 0.5) -> float:
@@ -165,12 +197,18 @@ def run_realtime_stage(rounds: int, log=print) -> dict[str, Any]:
                                        "max": _ms(measured["eleven_close_last_audio"], 1.0)},
         "eleven_close_final_ms": {"p50": _ms(measured["eleven_close_final"]),
                                   "max": _ms(measured["eleven_close_final"], 1.0)},
+        "deepgram_clear_last_audio_ms": {"p50": _ms(measured["deepgram_clear_last_audio"]),
+                                         "max": _ms(measured["deepgram_clear_last_audio"], 1.0)},
+        "deepgram_clear_cleared_ms": {"p50": _ms(measured["deepgram_clear_cleared"]),
+                                      "max": _ms(measured["deepgram_clear_cleared"], 1.0)},
         "raw": measured | {"engine_first_chunk": engine},
     }
     log(f"  WS first audio p50 {result['ws_ttfa_ms']['p50']} ms (engine {result['engine_first_chunk_ms']['p50']} ms, "
         f"{result['ws_ttfa_over_engine']}x); barge-in: last audio {result['barge_in_last_audio_ms']['p50']} ms, "
         f"cleared {result['barge_in_cleared_ms']['p50']} ms after clear (p50); ElevenLabs close_context: last audio "
         f"{result['eleven_close_last_audio_ms']['p50']} ms, isFinal {result['eleven_close_final_ms']['p50']} ms")
+    log(f"  Deepgram Clear: last audio {result['deepgram_clear_last_audio_ms']['p50']} ms, Cleared "
+        f"{result['deepgram_clear_cleared_ms']['p50']} ms after Clear (p50)")
     return result
 
 
@@ -189,6 +227,10 @@ def realtime_markdown(result: dict[str, Any]) -> str:
          f"{result['eleven_close_last_audio_ms']['p50']} / {result['eleven_close_last_audio_ms']['max']} ms"),
         ("ElevenLabs close_context → isFinal (p50 / max)",
          f"{result['eleven_close_final_ms']['p50']} / {result['eleven_close_final_ms']['max']} ms"),
+        ("Deepgram Clear → last audio of that answer (p50 / max)",
+         f"{result['deepgram_clear_last_audio_ms']['p50']} / {result['deepgram_clear_last_audio_ms']['max']} ms"),
+        ("Deepgram Clear → Cleared (p50 / max)",
+         f"{result['deepgram_clear_cleared_ms']['p50']} / {result['deepgram_clear_cleared_ms']['max']} ms"),
     ]
     table = "| measure | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     return (f"## Realtime WebSocket, bundled voice ({result['rounds']} rounds)\n\n{table}\n")

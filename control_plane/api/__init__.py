@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from control_plane.api import (
     admin,
+    deepgram,
+    deepgram_ws,
     elevenlabs,
     elevenlabs_ws,
     engines,
@@ -30,6 +32,8 @@ ROUTERS: list[APIRouter] = [
     openai.router,
     elevenlabs.router,
     elevenlabs_ws.router,
+    deepgram.router,
+    deepgram_ws.router,
     voices.router,
     ssml.router,
     lexicons.router,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from control_plane.api.deps import Services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
 from control_plane.services.tiers import CUSTOM_TIER, TIERS, TierName
-from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
+from control_plane.services.voice_map import MAX_VOICE_MAP_ENTRIES, OPENAI_VOICES, verify_voice_map
 from tts_contract.fairness import WEIGHT_RANGE
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -40,12 +40,13 @@ class ShareFields(BaseModel):
     weight: float | None = Field(None, ge=WEIGHT_RANGE[0], le=WEIGHT_RANGE[1], description=WEIGHT_DOC)
 
 
-VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of the tenant's voice ids; used by "
-                 "POST /v1/audio/speech. Replaces the whole map; {} clears it.")
+VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or Deepgram Aura model name "
+                 "(aura-2-thalia-en, ...) -> one of the tenant's voice ids; used by POST /v1/audio/speech and "
+                 "/v1/speak. Replaces the whole map; {} clears it.")
 
 
 class TenantUpdate(LimitFields, ShareFields):
-    voice_map: dict[str, str] | None = Field(None, max_length=len(OPENAI_VOICES), description=VOICE_MAP_DOC,
+    voice_map: dict[str, str] | None = Field(None, max_length=MAX_VOICE_MAP_ENTRIES, description=VOICE_MAP_DOC,
                                              examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}])
 
 
@@ -67,7 +68,7 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
-    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name -> voice id")
+    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice or Deepgram model -> voice id")
     tier: str = Field(description=f"Priority tier ({', '.join(TIERS)} or {CUSTOM_TIER})")
     weight: float = Field(description="Weight in the fair shares of the engines under contention")
     created_at: str | None

@@ -38,9 +38,15 @@ def bearer(conn: HTTPConnection) -> str:
 
 
 def api_key_of(conn: HTTPConnection) -> str:
-    """The tenant key a request presents: `Authorization: Bearer <key>`, or ElevenLabs' `xi-api-key`
-    header (what the ElevenLabs SDKs and the Pipecat/LiveKit ElevenLabs services send)."""
-    return bearer(conn) or conn.headers.get("xi-api-key", "").strip()
+    """The tenant key a request presents: `Authorization: Bearer <key>`, ElevenLabs' `xi-api-key`
+    header (what the ElevenLabs SDKs and the Pipecat/LiveKit ElevenLabs services send), or Deepgram's
+    `Authorization: Token <key>`."""
+    return bearer(conn) or conn.headers.get("xi-api-key", "").strip() or _token_scheme(conn)
+
+
+def _token_scheme(conn: HTTPConnection) -> str:
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "token" else ""
 
 
 async def refuse_guessing(services: AppState, conn: HTTPConnection) -> None:

@@ -2,7 +2,8 @@
 POST /v1/tenant/keys/rotate (a new key for the caller; its current keys may keep a grace period).
 
 PUT /v1/tenant/config changes what a tenant may set for itself (today its voice map: OpenAI voice
-name -> one of its voices, read by POST /v1/audio/speech); limits stay with the admin API.
+name or Deepgram Aura model -> one of its voices, read by POST /v1/audio/speech and /v1/speak); limits
+stay with the admin API.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from control_plane.api.deps import RateLimitedTenant, Services
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
 from control_plane.services.usage import MAX_RANGE_DAYS, parse_range
-from control_plane.services.voice_map import OPENAI_VOICES, parse_voice_map, verify_voice_map
+from control_plane.services.voice_map import (
+    MAX_VOICE_MAP_ENTRIES,
+    OPENAI_VOICES,
+    parse_voice_map,
+    verify_voice_map,
+)
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 from control_plane.state import AppState
 
@@ -31,15 +37,19 @@ class TenantConfig(BaseModel):
     quotas: dict[str, int] = Field(description="Used so far against the limits that are quotas")
     engines: list[str]
     defaults: dict[str, object]
-    voice_map: dict[str, str] = Field(description="OpenAI voice name -> voice id (POST /v1/audio/speech)")
+    voice_map: dict[str, str] = Field(description="OpenAI voice name (POST /v1/audio/speech) or Deepgram Aura "
+                                                  "model (/v1/speak) -> voice id")
 
 
 class TenantConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice_map: dict[str, str] | None = Field(
-        None, max_length=len(OPENAI_VOICES), examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
-        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of your voice ids. Replaces the "
+        None, max_length=MAX_VOICE_MAP_ENTRIES,
+        examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10",
+                   "aura-2-thalia-en": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
+        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or Deepgram Aura model name "
+                    "(aura-2-thalia-en, ...) -> one of your voice ids. Replaces the "
                     "whole map; {} clears it; unmapped names speak with the default voice.")
 
 

@@ -1,13 +1,15 @@
-"""A tenant's voice map: OpenAI voice names -> voices of the tenant.
+"""A tenant's voice map: vendor voice names -> voices of the tenant.
 
 Clients built for OpenAI (Pipecat's OpenAITTSService refuses anything else) can only name OpenAI's
-voices; the map lets "nova" speak with one of the tenant's cloned voices. A name that is not mapped
-speaks with the built-in default voice. Stored as JSON text on the tenant row.
+voices, and Deepgram's clients name an Aura model (`aura-2-thalia-en`, `aura-asteria-en`, ...); the
+map lets "nova" or "aura-2-thalia-en" speak with one of the tenant's cloned voices. A name that is not
+mapped speaks with the built-in default voice. Stored as JSON text on the tenant row.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +19,14 @@ from control_plane.errors import InvalidInput, NotFound
 OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage",
                  "shimmer", "verse")
 MAX_VOICE_ID = 64
+# Deepgram's Aura model names: aura-<voice>-<lang> (Aura-1) and aura-2-<voice>-<lang> (Aura-2).
+DEEPGRAM_MODEL = re.compile(r"^aura(-2)?-[a-z]+-[a-z]{2}$")
+MAX_VOICE_MAP_ENTRIES = 64
+
+
+def is_mappable(name: str) -> bool:
+    """A name the map may hold: an OpenAI voice name or a Deepgram Aura model name (lower case)."""
+    return name in OPENAI_VOICES or len(name) <= MAX_VOICE_ID and DEEPGRAM_MODEL.match(name) is not None
 
 
 def parse_voice_map(stored: str | None) -> dict[str, str]:
@@ -35,13 +45,17 @@ def dump_voice_map(mapping: Mapping[str, str]) -> str:
 
 
 def check_voice_map(mapping: Mapping[str, str]) -> dict[str, str]:
-    """Keys are OpenAI voice names (case-insensitive), values voice ids; a 422 names the first bad entry."""
+    """Keys are OpenAI voice names or Deepgram Aura model names (case-insensitive), values voice ids; a
+    422 names the first bad entry."""
+    if len(mapping) > MAX_VOICE_MAP_ENTRIES:
+        raise InvalidInput("invalid_voice_map", f"voice_map: at most {MAX_VOICE_MAP_ENTRIES} entries")
     out: dict[str, str] = {}
     for name, voice_id in mapping.items():
         key = name.strip().lower()
-        if key not in OPENAI_VOICES:
+        if not is_mappable(key):
             raise InvalidInput("invalid_voice_map",
-                               f"voice_map: {name!r} is not an OpenAI voice name ({', '.join(OPENAI_VOICES)})")
+                               f"voice_map: {name!r} is neither an OpenAI voice name ({', '.join(OPENAI_VOICES)}) "
+                               "nor a Deepgram Aura model name (aura-2-<voice>-<lang>, aura-<voice>-<lang>)")
         if not isinstance(voice_id, str) or not voice_id.strip() or len(voice_id) > MAX_VOICE_ID:
             raise InvalidInput("invalid_voice_map", f"voice_map: the voice id for {name!r} must be 1-64 characters")
         out[key] = voice_id.strip()
