@@ -7,6 +7,8 @@ Through a real Triton and `tts-gateway serve` (processes on loopback):
   `clear` to the last audio message of that context that arrives, and to `cleared`.
 - the same barge-in through ElevenLabs' protocol (`/multi-stream-input`): `close_context` with no
   flush before it, to the last audio message of that context and to its `isFinal`.
+- the same barge-in through Cartesia's protocol (`/tts/websocket`): `cancel`, to the last audio message
+  of that context (bench/realtime_cartesia.py).
 Rounds alternate between the two measurements so machine noise hits both alike; medians are quoted.
 """
 
@@ -17,6 +19,7 @@ import json
 import time
 from typing import Any
 
+from bench.realtime_cartesia import cartesia_barge_in
 from bench.stack import running_stack
 
 SENTENCES = [
@@ -127,6 +130,7 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
         key = r.json()["api_key"]
     ws = await _ws(base, key)
     ttfa, last_audio, cleared, eleven_last, eleven_final = [], [], [], [], []
+    cartesia_last: list[float] = []
     try:
         await _first_audio(ws, "warm", "Warming up.")
         for i in range(rounds):
@@ -137,10 +141,12 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
             after, ack = await _eleven_barge_in(base, key, f"e{i}")
             eleven_last.append(after)
             eleven_final.append(ack)
+            cartesia_last.append(await cartesia_barge_in(base, key, f"c{i}", LONG))
     finally:
         await ws.close()
     return {"ttfa": ttfa, "barge_in_last_audio": last_audio, "barge_in_cleared": cleared,
-            "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final}
+            "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final,
+            "cartesia_cancel_last_audio": cartesia_last}
 
 
 def _ms(values: list[float], q: float = 0.5) -> float:
@@ -165,12 +171,15 @@ def run_realtime_stage(rounds: int, log=print) -> dict[str, Any]:
                                        "max": _ms(measured["eleven_close_last_audio"], 1.0)},
         "eleven_close_final_ms": {"p50": _ms(measured["eleven_close_final"]),
                                   "max": _ms(measured["eleven_close_final"], 1.0)},
+        "cartesia_cancel_last_audio_ms": {"p50": _ms(measured["cartesia_cancel_last_audio"]),
+                                          "max": _ms(measured["cartesia_cancel_last_audio"], 1.0)},
         "raw": measured | {"engine_first_chunk": engine},
     }
     log(f"  WS first audio p50 {result['ws_ttfa_ms']['p50']} ms (engine {result['engine_first_chunk_ms']['p50']} ms, "
         f"{result['ws_ttfa_over_engine']}x); barge-in: last audio {result['barge_in_last_audio_ms']['p50']} ms, "
         f"cleared {result['barge_in_cleared_ms']['p50']} ms after clear (p50); ElevenLabs close_context: last audio "
-        f"{result['eleven_close_last_audio_ms']['p50']} ms, isFinal {result['eleven_close_final_ms']['p50']} ms")
+        f"{result['eleven_close_last_audio_ms']['p50']} ms, isFinal {result['eleven_close_final_ms']['p50']} ms; "
+        f"Cartesia cancel: last audio {result['cartesia_cancel_last_audio_ms']['p50']} ms")
     return result
 
 
@@ -189,6 +198,8 @@ def realtime_markdown(result: dict[str, Any]) -> str:
          f"{result['eleven_close_last_audio_ms']['p50']} / {result['eleven_close_last_audio_ms']['max']} ms"),
         ("ElevenLabs close_context → isFinal (p50 / max)",
          f"{result['eleven_close_final_ms']['p50']} / {result['eleven_close_final_ms']['max']} ms"),
+        ("Cartesia cancel → last audio of that context (p50 / max)",
+         f"{result['cartesia_cancel_last_audio_ms']['p50']} / {result['cartesia_cancel_last_audio_ms']['max']} ms"),
     ]
     table = "| measure | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     return (f"## Realtime WebSocket, bundled voice ({result['rounds']} rounds)\n\n{table}\n")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.api.deps import Services, require_admin
 from control_plane.services.tenants import MAX_GRACE_SECONDS, tenant_view
-from control_plane.services.voice_map import OPENAI_VOICES, verify_voice_map
+from control_plane.services.voice_map import MAX_ENTRIES, OPENAI_VOICES, verify_voice_map
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -27,12 +27,13 @@ class LimitFields(BaseModel):
     max_voices: int | None = Field(None, ge=0, le=100_000, description="Default 10")
 
 
-VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of the tenant's voice ids; used by "
-                 "POST /v1/audio/speech. Replaces the whole map; {} clears it.")
+VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or 'cartesia:<Cartesia voice id>' -> one of "
+                 "the tenant's voice ids; used by POST /v1/audio/speech and the Cartesia-compatible routes. "
+                 "Replaces the whole map; {} clears it.")
 
 
 class TenantUpdate(LimitFields):
-    voice_map: dict[str, str] | None = Field(None, max_length=len(OPENAI_VOICES), description=VOICE_MAP_DOC,
+    voice_map: dict[str, str] | None = Field(None, max_length=MAX_ENTRIES, description=VOICE_MAP_DOC,
                                              examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}])
 
 
@@ -54,7 +55,7 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
-    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name -> voice id")
+    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name or provider:voice -> voice id")
     created_at: str | None
     updated_at: str | None
 

@@ -17,7 +17,7 @@ from control_plane.api.deps import RateLimitedTenant, Services
 from control_plane.services.engines import ENGINES
 from control_plane.services.tenants import TenantContext
 from control_plane.services.usage import MAX_RANGE_DAYS, parse_range
-from control_plane.services.voice_map import OPENAI_VOICES, parse_voice_map, verify_voice_map
+from control_plane.services.voice_map import MAX_ENTRIES, OPENAI_VOICES, parse_voice_map, verify_voice_map
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 from control_plane.state import AppState
 
@@ -31,16 +31,18 @@ class TenantConfig(BaseModel):
     quotas: dict[str, int] = Field(description="Used so far against the limits that are quotas")
     engines: list[str]
     defaults: dict[str, object]
-    voice_map: dict[str, str] = Field(description="OpenAI voice name -> voice id (POST /v1/audio/speech)")
+    voice_map: dict[str, str] = Field(description="OpenAI voice name or provider:voice -> voice id "
+                                                  "(POST /v1/audio/speech, /tts/*)")
 
 
 class TenantConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice_map: dict[str, str] | None = Field(
-        None, max_length=len(OPENAI_VOICES), examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
-        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) -> one of your voice ids. Replaces the "
-                    "whole map; {} clears it; unmapped names speak with the default voice.")
+        None, max_length=MAX_ENTRIES, examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
+        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or 'cartesia:<Cartesia voice id>' -> one of "
+                    "your voice ids. Replaces the whole map; {} clears it; unmapped names speak with the default "
+                    "voice.")
 
 
 class UsageDay(BaseModel):

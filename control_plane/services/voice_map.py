@@ -1,13 +1,16 @@
-"""A tenant's voice map: OpenAI voice names -> voices of the tenant.
+"""A tenant's voice map: other providers' voice names -> voices of the tenant.
 
 Clients built for OpenAI (Pipecat's OpenAITTSService refuses anything else) can only name OpenAI's
 voices; the map lets "nova" speak with one of the tenant's cloned voices. A name that is not mapped
-speaks with the built-in default voice. Stored as JSON text on the tenant row.
+speaks with the built-in default voice. Other providers' voice ids are keyed with their provider's
+prefix ("cartesia:<voice id>"), so one map serves every compatible surface. Stored as JSON text on
+the tenant row.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +20,22 @@ from control_plane.errors import InvalidInput, NotFound
 OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage",
                  "shimmer", "verse")
 MAX_VOICE_ID = 64
+MAX_ENTRIES = 200
+# Keys of other providers' voices: "<provider>:<their voice id>" (checked by the provider's pattern).
+VENDOR_KEYS = {
+    "cartesia": re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+}
+
+
+def vendor_key(provider: str, voice: str) -> str:
+    """The map key of a provider's voice id ("cartesia:a0e99841-..."): ids are case-insensitive here."""
+    return f"{provider}:{voice.strip().lower()}"
+
+
+def _valid_key(key: str) -> bool:
+    provider, sep, name = key.partition(":")
+    pattern = VENDOR_KEYS.get(provider) if sep else None
+    return key in OPENAI_VOICES or (pattern is not None and bool(pattern.match(name)))
 
 
 def parse_voice_map(stored: str | None) -> dict[str, str]:
@@ -35,13 +54,17 @@ def dump_voice_map(mapping: Mapping[str, str]) -> str:
 
 
 def check_voice_map(mapping: Mapping[str, str]) -> dict[str, str]:
-    """Keys are OpenAI voice names (case-insensitive), values voice ids; a 422 names the first bad entry."""
+    """Keys are OpenAI voice names or "<provider>:<voice id>" (case-insensitive), values voice ids; a 422
+    names the first bad entry."""
     out: dict[str, str] = {}
+    if len(mapping) > MAX_ENTRIES:
+        raise InvalidInput("invalid_voice_map", f"voice_map: at most {MAX_ENTRIES} entries")
     for name, voice_id in mapping.items():
         key = name.strip().lower()
-        if key not in OPENAI_VOICES:
+        if not _valid_key(key):
             raise InvalidInput("invalid_voice_map",
-                               f"voice_map: {name!r} is not an OpenAI voice name ({', '.join(OPENAI_VOICES)})")
+                               f"voice_map: {name!r} is neither an OpenAI voice name ({', '.join(OPENAI_VOICES)}) "
+                               f"nor a provider's voice id ({', '.join(p + ':<voice id>' for p in VENDOR_KEYS)})")
         if not isinstance(voice_id, str) or not voice_id.strip() or len(voice_id) > MAX_VOICE_ID:
             raise InvalidInput("invalid_voice_map", f"voice_map: the voice id for {name!r} must be 1-64 characters")
         out[key] = voice_id.strip()
