@@ -55,7 +55,8 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
-    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice name or provider:voice -> voice id")
+    voice_map: dict[str, str] = Field(default_factory=dict,
+                                      description="OpenAI voice name or provider:voice -> voice id")
     created_at: str | None
     updated_at: str | None
 

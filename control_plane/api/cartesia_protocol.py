@@ -151,7 +151,7 @@ class TTSBody(BaseModel):
         value: Any = None
         if self.generation_config is not None and self.generation_config.speed:
             value = self.generation_config.speed
-        elif isinstance(self.voice, Voice) and self.voice.controls is not None and self.voice.controls.speed is not None:
+        elif isinstance(self.voice, Voice) and self.voice.controls and self.voice.controls.speed is not None:
             value = self.voice.controls.speed
             if isinstance(value, int | float):
                 value = 1.0 + 0.5 * max(min(float(value), 1.0), -1.0)

@@ -51,7 +51,8 @@ async def test_bytes_raw_encodings_are_the_same_audio(compat):
     assert len(mulaw.content) == s16.size
     decoded = A.mulaw_decode(mulaw.content).astype(np.float64)
     assert np.corrcoef(decoded, s16)[0, 1] > 0.99
-    assert abs(len(alaw.content) - s16.size / 2) <= 2
+    # the same seconds at 8 kHz (a new rendering: Piper's durations vary by a few per cent)
+    assert abs(len(alaw.content) / 8000 - s16.size / 16000) / (s16.size / 16000) < 0.04
 
 
 @pytest.mark.parametrize("encoding", ["pcm_s16le", "pcm_f32le", "pcm_mulaw"])
@@ -118,7 +119,8 @@ async def test_a_stock_cartesia_voice_speaks_the_default_voice_until_the_tenant_
         cloned = await c.post("/tts/bytes", json=_body(compat.cloned_voice))
         assert cloned.headers["x-engine"] == "xtts"
         async with compat.gateway.client(compat.api_key) as ours:
-            r = await ours.put("/v1/tenant/config", json={"voice_map": {f"cartesia:{STOCK_VOICE}": compat.cloned_voice}})
+            mapping = {f"cartesia:{STOCK_VOICE}": compat.cloned_voice}
+            r = await ours.put("/v1/tenant/config", json={"voice_map": mapping})
             assert r.status_code == 200, r.text
             assert r.json()["voice_map"] == {f"cartesia:{STOCK_VOICE}": compat.cloned_voice}
             bad = await ours.put("/v1/tenant/config", json={"voice_map": {"cartesia:": compat.cloned_voice}})
