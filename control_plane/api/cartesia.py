@@ -31,7 +31,7 @@ from control_plane.api.cartesia_protocol import (
     wav_file,
 )
 from control_plane.api.deps import Flow, Services, authenticate_key, caller, count_request, with_cancellation
-from control_plane.errors import ServiceError, StreamAborted
+from control_plane.errors import InvalidInput, ServiceError, StreamAborted
 from control_plane.services.flow import Speech
 from control_plane.services.rendering import WordsEvent, WordTiming
 from control_plane.services.synthesis import SynthesisRequest
@@ -52,6 +52,8 @@ AUDIO: dict[int | str, dict[str, Any]] = {200: {"description": "Audio bytes", "c
 
 async def request_for(body: TTSBody, tenant: TenantContext, services: Any, fmt: str) -> SynthesisRequest:
     """Our request for a Cartesia body; raw encodings are made from s16le PCM at the asked rate."""
+    if not body.text.strip():
+        raise InvalidInput("empty_text", "transcript: there is nothing to say")
     voice_id = await voice_for(services.voices, tenant, body.voice_id)
     return SynthesisRequest(text=body.text, voice_id=voice_id, language=body.our_language, speed=body.our_speed,
                             volume=body.our_volume, format=fmt, sample_rate=body.output_format.sample_rate,

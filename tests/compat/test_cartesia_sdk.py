@@ -10,7 +10,7 @@ import cartesia
 import numpy as np
 import pytest
 import soundfile as sf
-from cartesia.types import TTSSSEChunkEvent, TTSSSEDoneEvent, TTSSSETimestampsEvent
+from cartesia.types.tts_sse_event import TTSSSEChunkEvent, TTSSSEDoneEvent, TTSSSETimestampsEvent
 from compat_helpers import pcm16, sentence_seconds
 
 TEXT = "The Cartesia SDK speaks through the gateway."
