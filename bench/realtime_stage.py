@@ -9,6 +9,8 @@ Through a real Triton and `tts-gateway serve` (processes on loopback):
   flush before it, to the last audio message of that context and to its `isFinal`.
 - the same barge-in through Deepgram's protocol (`WS /v1/speak`): `Clear`, to the last binary audio
   frame of that answer and to `Cleared`.
+- the same barge-in through Cartesia's protocol (`/tts/websocket`): `cancel`, to the last audio message
+  of that context (bench/realtime_cartesia.py).
 Rounds alternate between the two measurements so machine noise hits both alike; medians are quoted.
 """
 
@@ -19,6 +21,7 @@ import json
 import time
 from typing import Any
 
+from bench.realtime_cartesia import cartesia_barge_in
 from bench.stack import running_stack
 
 SENTENCES = [
@@ -155,6 +158,7 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
     ws = await _ws(base, key)
     ttfa, last_audio, cleared, eleven_last, eleven_final = [], [], [], [], []
     deepgram_last, deepgram_cleared = [], []
+    cartesia_last: list[float] = []
     try:
         await _first_audio(ws, "warm", "Warming up.")
         for i in range(rounds):
@@ -168,11 +172,13 @@ async def _run(base: str, admin: str, rounds: int) -> dict[str, Any]:
             after, ack = await _deepgram_barge_in(base, key)
             deepgram_last.append(after)
             deepgram_cleared.append(ack)
+            cartesia_last.append(await cartesia_barge_in(base, key, f"c{i}", LONG))
     finally:
         await ws.close()
     return {"ttfa": ttfa, "barge_in_last_audio": last_audio, "barge_in_cleared": cleared,
             "eleven_close_last_audio": eleven_last, "eleven_close_final": eleven_final,
-            "deepgram_clear_last_audio": deepgram_last, "deepgram_clear_cleared": deepgram_cleared}
+            "deepgram_clear_last_audio": deepgram_last, "deepgram_clear_cleared": deepgram_cleared,
+            "cartesia_cancel_last_audio": cartesia_last}
 
 
 def _ms(values: list[float], q: float = 0.5) -> float:
@@ -201,6 +207,8 @@ def run_realtime_stage(rounds: int, log=print) -> dict[str, Any]:
                                          "max": _ms(measured["deepgram_clear_last_audio"], 1.0)},
         "deepgram_clear_cleared_ms": {"p50": _ms(measured["deepgram_clear_cleared"]),
                                       "max": _ms(measured["deepgram_clear_cleared"], 1.0)},
+        "cartesia_cancel_last_audio_ms": {"p50": _ms(measured["cartesia_cancel_last_audio"]),
+                                          "max": _ms(measured["cartesia_cancel_last_audio"], 1.0)},
         "raw": measured | {"engine_first_chunk": engine},
     }
     log(f"  WS first audio p50 {result['ws_ttfa_ms']['p50']} ms (engine {result['engine_first_chunk_ms']['p50']} ms, "
@@ -208,7 +216,8 @@ def run_realtime_stage(rounds: int, log=print) -> dict[str, Any]:
         f"cleared {result['barge_in_cleared_ms']['p50']} ms after clear (p50); ElevenLabs close_context: last audio "
         f"{result['eleven_close_last_audio_ms']['p50']} ms, isFinal {result['eleven_close_final_ms']['p50']} ms")
     log(f"  Deepgram Clear: last audio {result['deepgram_clear_last_audio_ms']['p50']} ms, Cleared "
-        f"{result['deepgram_clear_cleared_ms']['p50']} ms after Clear (p50)")
+        f"{result['deepgram_clear_cleared_ms']['p50']} ms after Clear (p50); Cartesia cancel: last audio "
+        f"{result['cartesia_cancel_last_audio_ms']['p50']} ms")
     return result
 
 
@@ -231,6 +240,8 @@ def realtime_markdown(result: dict[str, Any]) -> str:
          f"{result['deepgram_clear_last_audio_ms']['p50']} / {result['deepgram_clear_last_audio_ms']['max']} ms"),
         ("Deepgram Clear → Cleared (p50 / max)",
          f"{result['deepgram_clear_cleared_ms']['p50']} / {result['deepgram_clear_cleared_ms']['max']} ms"),
+        ("Cartesia cancel → last audio of that context (p50 / max)",
+         f"{result['cartesia_cancel_last_audio_ms']['p50']} / {result['cartesia_cancel_last_audio_ms']['max']} ms"),
     ]
     table = "| measure | result |\n| --- | --- |\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     return (f"## Realtime WebSocket, bundled voice ({result['rounds']} rounds)\n\n{table}\n")

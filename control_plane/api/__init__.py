@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from control_plane.api import (
     admin,
+    cartesia,
+    cartesia_ws,
     deepgram,
     deepgram_ws,
     elevenlabs,
@@ -32,6 +34,9 @@ ROUTERS: list[APIRouter] = [
     openai.router,
     elevenlabs.router,
     elevenlabs_ws.router,
+    # Cartesia-compatible: POST /tts/bytes, /tts/sse, WS /tts/websocket
+    cartesia.router,
+    cartesia_ws.router,
     deepgram.router,
     deepgram_ws.router,
     voices.router,

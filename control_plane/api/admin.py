@@ -40,9 +40,9 @@ class ShareFields(BaseModel):
     weight: float | None = Field(None, ge=WEIGHT_RANGE[0], le=WEIGHT_RANGE[1], description=WEIGHT_DOC)
 
 
-VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or Deepgram Aura model name "
-                 "(aura-2-thalia-en, ...) -> one of the tenant's voice ids; used by POST /v1/audio/speech and "
-                 "/v1/speak. Replaces the whole map; {} clears it.")
+VOICE_MAP_DOC = (f"OpenAI voice name ({', '.join(OPENAI_VOICES)}), Deepgram Aura model name (aura-2-thalia-en, ...) "
+                 "or 'cartesia:<Cartesia voice id>' -> one of the tenant's voice ids; used by POST /v1/audio/speech, "
+                 "/v1/speak and the Cartesia-compatible routes. Replaces the whole map; {} clears it.")
 
 
 class TenantUpdate(LimitFields, ShareFields):
@@ -68,7 +68,8 @@ class Tenant(BaseModel):
     name: str
     status: str
     limits: Limits
-    voice_map: dict[str, str] = Field(default_factory=dict, description="OpenAI voice or Deepgram model -> voice id")
+    voice_map: dict[str, str] = Field(default_factory=dict,
+                                      description="OpenAI voice, Deepgram model or provider:voice -> voice id")
     tier: str = Field(description=f"Priority tier ({', '.join(TIERS)} or {CUSTOM_TIER})")
     weight: float = Field(description="Weight in the fair shares of the engines under contention")
     created_at: str | None

@@ -95,6 +95,11 @@ async def rate_limited(request: Request, tenant: TenantContext = Depends(get_ten
                        services: AppState = Depends(get_services)) -> TenantContext:
     """Count the request against the tenant's minute/hour/day windows. The X-RateLimit-* headers are
     added to the response by the request middleware (streamed and error responses included)."""
+    return await count_request(request, services, tenant)
+
+
+async def count_request(request: Request, services: AppState, tenant: TenantContext) -> TenantContext:
+    """`rate_limited` for a tenant a route authenticated its own way (another provider's key header)."""
     try:
         state = await services.limiter.hit(tenant)
     except ServiceError as exc:

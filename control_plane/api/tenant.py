@@ -37,8 +37,8 @@ class TenantConfig(BaseModel):
     quotas: dict[str, int] = Field(description="Used so far against the limits that are quotas")
     engines: list[str]
     defaults: dict[str, object]
-    voice_map: dict[str, str] = Field(description="OpenAI voice name (POST /v1/audio/speech) or Deepgram Aura "
-                                                  "model (/v1/speak) -> voice id")
+    voice_map: dict[str, str] = Field(description="OpenAI voice name (POST /v1/audio/speech), Deepgram Aura "
+                                                  "model (/v1/speak) or provider:voice (/tts/*) -> voice id")
 
 
 class TenantConfigUpdate(BaseModel):
@@ -48,9 +48,9 @@ class TenantConfigUpdate(BaseModel):
         None, max_length=MAX_VOICE_MAP_ENTRIES,
         examples=[{"nova": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10",
                    "aura-2-thalia-en": "5b0c7a52-8d2e-4c1f-9a7e-1f0f3c2b9d10"}],
-        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}) or Deepgram Aura model name "
-                    "(aura-2-thalia-en, ...) -> one of your voice ids. Replaces the "
-                    "whole map; {} clears it; unmapped names speak with the default voice.")
+        description=f"OpenAI voice name ({', '.join(OPENAI_VOICES)}), Deepgram Aura model name "
+                    "(aura-2-thalia-en, ...) or 'cartesia:<Cartesia voice id>' -> one of your voice ids. Replaces "
+                    "the whole map; {} clears it; unmapped names speak with the default voice.")
 
 
 class UsageDay(BaseModel):

@@ -1,9 +1,11 @@
-"""A tenant's voice map: vendor voice names -> voices of the tenant.
+"""A tenant's voice map: other providers' voice names -> voices of the tenant.
 
 Clients built for OpenAI (Pipecat's OpenAITTSService refuses anything else) can only name OpenAI's
-voices, and Deepgram's clients name an Aura model (`aura-2-thalia-en`, `aura-asteria-en`, ...); the
-map lets "nova" or "aura-2-thalia-en" speak with one of the tenant's cloned voices. A name that is not
-mapped speaks with the built-in default voice. Stored as JSON text on the tenant row.
+voices, Deepgram's clients name an Aura model (`aura-2-thalia-en`, `aura-asteria-en`, ...), and
+Cartesia's clients a Cartesia voice id; the map lets "nova", "aura-2-thalia-en" or
+"cartesia:<voice id>" speak with one of the tenant's cloned voices, so one map serves every
+compatible surface. A name that is not mapped speaks with the built-in default voice. Stored as
+JSON text on the tenant row.
 """
 
 from __future__ import annotations
@@ -21,12 +23,26 @@ OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "m
 MAX_VOICE_ID = 64
 # Deepgram's Aura model names: aura-<voice>-<lang> (Aura-1) and aura-2-<voice>-<lang> (Aura-2).
 DEEPGRAM_MODEL = re.compile(r"^aura(-2)?-[a-z]+-[a-z]{2}$")
-MAX_VOICE_MAP_ENTRIES = 64
+MAX_VOICE_MAP_ENTRIES = 200
+# Keys of other providers' voice ids: "<provider>:<their voice id>" (checked by the provider's pattern).
+VENDOR_KEYS = {
+    "cartesia": re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+}
+
+
+def vendor_key(provider: str, voice: str) -> str:
+    """The map key of a provider's voice id ("cartesia:a0e99841-..."): ids are case-insensitive here."""
+    return f"{provider}:{voice.strip().lower()}"
 
 
 def is_mappable(name: str) -> bool:
-    """A name the map may hold: an OpenAI voice name or a Deepgram Aura model name (lower case)."""
-    return name in OPENAI_VOICES or len(name) <= MAX_VOICE_ID and DEEPGRAM_MODEL.match(name) is not None
+    """A key the map may hold (lower case): an OpenAI voice name, a Deepgram Aura model name, or a
+    "<provider>:<voice id>"."""
+    if name in OPENAI_VOICES or (len(name) <= MAX_VOICE_ID and DEEPGRAM_MODEL.match(name) is not None):
+        return True
+    provider, sep, voice = name.partition(":")
+    pattern = VENDOR_KEYS.get(provider) if sep else None
+    return pattern is not None and pattern.match(voice) is not None
 
 
 def parse_voice_map(stored: str | None) -> dict[str, str]:
@@ -45,8 +61,8 @@ def dump_voice_map(mapping: Mapping[str, str]) -> str:
 
 
 def check_voice_map(mapping: Mapping[str, str]) -> dict[str, str]:
-    """Keys are OpenAI voice names or Deepgram Aura model names (case-insensitive), values voice ids; a
-    422 names the first bad entry."""
+    """Keys are OpenAI voice names, Deepgram Aura model names or "<provider>:<voice id>" (case-insensitive),
+    values voice ids; a 422 names the first bad entry."""
     if len(mapping) > MAX_VOICE_MAP_ENTRIES:
         raise InvalidInput("invalid_voice_map", f"voice_map: at most {MAX_VOICE_MAP_ENTRIES} entries")
     out: dict[str, str] = {}
@@ -54,8 +70,9 @@ def check_voice_map(mapping: Mapping[str, str]) -> dict[str, str]:
         key = name.strip().lower()
         if not is_mappable(key):
             raise InvalidInput("invalid_voice_map",
-                               f"voice_map: {name!r} is neither an OpenAI voice name ({', '.join(OPENAI_VOICES)}) "
-                               "nor a Deepgram Aura model name (aura-2-<voice>-<lang>, aura-<voice>-<lang>)")
+                               f"voice_map: {name!r} is neither an OpenAI voice name ({', '.join(OPENAI_VOICES)}), "
+                               "a Deepgram Aura model name (aura-2-<voice>-<lang>, aura-<voice>-<lang>) nor a "
+                               f"provider's voice id ({', '.join(p + ':<voice id>' for p in VENDOR_KEYS)})")
         if not isinstance(voice_id, str) or not voice_id.strip() or len(voice_id) > MAX_VOICE_ID:
             raise InvalidInput("invalid_voice_map", f"voice_map: the voice id for {name!r} must be 1-64 characters")
         out[key] = voice_id.strip()

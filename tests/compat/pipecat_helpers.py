@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipecat.frames.frames import EndFrame, ErrorFrame, Frame, TTSAudioRawFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndFrame, ErrorFrame, Frame, TTSAudioRawFrame, TTSSpeakFrame, TTSTextFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.runner import PipelineRunner
 from pipecat.pipeline.task import PipelineParams, PipelineTask
@@ -22,6 +22,7 @@ class Spoken:
     frames: list[TTSAudioRawFrame] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)  # seconds after the run started
     errors: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # the TTSTextFrames a word-timestamping service pushed
     elapsed: float = 0.0
 
     @property
@@ -46,6 +47,8 @@ class _Collector(FrameProcessor):
             self.spoken.arrivals.append(time.perf_counter() - self.started)
         elif isinstance(frame, ErrorFrame):
             self.spoken.errors.append(frame.error)
+        elif isinstance(frame, TTSTextFrame) and direction == FrameDirection.DOWNSTREAM:
+            self.spoken.words.append(frame.text)
         await self.push_frame(frame, direction)
 
 
