@@ -70,10 +70,10 @@ test: venv system-deps lint images
 
 # Docker engine + compose plugin (installed and started when missing), then every image, cached.
 docker-engine: venv
-	scripts/docker-engine.sh --compose $(VENV)/bin/docker-compose
+	scripts/docker-engine.sh --compose $(SITE)/compose/docker-compose
 
 images: venv
-	COMPOSE_BIN=$(VENV)/bin/docker-compose scripts/build-images.sh
+	COMPOSE_BIN=$(SITE)/compose/docker-compose scripts/build-images.sh
 
 compose-up: images
 	scripts/compose-up.sh

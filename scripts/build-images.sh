@@ -15,7 +15,7 @@ TRITON_IMAGE=${TRITON_IMAGE:-tts-gateway/triton:$VERSION}
 LOCAL_BASE=tts-gateway/base:bookworm
 ONLY=${IMAGES:-control-plane triton standins}
 
-scripts/docker-engine.sh --compose "${COMPOSE_BIN:-.venv/bin/docker-compose}"
+scripts/docker-engine.sh --compose "${COMPOSE_BIN:-.venv/lib/python3.11/site-packages/compose/docker-compose}"
 
 registry=0
 if [ -z "${BASE_IMAGE:-}" ]; then

@@ -40,5 +40,5 @@ if ! docker compose version >/dev/null 2>&1; then
     fi
     plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
     mkdir -p "$plugins"
-    ln -sf "$(readlink -f "$compose_bin")" "$plugins/docker-compose"
+    install -m 0755 "$(readlink -f "$compose_bin")" "$plugins/docker-compose"
 fi

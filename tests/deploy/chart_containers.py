@@ -20,6 +20,11 @@ import httpx
 from .stack import sh
 
 
+def _docker_size(quantity: str) -> str:
+    """A Kubernetes memory quantity (512Mi, 2Gi) as Docker writes it (512m, 2g)."""
+    return quantity.replace("Gi", "g").replace("Mi", "m")
+
+
 def secret_values(docs: list[dict]) -> dict[tuple[str, str], str]:
     out = {}
     for doc in docs:
@@ -63,7 +68,7 @@ class RunSpec:
             argv += ["--security-opt", "no-new-privileges"]
         limit = container.get("resources", {}).get("limits", {}).get("memory")
         if limit:
-            argv += ["--memory", limit.replace("Gi", "g").replace("Mi", "m")]
+            argv += ["--memory", _docker_size(limit)]
         for env in container.get("env", []):
             if "value" in env:
                 argv += ["-e", f"{env['name']}={env['value']}"]
@@ -79,11 +84,12 @@ class RunSpec:
             volume = volumes[mount["name"]]
             path, ro = mount["mountPath"], ",ro" if mount.get("readOnly") else ""
             if "emptyDir" in volume and path == "/dev/shm":
-                argv += ["--shm-size", volume["emptyDir"].get("sizeLimit", "64Mi").replace("Gi", "g").replace("Mi", "m")]
+                argv += ["--shm-size", _docker_size(volume["emptyDir"].get("sizeLimit", "64Mi"))]
             elif "emptyDir" in volume:
                 argv += ["--tmpfs", f"{path}:rw,exec,mode=1777"]
             elif "persistentVolumeClaim" in volume:
-                argv += ["--mount", f"type=volume,src={claims[volume['persistentVolumeClaim']['claimName']]},dst={path}{ro}"]
+                source = claims[volume["persistentVolumeClaim"]["claimName"]]
+                argv += ["--mount", f"type=volume,src={source},dst={path}{ro}"]
             else:
                 raise AssertionError(f"{name}: volume {volume} is not modelled")
         ports = {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}

@@ -65,6 +65,8 @@ def _serving(client: httpx.Client) -> bool:
 def test_health_and_admin_api(stack: ComposeStack, client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok", health
+    assert health["store"]["ok"] and health["store"]["backend"] != "sqlite", health  # the compose Postgres
+    assert health["redis"] == {"ok": True}, health
     assert health["test_weights"] is True  # an empty models volume: the image's tiny XTTS, flagged
     assert client.get("/ready").status_code == 200
     assert client.post("/admin/v1/tenants", json={"name": "nope"}).status_code == 401
