@@ -27,7 +27,7 @@ echo
 echo "TTS Gateway is up in $((SECONDS - started)) s: http://localhost:$port  (docs: http://localhost:$port/docs)"
 echo "  curl http://localhost:$port/health"
 echo "First tenant and API key (the admin token is TTS_ADMIN_TOKEN in .env or your environment):"
-echo "  docker compose exec control-plane tts-gateway tenants create --name first"
+echo "  docker compose exec control-plane tts-gateway tenants create first"
 echo "  curl -s http://localhost:$port/admin/v1/tenants -H \"Authorization: Bearer \$TTS_ADMIN_TOKEN\" \\"
 echo "       -H 'Content-Type: application/json' -d '{\"name\": \"acme\"}'"
 echo "Stop with \`make compose-down\` (keeps the data volumes)."

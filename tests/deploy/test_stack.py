@@ -7,6 +7,7 @@ tests run in file order: the data created first must survive the restarts that f
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import wave
@@ -77,6 +78,10 @@ def test_health_and_admin_api(stack: ComposeStack, client: httpx.Client) -> None
     listed = client.get("/admin/v1/tenants", headers=admin).json()
     assert State.tenant_id in str(listed)
     assert client.get("/v1/tenant/config", headers=_auth(State.key)).status_code == 200
+    # The README's way to the first key: the CLI inside the running container.
+    cli = stack.compose("exec", "control-plane", "tts-gateway", "tenants", "--json", "create", "first", timeout=120)
+    cli_key = json.loads(cli.stdout)["api_key"]
+    assert client.get("/v1/tenant/config", headers=_auth(cli_key)).status_code == 200
 
 
 def test_whole_and_streamed_synthesis(client: httpx.Client) -> None:
