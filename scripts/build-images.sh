@@ -55,7 +55,17 @@ image() {  # NAME DOCKERFILE
 echo "building images (base $BASE_IMAGE)"
 mkdir -p .cache
 env_file=.cache/images.env
-: > "$env_file.tmp"
+# IMAGES="control-plane" rebuilds a subset: the names of the others stay as they were.
+grep -v -E '^(CONTROL_PLANE|TRITON|POSTGRES|REDIS)_IMAGE=' "$env_file" 2>/dev/null > "$env_file.tmp" || true
+for what in control-plane triton standins; do
+    case " $ONLY " in *" $what "*) ;; *)
+        case $what in
+            control-plane) grep '^CONTROL_PLANE_IMAGE=' "$env_file" ;;
+            triton) grep '^TRITON_IMAGE=' "$env_file" ;;
+            standins) grep -E '^(POSTGRES|REDIS)_IMAGE=' "$env_file" ;;
+        esac 2>/dev/null >> "$env_file.tmp" || true ;;
+    esac
+done
 for what in $ONLY; do
     case $what in
         control-plane)

@@ -22,6 +22,9 @@ path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 CFG
 echo 'APT::Install-Recommends "false";' > "$root"/etc/apt/apt.conf.d/docker-no-recommends
-tar -C "$root" -c . | docker import \
-    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["bash"]' \
-    -m "debootstrap minbase bookworm" - "$tag" >/dev/null
+tar -C "$root" -c . | docker import -m "debootstrap minbase bookworm" - "$tag-imported" >/dev/null
+# An imported image has no build history, and BuildKit then caches no step built on it (every build
+# would start over); one classic-builder step on top gives it the history BuildKit's cache keys need.
+printf 'FROM %s\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["bash"]\n' "$tag-imported" \
+    | DOCKER_BUILDKIT=0 docker build -q -t "$tag" - >/dev/null
+docker rmi "$tag-imported" >/dev/null
