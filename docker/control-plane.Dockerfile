@@ -34,11 +34,10 @@ RUN --mount=type=secret,id=ca \
  && echo /app > /opt/venv/lib/python3.11/site-packages/tts-gateway.pth \
  && printf '#!/opt/venv/bin/python\nimport sys\nfrom control_plane.cli import main\nsys.exit(main())\n' \
       > /opt/venv/bin/tts-gateway && chmod 0755 /opt/venv/bin/tts-gateway
-# Smaller runtime (the image stays under 300 MB): no test suites, no type stubs, no debug symbols.
-RUN apt-get update && apt-get install -y --no-install-recommends binutils && rm -rf /var/lib/apt/lists/* \
- && find /opt/venv -type d -name tests -path '*/site-packages/*' -prune -exec rm -rf {} + \
- && find /opt/venv -name '*.pyi' -delete \
- && find /opt/venv -name '*.so*' -type f -exec strip --strip-unneeded {} +
+# Smaller runtime: no test suites, no type stubs. (No `strip`: it breaks the auditwheel-patched
+# libraries of numpy/scipy wheels.)
+RUN find /opt/venv -type d -name tests -path '*/site-packages/*' -prune -exec rm -rf {} + \
+ && find /opt/venv -name '*.pyi' -delete
 
 # ---------------------------------------------------------------------------------------------
 # runtime: Debian's Python, the venv, the sources; non-root, tini as PID 1
