@@ -11,8 +11,8 @@ import json
 import threading
 import time
 import wave
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
