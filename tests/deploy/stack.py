@@ -73,9 +73,11 @@ class ComposeStack:
     name: str = field(default_factory=lambda: f"ttsgw-test-{secrets.token_hex(3)}")
     admin_token: str = field(default_factory=lambda: "adm_" + secrets.token_urlsafe(18))
     port: int = 0
+    triton_url: str = ""
 
     def __post_init__(self) -> None:
         self.port, triton_http, triton_metrics = free_ports(3)
+        self.triton_url = f"http://127.0.0.1:{triton_http}"
         self.env = {
             **os.environ,
             **self.images,
