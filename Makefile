@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt pyproject.toml 2>/dev
 QUIET := sed -e "/is ignored/d"
 SITE := $(VENV)/lib/python3.11/site-packages
 
-.PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test audit console-screenshots clean
+.PHONY: help run test venv system-deps lint test-unit deploy-check bench-quick load-test audit console-screenshots clean \
+	images compose-up compose-down docker-engine
 
 help:
 	@echo "make run          start Triton + the API on the embedded store, print a console sign-in link and a dev API key"
@@ -20,6 +21,9 @@ help:
 	@echo "make bench-quick  the key benchmark ratios in under 5 minutes"
 	@echo "make load-test    200 concurrent streams for 60 s per engine (CI runs it too)"
 	@echo "make lint         ruff and mypy"
+	@echo "make images       build every image of the compose file and the chart (installs Docker when missing)"
+	@echo "make compose-up   make images, then the whole stack with docker compose; prints the URL and first steps"
+	@echo "make compose-down stop the compose stack (keeps its volumes)"
 	@echo "make console-screenshots  regenerate docs/console/*.png from the browser tests"
 
 venv: $(STAMP)
@@ -61,13 +65,28 @@ lint: venv
 	@# Every model.py is a module named `model`: one run each.
 	for model in model_repository/*/1/model.py; do $(PY) -m mypy "$$model"; done
 
-test: venv system-deps lint
+test: venv system-deps lint images
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Chart, manifests and compose file, validated offline (helm, kubectl, kubernetes-validate, compose).
+# Docker engine + compose plugin (installed and started when missing), then every image, cached.
+docker-engine: venv
+	scripts/docker-engine.sh --compose $(SITE)/compose/docker-compose
+
+images: venv
+	COMPOSE_BIN=$(SITE)/compose/docker-compose scripts/build-images.sh
+
+compose-up: images
+	scripts/compose-up.sh
+
+compose-down: docker-engine
+	docker compose down
+
+# Chart, manifests and compose file, validated offline (helm, kubectl, kubernetes-validate, compose);
+# the tests that run the images (compose stack, chart containers) are in `make test`.
 deploy-check: venv
 	scripts/install-deploy-tools.sh --python $(PY)
-	$(PY) -m pytest tests/deploy -q -p no:cacheprovider
+	$(PY) -m pytest tests/deploy -q -p no:cacheprovider \
+		--ignore tests/deploy/test_stack.py --ignore tests/deploy/test_chart_containers.py
 
 bench-quick: venv
 	$(VENV)/bin/tts-gateway bench quick

@@ -62,7 +62,7 @@ def test_healthchecks(full_config: dict) -> None:
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     for name in ("triton", "triton-gpu"):
-        assert "http://127.0.0.1:8000/v2/health/ready" in services[name]["healthcheck"]["test"]
+        assert any("http://127.0.0.1:8000/v2/health/ready" in part for part in services[name]["healthcheck"]["test"])
     assert any("/health" in part for part in services["control-plane"]["healthcheck"]["test"])
     for name in ("postgres", "redis", "triton", "triton-gpu", "control-plane", "prometheus", "grafana"):
         assert services[name]["healthcheck"].get("disable") is not True, name

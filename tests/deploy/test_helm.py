@@ -369,7 +369,7 @@ def test_notes_explain_the_first_api_key(deploy_tools: DeployTools) -> None:
     assert proc.returncode == 0, proc.stderr
     notes = proc.stdout.split("NOTES:", 1)[1]
     assert (
-        "kubectl -n tts exec deploy/tts-tts-gateway-control-plane -- \\\n     tts-gateway tenants create --name first"
+        "kubectl -n tts exec deploy/tts-tts-gateway-control-plane -- \\\n     tts-gateway tenants create first"
         in notes
     )
     assert "/admin/v1/tenants" in notes and "api_key" in notes and "tenant_id" in notes
