@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+
+from control_plane.services.resample import resample_poly
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 TELEPHONY_RATE = 8000
