@@ -34,10 +34,17 @@ RUN --mount=type=secret,id=ca \
  && echo /app > /opt/venv/lib/python3.11/site-packages/tts-gateway.pth \
  && printf '#!/opt/venv/bin/python\nimport sys\nfrom control_plane.cli import main\nsys.exit(main())\n' \
       > /opt/venv/bin/tts-gateway && chmod 0755 /opt/venv/bin/tts-gateway
-# Smaller runtime: no test suites, no type stubs. (No `strip`: it breaks the auditwheel-patched
-# libraries of numpy/scipy wheels.)
+# Smaller runtime: no test suites, no type stubs.
 RUN find /opt/venv -type d -name tests -path '*/site-packages/*' -prune -exec rm -rf {} + \
  && find /opt/venv -name '*.pyi' -delete
+# Several wheels ship their extensions with symbol and debug tables (ml_dtypes 24 MB, uvloop, asyncpg,
+# rapidjson); the runtime needs neither. Files auditwheel patched (an RPATH into a *.libs folder, e.g.
+# numpy's) stay untouched: strip rewrites their ELF layout and breaks them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/* \
+ && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec sh -ec 'for f; do \
+      readelf -d "$f" | grep -qE "\((RPATH|RUNPATH)\)" || strip --strip-unneeded "$f"; done' sh {} +
 
 # ---------------------------------------------------------------------------------------------
 # runtime: Debian's Python, the venv, the sources; non-root, tini as PID 1
