@@ -23,7 +23,6 @@ from control_plane.api.audio_responses import speech_headers, streaming_response
 from control_plane.api.cartesia_protocol import (
     CONTENT_TYPES,
     CartesiaRoute,
-    RawConverter,
     TTSBody,
     cartesia_key,
     error_event,
@@ -31,6 +30,7 @@ from control_plane.api.cartesia_protocol import (
     wav_file,
 )
 from control_plane.api.deps import Flow, Services, authenticate_key, caller, count_request, with_cancellation
+from control_plane.api.raw_audio import RawConverter
 from control_plane.errors import InvalidInput, ServiceError, StreamAborted
 from control_plane.services.flow import Speech
 from control_plane.services.rendering import WordsEvent, WordTiming

@@ -29,7 +29,6 @@ from starlette.requests import HTTPConnection
 
 from control_plane.api.deps import bearer
 from control_plane.errors import ApiError, InvalidInput, NotFound, ServiceError
-from control_plane.services import audio as A
 from control_plane.services.voice_map import vendor_key
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -221,25 +220,6 @@ async def voice_for(voices: Any, tenant: Any, requested: str | None) -> str:
 
 
 # --- audio ---------------------------------------------------------------------------------------
-
-class RawConverter:
-    """s16le PCM (what the flow streams and caches) as the asked encoding, chunk by chunk at any rate."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        self._odd = b""  # a byte left over when a chunk ends inside a sample
-
-    def convert(self, data: bytes) -> bytes:
-        if self.encoding == "pcm_s16le":
-            return data
-        data, self._odd = self._odd + data, b""
-        if len(data) % 2:
-            data, self._odd = data[:-1], data[-1:]
-        pcm = np.frombuffer(data, dtype="<i2")
-        if self.encoding == "pcm_f32le":
-            return (pcm.astype(np.float32) / 32768.0).astype("<f4").tobytes()
-        return A.mulaw_encode(pcm) if self.encoding == "pcm_mulaw" else A.alaw_encode(pcm)
-
 
 _WAV_SUBTYPES = {"pcm_s16le": "PCM_16", "pcm_f32le": "FLOAT", "pcm_mulaw": "ULAW", "pcm_alaw": "ALAW"}
 

@@ -31,7 +31,6 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from control_plane.api.cartesia import timestamps_event
 from control_plane.api.cartesia_protocol import (
     CancelMessage,
-    RawConverter,
     TTSBody,
     cartesia_key,
     check_version,
@@ -40,6 +39,7 @@ from control_plane.api.cartesia_protocol import (
     voice_for,
 )
 from control_plane.api.deps import authenticate_key
+from control_plane.api.raw_audio import RawConverter
 from control_plane.api.ws import ClientGone, receive_json
 from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome

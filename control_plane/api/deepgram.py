@@ -4,7 +4,7 @@
   tenant mapped to it (`voice_map` in PUT /v1/tenant/config or the admin API), else the default voice,
   in the language its name ends with; any other value is one of our voice ids (English unless `language`).
 - `encoding` / `container` / `sample_rate`: linear16 (WAV by default, raw with `container=none`, at any
-  rate 8-48 kHz), mulaw and alaw (raw, 8 kHz), mp3 (22.05 kHz by default), opus (Ogg, 48 kHz by
+  rate 8-48 kHz), mulaw and alaw (raw, 8 or 16 kHz), mp3 (22.05 kHz by default), opus (Ogg, 48 kHz by
   default), flac; aac is refused with 400. Default: mp3, as Deepgram's.
 - Streamed as produced; `dg-request-id`, `dg-model-name`, `dg-model-uuid`, `dg-char-count` headers.
 - Auth: `Authorization: Token <key>` (or Bearer). Errors: `{"err_code", "err_msg", "request_id"}`.
@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 
-from control_plane.api.audio_responses import streaming_response
+from control_plane.api.audio_responses import audio_bytes, streaming_response
 from control_plane.api.deepgram_protocol import (
     DeepgramError,
     DeepgramRoute,
@@ -28,10 +29,17 @@ from control_plane.api.deepgram_protocol import (
     voice_for,
 )
 from control_plane.api.deps import Flow, RateLimitedTenant, caller
+from control_plane.api.raw_audio import RawConverter
 from control_plane.errors import ApiError
 from control_plane.services.synthesis import SynthesisRequest
 
 router = APIRouter(tags=["deepgram"], route_class=DeepgramRoute)
+
+
+async def converted(chunks: AsyncIterator[bytes], converter: RawConverter) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        if data := converter.convert(chunk):
+            yield data
 
 EXAMPLES: dict[str, Any] = {"basic": {"summary": "Text to speak", "value": {"text": "Hello from the gateway."}}}
 AUDIO_TYPES = ("audio/mpeg", "audio/wav", "audio/l16", "audio/basic", "audio/x-alaw-basic", "audio/ogg", "audio/flac")
@@ -52,6 +60,7 @@ async def speak(request: Request, tenant: RateLimitedTenant, flow: Flow, q: Anno
     req = SynthesisRequest(text=body.text, voice_id=voice_id, language=language, speed=q.our_speed,
                            format=out.fmt, sample_rate=out.rate)
     speech = await flow.open(caller(request, tenant, "deepgram_speak"), req, streaming=True)
-    response = streaming_response(speech, media_type=out.content_type)
+    body_bytes = converted(audio_bytes(speech), RawConverter(out.raw)) if out.raw else None
+    response = streaming_response(speech, body_bytes, media_type=out.content_type)
     response.headers.update(speak_headers(speech.caller.request_id, q.model, speech.prepared.characters))
     return response

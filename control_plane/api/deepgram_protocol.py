@@ -34,6 +34,7 @@ SPEEDS = (0.5, 2.0)  # Deepgram takes 0.7-1.5; our engines 0.5-2.0
 # The raw encodings (the socket's) -> our formats; each encoding's default rate as Deepgram has it.
 RAW = {"linear16": "pcm", "mulaw": "mulaw", "alaw": "alaw"}
 _DEFAULT_RATES = {"linear16": 24000, "mulaw": 8000, "alaw": 8000, "mp3": 22050, "opus": 48000, "flac": 48000}
+G711_RATES = (8000, 16000)  # Deepgram's rates for mulaw and alaw
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 UNSUPPORTED_ENCODINGS = ("aac",)
 WS_ENCODINGS = tuple(RAW)
@@ -83,6 +84,8 @@ class Output:
     fmt: str  # ours: pcm, wav, mulaw, alaw, mp3, opus, flac
     rate: int
     content_type: str
+    # G.711 at a rate other than 8 kHz: the flow makes s16le at that rate and RawConverter(raw) encodes it
+    raw: str | None = None
 
 
 def output_for(q: SpeakQuery, *, websocket: bool) -> Output:
@@ -95,8 +98,8 @@ def output_for(q: SpeakQuery, *, websocket: bool) -> Output:
         reason = "is not available on this server" if encoding in UNSUPPORTED_ENCODINGS else "is not an encoding"
         raise _bad("encoding", f"encoding '{encoding}' {reason}; use one of {', '.join(allowed)}")
     rate = q.sample_rate or _DEFAULT_RATES[encoding]
-    if encoding in ("mulaw", "alaw") and rate != 8000:
-        raise _bad("sample_rate", f"{encoding} is served at 8000 Hz only")
+    if encoding in ("mulaw", "alaw") and rate not in G711_RATES:
+        raise _bad("sample_rate", f"{encoding} takes sample_rate {' or '.join(map(str, G711_RATES))}")
     if encoding == "mp3" and rate not in _MP3_RATES:
         raise _bad("sample_rate", f"mp3 takes sample_rate {', '.join(map(str, _MP3_RATES))}")
     if encoding == "opus" and rate not in (8000, 12000, 16000, 24000, 48000):
@@ -104,7 +107,7 @@ def output_for(q: SpeakQuery, *, websocket: bool) -> Output:
     if websocket:
         if container not in (None, "none"):
             raise _bad("container", "the socket carries raw audio: container must be none")
-        return Output(encoding, RAW[encoding], rate, _raw_type(encoding, rate))
+        return _raw_output(encoding, rate)
     if encoding == "linear16":
         if container in (None, "wav"):
             return Output(encoding, "wav", rate, "audio/wav")
@@ -112,7 +115,7 @@ def output_for(q: SpeakQuery, *, websocket: bool) -> Output:
             return Output(encoding, "pcm", rate, _raw_type(encoding, rate))
     elif encoding in RAW:
         if container in (None, "none"):  # Deepgram's default here is a WAV wrapper, which we do not write
-            return Output(encoding, RAW[encoding], rate, _raw_type(encoding, rate))
+            return _raw_output(encoding, rate)
     elif encoding == "opus":
         if container in (None, "ogg"):
             return Output(encoding, "opus", rate, "audio/ogg")
@@ -124,6 +127,13 @@ def output_for(q: SpeakQuery, *, websocket: bool) -> Output:
 
 _CONTAINERS = {"linear16": "use wav or none", "mulaw": "use none", "alaw": "use none", "opus": "use ogg",
                "mp3": "use none", "flac": "use none"}
+
+
+def _raw_output(encoding: str, rate: int) -> Output:
+    """Raw samples; G.711 at 16 kHz comes from s16le at that rate (the flow's own G.711 is 8 kHz)."""
+    if encoding in ("mulaw", "alaw") and rate != 8000:
+        return Output(encoding, "pcm", rate, _raw_type(encoding, rate), raw=f"pcm_{encoding}")
+    return Output(encoding, RAW[encoding], rate, _raw_type(encoding, rate))
 
 
 def _raw_type(encoding: str, rate: int) -> str:

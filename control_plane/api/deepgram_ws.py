@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane.api import deepgram_protocol as dg
 from control_plane.api.deps import authenticate_key
+from control_plane.api.raw_audio import RawConverter
 from control_plane.api.ws import ClientGone
 from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome
@@ -56,6 +57,7 @@ class DeepgramSink:
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
+        self.converter: RawConverter | None = None  # G.711 at 16 kHz: encoded from the context's s16le
         self.lock = asyncio.Lock()
         self.flushes = 0  # Flush messages taken: the sequence id of the next one
         self.pending: deque[int] = deque()  # sequence ids of the flushes whose audio is not yet out
@@ -77,6 +79,8 @@ class DeepgramSink:
             return
         async with self.lock:
             if not ctx.cancelled:  # a Clear may have come while this waited for the socket
+                if self.converter is not None:
+                    data = self.converter.convert(data)
                 await self.ws.send_bytes(data)
 
     async def mark(self, ctx: Context, name: str, time_s: float) -> None:
@@ -170,9 +174,11 @@ async def _refuse(ws: WebSocket, exc: ServiceError) -> None:
         await ws.close(ws_close_code(exc), exc.message[:120])
 
 
-async def _open(ws: WebSocket, services: AppState) -> tuple[TenantContext, dg.SpeakQuery, ContextSettings]:
+async def _open(ws: WebSocket, services: AppState,
+                sink: DeepgramSink) -> tuple[TenantContext, dg.SpeakQuery, ContextSettings]:
     q = dg.parse_query(ws)
     out = dg.output_for(q, websocket=True)
+    sink.converter = RawConverter(out.raw) if out.raw else None
     tenant = await authenticate_key(services, dg.api_key(ws), ws)
     voice_id, language = dg.voice_for(q.model, tenant.voice_map, q.language)
     return tenant, q, ContextSettings(voice_id=voice_id, language=language, format=out.fmt,
@@ -189,7 +195,7 @@ async def speak_socket(ws: WebSocket) -> None:
     sink = DeepgramSink(ws)
     try:
         try:
-            tenant, q, settings = await _open(ws, services)
+            tenant, q, settings = await _open(ws, services, sink)
             slot = await services.flow.stream_slot(tenant)
             session = RealtimeSession(services.flow, Caller(tenant=tenant, endpoint="deepgram_ws",
                                                             request_id=request_id), sink, max_contexts=1)

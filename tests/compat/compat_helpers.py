@@ -8,6 +8,18 @@ import struct
 import numpy as np
 import soundfile as sf
 
+# Piper draws every phoneme's duration at random: one short sentence's length varies by about 2 %
+# (standard deviation) from one render to the next. A length check compares one render with the mean of
+# REFERENCE_RENDERS others, within RENDER_TOLERANCE: about three standard deviations of that difference,
+# and still less than the 8.1 % / 8.8 % by which a 22.05 kHz stream labelled 24 kHz (or the reverse) is off.
+REFERENCE_RENDERS = 3
+RENDER_TOLERANCE = 0.075
+
+
+def assert_render_length(seconds: float, expected: float, tolerance: float = RENDER_TOLERANCE) -> None:
+    """`seconds` of audio is the length `expected` of the same text rendered again (see RENDER_TOLERANCE)."""
+    assert abs(seconds - expected) / expected < tolerance, (seconds, expected, tolerance)
+
 
 def wav_seconds(data: bytes) -> tuple[float, int]:
     """Duration and rate of a 16-bit mono WAV body, read from its chunks (a streamed WAV leaves its sizes
@@ -41,9 +53,12 @@ async def sentence_seconds(compat, voice: str, sentences: list[str], rate: int) 
     first sentence of each is cut short; Piper's durations vary by a few per cent)."""
     import httpx
 
+    lengths = []
     async with httpx.AsyncClient(base_url=compat.base_url, headers={"xi-api-key": compat.api_key},
                                  timeout=120) as c:
-        r = await c.post(f"/v1/text-to-speech/{voice}", params={"output_format": f"pcm_{rate}"},
-                         json={"text": " ".join(sentences)})
-        assert r.status_code == 200, r.text
-    return len(r.content) // 2 / rate
+        for i in range(REFERENCE_RENDERS):  # distinct cache keys (seed), so each is a new render
+            r = await c.post(f"/v1/text-to-speech/{voice}", params={"output_format": f"pcm_{rate}"},
+                             json={"text": " ".join(sentences), "seed": 1000 + i})
+            assert r.status_code == 200, r.text
+            lengths.append(len(r.content) // 2 / rate)
+    return float(np.mean(lengths))

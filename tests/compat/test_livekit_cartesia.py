@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import sentence_seconds
+from compat_helpers import assert_render_length, sentence_seconds
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from livekit.plugins import cartesia
 
@@ -29,7 +29,7 @@ async def test_livekit_cartesia_one_shot(compat, rate):
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", [TEXT], 24000)
-    assert abs(seconds - expected) / expected < 0.04, (seconds, expected)
+    assert_render_length(seconds, expected)
 
 
 async def test_livekit_cartesia_one_shot_with_its_stock_voice_and_a_cloned_one(compat):
@@ -64,7 +64,7 @@ async def test_livekit_cartesia_stream_word_by_word_with_aligned_words(compat, r
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
-    assert abs(seconds - expected) / expected < 0.04, (seconds, expected)
+    assert_render_length(seconds, expected)
     timed = [w for f in frames for w in f.userdata.get(USERDATA_TIMED_TRANSCRIPT, [])]
     assert [w.strip() for w in timed if w.strip()] == " ".join(STREAM_SENTENCES).split(), timed
     starts = [w.start_time for w in timed if w.strip()]

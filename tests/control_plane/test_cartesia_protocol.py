@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from control_plane.api.cartesia_protocol import CancelMessage, RawConverter, TTSBody, parse_message, wav_file
+from control_plane.api.cartesia_protocol import CancelMessage, TTSBody, parse_message, wav_file
+from control_plane.api.raw_audio import RawConverter
 from control_plane.errors import InvalidInput
 from control_plane.services import audio as A
 from control_plane.services.voice_map import check_voice_map

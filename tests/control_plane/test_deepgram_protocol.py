@@ -28,13 +28,22 @@ def _q(**kw) -> dg.SpeakQuery:
 def test_encodings_map_to_our_formats(query, websocket, fmt, rate, content_type):
     out = dg.output_for(_q(**query), websocket=websocket)
     assert (out.fmt, out.rate, out.content_type) == (fmt, rate, content_type)
+    assert out.raw is None  # the flow makes these itself
+
+
+@pytest.mark.parametrize("websocket", [False, True])
+@pytest.mark.parametrize("encoding", ["mulaw", "alaw"])
+def test_g711_at_16k_is_encoded_from_pcm_at_that_rate(encoding, websocket):
+    out = dg.output_for(_q(encoding=encoding, sample_rate=16000), websocket=websocket)
+    assert (out.fmt, out.rate, out.raw) == ("pcm", 16000, f"pcm_{encoding}")
 
 
 @pytest.mark.parametrize(("query", "websocket", "says"), [
     ({"encoding": "aac"}, False, "not available"),
     ({"encoding": "speex"}, False, "not an encoding"),
     ({"encoding": "mp3"}, True, "encoding"),
-    ({"encoding": "mulaw", "sample_rate": 16000}, False, "8000"),
+    ({"encoding": "mulaw", "sample_rate": 24000}, False, "8000 or 16000"),
+    ({"encoding": "alaw", "sample_rate": 16000, "container": "wav"}, False, "container"),
     ({"encoding": "mp3", "sample_rate": 44000}, False, "mp3"),
     ({"encoding": "linear16", "container": "ogg"}, False, "container"),
     ({"encoding": "mulaw", "container": "wav"}, False, "container"),
