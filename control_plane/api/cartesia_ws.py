@@ -40,8 +40,8 @@ from control_plane.api.cartesia_protocol import (
 )
 from control_plane.api.deps import authenticate_key
 from control_plane.api.raw_audio import RawConverter
-from control_plane.api.ws import ClientGone, receive_json
-from control_plane.errors import InvalidInput, ServiceError, ws_close_code
+from control_plane.api.ws import ClientGone, close_after, receive_json
+from control_plane.errors import InvalidInput, ServiceError
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
 from control_plane.services.rendering import WordTiming
@@ -227,8 +227,7 @@ async def tts_websocket(ws: WebSocket) -> None:
         if exc.code != "inactivity_timeout":
             services.flow.observe_error(exc.code)
             await sink.error(None, exc)
-        with contextlib.suppress(Exception):
-            await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+        await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):
         log.debug("websocket client left")
     finally:

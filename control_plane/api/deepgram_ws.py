@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from control_plane.api import deepgram_protocol as dg
 from control_plane.api.deps import authenticate_key
 from control_plane.api.raw_audio import RawConverter
-from control_plane.api.ws import ClientGone
+from control_plane.api.ws import ClientGone, close_after, read_until_closed
 from control_plane.errors import InvalidInput, ServiceError, ws_close_code
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
@@ -210,11 +210,7 @@ async def speak_socket(ws: WebSocket) -> None:
                          "model_version": ctx.voice.engine, "model_uuid": dg.model_uuid(q.model)})
         conn = Connection(ws, session, sink, float(services.settings.ws_inactivity_timeout_s))
         reader = asyncio.create_task(conn.read())
-        ended = asyncio.create_task(session.wait_closed())
-        done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
-        ended.cancel()
-        if reader in done:
-            reader.result()
+        await read_until_closed(reader, session)
         if sink.fatal is not None:
             raise sink.fatal
         await ws.close(1000)
@@ -223,8 +219,7 @@ async def speak_socket(ws: WebSocket) -> None:
             services.flow.observe_error(exc.code)
         if sink.fatal is not exc:
             await sink.error(None, exc)
-        with contextlib.suppress(Exception):
-            await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+        await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):
         log.debug("websocket client left")
     finally:

@@ -42,8 +42,8 @@ from control_plane.api.elevenlabs_ws_protocol import (
     parse_message,
     parse_query,
 )
-from control_plane.api.ws import ClientGone, receive_json
-from control_plane.errors import InvalidInput, ServiceError, ws_close_code
+from control_plane.api.ws import ClientGone, close_after, read_until_closed, receive_json
+from control_plane.errors import InvalidInput, ServiceError
 from control_plane.services.flow import Caller, Outcome
 from control_plane.services.realtime import Context, ContextSettings, RealtimeSession
 from control_plane.services.rendering import WordTiming
@@ -256,11 +256,7 @@ async def _serve(ws: WebSocket, voice_id: str, multi: bool) -> None:
         await conn.open(tenant, request_id, first)
         assert conn.session is not None
         reader = asyncio.create_task(conn.read())
-        ended = asyncio.create_task(conn.session.wait_closed())
-        done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
-        ended.cancel()
-        if reader in done:
-            reader.result()
+        await read_until_closed(reader, conn.session)
         if sink.fatal is not None:
             raise sink.fatal
         await ws.close(1000)
@@ -271,8 +267,7 @@ async def _serve(ws: WebSocket, voice_id: str, multi: bool) -> None:
         if exc.code != "inactivity_timeout":
             services.flow.observe_error(exc.code)
         await sink.error(None, exc)
-        with contextlib.suppress(Exception):
-            await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+        await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):
         log.debug("websocket client left")
     finally:

@@ -154,6 +154,25 @@ async def receive_json(ws: WebSocket, not_json: ServiceError) -> Any:
         raise not_json from None
 
 
+async def read_until_closed(reader: asyncio.Task[None], session: RealtimeSession) -> None:
+    """Wait until the client's messages end (`reader` returns or raises) or the session closes (every
+    context finished after a close request); raises what ended the reading. `reader` stays the caller's
+    to cancel."""
+    ended = asyncio.create_task(session.wait_closed())
+    try:
+        done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if reader in done:
+        reader.result()
+
+
+async def close_after(ws: WebSocket, exc: ServiceError) -> None:
+    """Close the socket for a service error: normally after an inactivity timeout, else with its code."""
+    with contextlib.suppress(Exception):
+        await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+
+
 async def _receive(ws: WebSocket) -> dict[str, Any]:
     msg = await receive_json(ws, ApiError(400, "invalid_message", "messages must be JSON objects"))
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
@@ -258,11 +277,7 @@ async def synthesize_ws(ws: WebSocket) -> None:
         await conn.open(tenant, request_id)
         assert conn.session is not None
         reader = asyncio.create_task(conn.read())
-        ended = asyncio.create_task(conn.session.wait_closed())
-        done, _ = await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
-        ended.cancel()
-        if reader in done:
-            reader.result()  # raises what ended the reading
+        await read_until_closed(reader, conn.session)
         if sink.fatal is not None:
             raise sink.fatal
         await ws.close(1000)
@@ -270,8 +285,7 @@ async def synthesize_ws(ws: WebSocket) -> None:
         if exc.code != "inactivity_timeout":
             services.flow.observe_error(exc.code)
         await sink.error(None, exc)
-        with contextlib.suppress(Exception):
-            await ws.close(1000 if exc.code == "inactivity_timeout" else ws_close_code(exc))
+        await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):
         gone = True
     finally:
