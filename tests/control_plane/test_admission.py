@@ -7,31 +7,16 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+from admission_helpers import Clock, measured
 
 from control_plane.metrics import Metrics
 from control_plane.services.admission import Admission, Overloaded
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _measured(admission: Admission, clock: Clock, chars_per_s: float, engine: str = "piper") -> None:
-    """Run requests one after another so the engine's rate is measured at `chars_per_s`."""
-    for _ in range(20):
-        admission.started(engine, "warm", 50)
-        clock.now += 50 / chars_per_s
-        admission.finished(engine, 50, completed=True)
-
-
 def test_rate_follows_completed_work_per_busy_second() -> None:
     clock = Clock()
     admission = Admission(max_wait_s=1.0, min_inflight=2, clock=clock)
-    _measured(admission, clock, 200.0)
+    measured(admission, clock, 200.0)
     assert admission.loads["piper"].rate == pytest.approx(200.0, rel=1e-6)
     clock.now += 60  # idle time is not service time: the rate stays what it was
     admission.started("piper", "a", 100)
@@ -43,7 +28,7 @@ def test_rate_follows_completed_work_per_busy_second() -> None:
 def test_cancelled_work_measures_nothing() -> None:
     clock = Clock()
     admission = Admission(max_wait_s=1.0, min_inflight=2, clock=clock)
-    _measured(admission, clock, 100.0)
+    measured(admission, clock, 100.0)
     admission.started("piper", "a", 500)
     clock.now += 0.5
     admission.finished("piper", 500, completed=False)
@@ -67,7 +52,7 @@ def test_refuses_past_the_bound_with_the_time_it_needs() -> None:
     clock = Clock()
     metrics = Metrics()
     admission = Admission(max_wait_s=1.0, min_inflight=1, metrics=metrics, clock=clock)
-    _measured(admission, clock, 100.0)
+    measured(admission, clock, 100.0)
     admission.started("piper", "long", 450)  # 4.5 s of work ahead
     with pytest.raises(Overloaded) as refused:
         admission.admit("piper", "new", 30)
@@ -87,7 +72,7 @@ def test_retry_after_grows_with_refusals_per_admission_and_settles_back() -> Non
     """Callers that come back too soon are refused again: the delay given follows the refusals per admission."""
     clock = Clock()
     admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock, rng=random.Random(7))
-    _measured(admission, clock, 100.0)
+    measured(admission, clock, 100.0)
     admission.admit("piper", "served", 50)  # one admission: 0.5 s of work waiting
     admission.started("piper", "long", 500)  # and 5 s in flight: everything else is refused
     given = []
@@ -114,7 +99,7 @@ def test_admitted_requests_count_before_they_are_sent() -> None:
     """A burst arriving at once is not all admitted against the same empty backlog."""
     clock = Clock()
     admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock)
-    _measured(admission, clock, 100.0)
+    measured(admission, clock, 100.0)
     admitted = 0
     for i in range(50):
         try:

@@ -7,6 +7,7 @@ import random
 from collections import Counter
 
 import pytest
+from admission_helpers import Clock, measured
 
 from control_plane.metrics import MAX_TENANT_LABELS, Metrics
 from control_plane.services.admission import Admission, Overloaded, fair_wait
@@ -15,25 +16,11 @@ from tts_contract.fairness import Share
 A, B, C = Share("a"), Share("b"), Share("c")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _measured(admission: Admission, clock: Clock, chars_per_s: float, engine: str = "piper") -> None:
-    for _ in range(20):
-        admission.started(engine, "warm", 50)
-        clock.now += 50 / chars_per_s
-        admission.finished(engine, 50, completed=True)
-
 
 def _admission(max_wait_s: float = 1.0, rate: float = 100.0, **kwargs) -> tuple[Admission, Clock]:
     clock = Clock()
     admission = Admission(max_wait_s=max_wait_s, min_inflight=1, clock=clock, rng=random.Random(3), **kwargs)
-    _measured(admission, clock, rate)
+    measured(admission, clock, rate)
     return admission, clock
 
 
