@@ -62,3 +62,18 @@ async def sentence_seconds(compat, voice: str, sentences: list[str], rate: int) 
             assert r.status_code == 200, r.text
             lengths.append(len(r.content) // 2 / rate)
     return float(np.mean(lengths))
+
+
+async def livekit_stream_words(tts, text: str) -> list:
+    """Feed `text` to a LiveKit TTS plugin's stream() word by word, as an LLM's tokens arrive, and return
+    the audio frames it yields; closes the stream and the plugin."""
+    try:
+        stream = tts.stream()
+        for word in text.split(" "):
+            stream.push_text(word + " ")
+        stream.end_input()
+        frames = [event.frame async for event in stream]
+        await stream.aclose()
+    finally:
+        await tts.aclose()
+    return frames

@@ -18,7 +18,7 @@ import aiohttp
 import httpx
 import pytest
 import websockets
-from compat_helpers import assert_render_length, pcm16, sentence_seconds
+from compat_helpers import assert_render_length, livekit_stream_words, pcm16, sentence_seconds
 from livekit.plugins import deepgram as lk_deepgram
 from pipecat.frames.frames import EndFrame, InterruptionFrame, TTSAudioRawFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -68,15 +68,7 @@ async def test_livekit_deepgram_stream_word_by_word(compat, rate):
     async with aiohttp.ClientSession() as session:
         tts = lk_deepgram.TTS(api_key=compat.api_key, base_url=f"{compat.v1}/speak", sample_rate=rate,
                               http_session=session)
-        try:
-            stream = tts.stream()
-            for word in " ".join(SENTENCES).split(" "):
-                stream.push_text(word + " ")
-            stream.end_input()
-            frames = [event.frame async for event in stream]
-            await stream.aclose()
-        finally:
-            await tts.aclose()
+        frames = await livekit_stream_words(tts, " ".join(SENTENCES))
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", SENTENCES, rate)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import assert_render_length, sentence_seconds
+from compat_helpers import assert_render_length, livekit_stream_words, sentence_seconds
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from livekit.plugins import cartesia
 
@@ -52,15 +52,7 @@ async def test_livekit_cartesia_stream_word_by_word_with_aligned_words(compat, r
     async with aiohttp.ClientSession() as session:
         tts = cartesia.TTS(api_key=compat.api_key, base_url=compat.base_url, voice="en-US-generic",
                            sample_rate=rate, http_session=session)
-        try:
-            stream = tts.stream()
-            for word in " ".join(STREAM_SENTENCES).split(" "):
-                stream.push_text(word + " ")
-            stream.end_input()
-            frames = [event.frame async for event in stream]
-            await stream.aclose()
-        finally:
-            await tts.aclose()
+        frames = await livekit_stream_words(tts, " ".join(STREAM_SENTENCES))
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import sentence_seconds
+from compat_helpers import livekit_stream_words, sentence_seconds
 from livekit.plugins import elevenlabs
 
 
@@ -49,15 +49,7 @@ async def test_livekit_elevenlabs_stream_word_by_word(compat, encoding):
     async with aiohttp.ClientSession() as session:
         tts = elevenlabs.TTS(voice_id="en-US-generic", api_key=compat.api_key, base_url=compat.v1,
                              encoding=encoding, http_session=session)
-        try:
-            stream = tts.stream()
-            for word in " ".join(STREAM_SENTENCES).split(" "):
-                stream.push_text(word + " ")
-            stream.end_input()
-            frames = [event.frame async for event in stream]
-            await stream.aclose()
-        finally:
-            await tts.aclose()
+        frames = await livekit_stream_words(tts, " ".join(STREAM_SENTENCES))
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
