@@ -64,6 +64,22 @@ async def sentence_seconds(compat, voice: str, sentences: list[str], rate: int) 
     return float(np.mean(lengths))
 
 
+async def openai_seconds(compat, voice: str, text: str) -> float:
+    """How long the gateway's OpenAI route renders `text` as 24 kHz WAV: the mean of REFERENCE_RENDERS
+    renders (distinct seeds, so distinct cache keys and fresh random durations)."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=compat.v1, api_key=compat.api_key, max_retries=0)
+    lengths = []
+    for i in range(REFERENCE_RENDERS):
+        wav = await (await client.audio.speech.create(model="tts-1", voice=voice, input=text, response_format="wav",
+                                                       extra_body={"seed": 2000 + i})).aread()
+        seconds, rate = wav_seconds(wav)
+        assert rate == 24000
+        lengths.append(seconds)
+    return float(np.mean(lengths))
+
+
 async def livekit_stream_words(tts, text: str) -> list:
     """Feed `text` to a LiveKit TTS plugin's stream() word by word, as an LLM's tokens arrive, and return
     the audio frames it yields; closes the stream and the plugin."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import livekit_stream_words, sentence_seconds
+from compat_helpers import assert_render_length, livekit_stream_words, sentence_seconds
 from livekit.plugins import elevenlabs
 
 
@@ -53,4 +53,4 @@ async def test_livekit_elevenlabs_stream_word_by_word(compat, encoding):
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
     expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
-    assert abs(seconds - expected) / expected < 0.04, (seconds, expected)
+    assert_render_length(seconds, expected)
