@@ -102,11 +102,21 @@ class TritonClient:
 
     # --- health -----------------------------------------------------------------------------
     async def server_ready(self) -> bool:
+        """Triton answers ready over HTTP, and the gRPC channel synthesis uses is not waiting out a
+        reconnection backoff: right after Triton's return, calls fail at once until the channel's next
+        attempt (at most max_reconnect_backoff_ms later), so the replica is not ready until then."""
+        if self.grpc_reconnecting():
+            return False
         try:
             r = await self._http.get("/v2/health/ready")
             return r.status_code == 200
         except httpx.HTTPError:
             return False
+
+    def grpc_reconnecting(self) -> bool:
+        """The gRPC channel's last connection attempt failed (a call now would fail at once)."""
+        channel = self.grpc._channel  # tritonclient keeps its grpc.aio channel private
+        return channel.get_state(try_to_connect=True) == grpc.ChannelConnectivity.TRANSIENT_FAILURE
 
     async def model_ready(self, name: str) -> bool:
         try:

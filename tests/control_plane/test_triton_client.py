@@ -62,8 +62,9 @@ async def test_readiness_and_model_info(triton_piper):
     assert info["piper"].model_version
 
 
-async def _gated_proxy(target: str, gate: asyncio.Event) -> tuple[asyncio.Server, str]:
-    """A TCP proxy to `target` (host:port) that forwards nothing until `gate` is set."""
+async def _gated_proxy(target: str, gate: asyncio.Event, listen_port: int = 0) -> tuple[asyncio.Server, str]:
+    """A TCP proxy to `target` (host:port), listening on `listen_port`, that forwards nothing until `gate`
+    is set."""
     host, port = target.split(":")
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -78,7 +79,7 @@ async def _gated_proxy(target: str, gate: asyncio.Event) -> tuple[asyncio.Server
         up_r, up_w = await asyncio.open_connection(host, int(port))
         await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server = await asyncio.start_server(serve, "127.0.0.1", listen_port)
     return server, f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
@@ -138,6 +139,40 @@ async def test_unreachable_triton_is_unavailable():
                 pass
     finally:
         await client.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_not_ready_while_the_grpc_channel_waits_to_reconnect(triton_piper):
+    """Triton back (HTTP answers ready) while the gRPC channel still waits out its reconnection backoff:
+    a synthesis now would fail at once, so the replica must not say it is ready until the channel is."""
+    port = _free_port()  # Triton's gRPC port while it is down: nothing listens there
+    client = TritonClient(Settings(triton_grpc_url=f"127.0.0.1:{port}", triton_http_url=triton_piper.http_url,
+                                   triton_metrics_url=triton_piper.metrics_url, triton_request_timeout_s=60))
+    proxy = None
+    try:
+        with pytest.raises(TritonUnavailable):
+            async for _ in client.stream_piper("Hello."):
+                pass
+        assert await client.model_ready("piper")  # HTTP says Triton is up ...
+        assert client.grpc_reconnecting() and not await client.server_ready()  # ... synthesis cannot reach it
+        gate = asyncio.Event()
+        gate.set()
+        proxy, _ = await _gated_proxy(triton_piper.grpc_url, gate, listen_port=port)  # Triton's gRPC "returns"
+        await asyncio.wait_for(client.grpc._channel.channel_ready(), timeout=60)  # its next attempt connects
+        assert await client.server_ready()
+        chunks = [c async for c in client.stream_piper("Back again.")]  # and a synthesis gets through
+        assert chunks and chunks[0].sample_rate == 22050
+    finally:
+        await client.close()
+        if proxy is not None:
+            proxy.close()
 
 
 async def _wait_for_cancelled(client: TritonClient, before: float, within_s: float = 60.0) -> float:

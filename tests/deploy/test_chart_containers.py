@@ -117,6 +117,10 @@ def _logs(name: str) -> str:
     return proc.stdout + proc.stderr
 
 
+def _pid1(name: str) -> str:
+    return sh(["docker", "exec", name, "cat", "/proc/1/comm"]).stdout.strip()
+
+
 def _wait_probes(name: str, spec: RunSpec, container: dict, timeout: float) -> None:
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         if kind in container:
@@ -159,6 +163,7 @@ def test_chart_containers_run_in_the_images(chart: list[dict], cluster: Cluster,
     (triton,) = triton_pod["containers"]
     name, spec = _run(cluster, triton_pod, triton, images["TRITON_IMAGE"], "triton", chart, claims)
     _wait_probes(name, spec, triton, timeout=600)
+    assert _pid1(name) == "tini"  # the image's init reaps the backend's stub processes
     # The mounted export is served, not the image's fallback.
     assert "serving the tiny TEST weights" not in _logs(name)
 
@@ -166,3 +171,4 @@ def test_chart_containers_run_in_the_images(chart: list[dict], cluster: Cluster,
     (control_plane,) = cp_pod["containers"]
     name, spec = _run(cluster, cp_pod, control_plane, images["CONTROL_PLANE_IMAGE"], "control-plane", chart, {})
     _wait_probes(name, spec, control_plane, timeout=180)
+    assert _pid1(name) == "tini"  # forwards SIGTERM, so a rolling update drains

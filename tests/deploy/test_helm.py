@@ -124,7 +124,8 @@ def _container(deployment: dict, name: str) -> dict:
 def test_control_plane_probes_and_command(rendered: dict[str, list[dict]]) -> None:
     deployment = one(rendered["default"], "Deployment", "-control-plane")
     container = _container(deployment, "control-plane")
-    assert container["command"] == ["tts-gateway", "serve"]
+    # args under the image's ENTRYPOINT (tini as PID 1): a `command` would replace it
+    assert "command" not in container and container["args"] == ["tts-gateway", "serve"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["ports"][0]["containerPort"] == 8790
@@ -165,7 +166,7 @@ def test_migration_job_is_a_pre_install_pre_upgrade_hook(rendered: dict[str, lis
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     assert hooks == {"pre-install", "pre-upgrade"}
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["tts-gateway", "migrate"]
+    assert "command" not in container and container["args"] == ["tts-gateway", "migrate"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     env = {e["name"]: e for e in container["env"]}
     assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
