@@ -48,7 +48,8 @@ async def _replicas(url: str, n: int, metrics: Metrics | None = None) -> AsyncIt
 
 
 async def test_a_replica_s_load_reaches_the_others_and_leaves_with_it(redis_server) -> None:
-    async with _replicas(redis_server.url, 3) as (one, two, three):
+    own_db = redis_server.url.rsplit("/", 1)[0] + "/7"  # apart from apps of other tests on the same server
+    async with _replicas(own_db, 3) as (one, two, three):
         one.admission.admit("piper", "r1", 120, FLOOD)
         two.admission.admit("piper", "r2", 30, FLOOD)
         await _until(lambda: "piper" in three.peers.engines
