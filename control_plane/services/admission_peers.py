@@ -9,9 +9,9 @@ reads beside its own state: a tenant's backlog is the sum over the replicas, the
 decides whether the bound applies at all is the engine's, and the rate is the engine's (below). The admit
 path never waits for Redis: it reads the last merged view, a plain dict swapped whole by the exchange.
 
-A snapshot, per engine: requests in flight or admitted (`inflight`), the characters completed and the busy
-seconds since the replica started (`done`, `busy`: cumulative counters), and per tenant with a backlog its
-characters and weight (`tenants`).
+A snapshot, per engine: requests in flight or admitted (`inflight`), the replica's own measured rate (`rate`),
+the characters completed and the busy seconds since the replica started (`done`, `busy`: cumulative
+counters), and per tenant with a backlog its characters and weight (`tenants`).
 
 **The engine's rate.** A replica measures the characters *its* streams complete per second *its* streams are
 in flight. While other replicas send work to the same engine at the same time, that is only its part of the
@@ -23,8 +23,9 @@ Over one exchange the replicas' `done` counters say the first exactly; the busy 
 of their `busy` increments and min(elapsed, their sum). The upper bound is taken: it is exact when the
 replicas are busy at the same time (overload, the only time admission refuses anyone) and otherwise errs
 towards a lower rate (more refusals, never more admissions). That measurement, averaged like the local one,
-is `RemoteEngine.rate`, and admission uses the larger of it and its own rate (both lower bounds; the local
-one is the better while this replica alone has work).
+or the largest of the replicas' own rates where that is higher (each a lower bound too, and there at once for a
+replica that just started and has measured nothing yet) is `RemoteEngine.rate`; admission uses the larger of it
+and its own rate (the local one is the better while this replica alone has work).
 
 **Staleness.** A peer's load is as old as its last snapshot plus one exchange: at most about two intervals
 (ADMISSION_SHARE_INTERVAL_S, 0.2 s by default). Within that window replicas decide on each other's past: in
@@ -91,7 +92,7 @@ def snapshot(admission: Admission) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for engine, load in list(admission.loads.items()):
         load.tick(now)  # the busy time up to now
-        out[engine] = {"inflight": load.inflight + load.waiting, "done": load.done_total,
+        out[engine] = {"inflight": load.inflight + load.waiting, "rate": load.rate, "done": load.done_total,
                        "busy": round(load.busy_total, 4),
                        "tenants": {name: [t.backlog_chars, t.weight] for name, t in load.tenants.items()
                                    if t.backlog_chars > 0}}
@@ -125,9 +126,10 @@ class PeerLoads:
             except (AttributeError, KeyError, TypeError, ValueError):
                 continue
             live += 1
-            for engine, (inflight, done, busy, tenants) in parsed.items():
+            for engine, (inflight, own_rate, done, busy, tenants) in parsed.items():
                 remote = engines.setdefault(engine, RemoteEngine())
                 remote.inflight += inflight
+                remote.rate = max(remote.rate or 0.0, own_rate) or None
                 for tenant, (chars, weight) in tenants.items():
                     before = remote.tenants.get(tenant, (0, weight))[0]
                     remote.tenants[tenant] = (before + chars, weight)
@@ -136,8 +138,8 @@ class PeerLoads:
         for engine, replicas in counters.items():
             rate = self._rates.setdefault(engine, EngineRate())
             rate.update(replicas, elapsed)
-            if engine in engines:
-                engines[engine].rate = rate.rate
+            if engine in engines and rate.rate:
+                engines[engine].rate = max(engines[engine].rate or 0.0, rate.rate)
         self.engines, self.replicas = engines, live  # swapped whole: admit never reads half a merge
 
     def clear(self) -> None:
@@ -147,10 +149,10 @@ class PeerLoads:
         self._merged_at = None
 
 
-def _parse(s: Mapping[str, Any]) -> tuple[int, float, float, dict[str, tuple[int, float]]]:
+def _parse(s: Mapping[str, Any]) -> tuple[int, float, float, float, dict[str, tuple[int, float]]]:
     tenants = {str(name): (int(chars), float(weight)) for name, (chars, weight) in s["tenants"].items()
                if int(chars) > 0 and float(weight) > 0}
-    return int(s["inflight"]), float(s["done"]), float(s["busy"]), tenants
+    return int(s["inflight"]), float(s.get("rate") or 0.0), float(s["done"]), float(s["busy"]), tenants
 
 
 def merged_backlogs(local: Mapping[str, TenantLoad], remote: RemoteEngine) -> dict[str, tuple[float, float]]:

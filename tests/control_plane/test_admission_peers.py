@@ -69,6 +69,20 @@ def test_a_tenant_flooding_one_replica_is_refused_at_the_other_while_a_quiet_one
     two.release(two.admit("piper", "f-cleared", 40, FLOOD))
 
 
+def test_a_replica_that_just_started_judges_by_the_others_rate_at_once() -> None:
+    """Scaled out under overload: nothing measured itself yet, it must not refuse everyone (no rate) nor admit
+    everyone (below ADMISSION_MIN_INFLIGHT on its own)."""
+    clock = Clock()
+    busy, new = _replicas(2, clock, min_inflight=4)
+    measured(busy, clock, 100.0)
+    _fill(busy, FLOOD, 6)
+    _exchange([busy, new])
+    assert new.load("piper").rate is None and new.rate("piper") == pytest.approx(100)
+    with pytest.raises(Overloaded):
+        new.admit("piper", "f-new", 40, FLOOD)
+    new.admit("piper", "q-new", 40, QUIET)
+
+
 def test_backlogs_and_in_flight_work_are_summed_over_the_other_replicas() -> None:
     clock = Clock()
     one, two, three = _replicas(3, clock, min_inflight=100)  # admitted: the test is the sum
