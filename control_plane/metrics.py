@@ -74,6 +74,12 @@ class Metrics:
         self.engine_service_rate = Gauge("tts_engine_service_rate_characters_per_second", "Characters the engine "
                                          "completes per busy second, as measured by this replica", ["engine"],
                                          registry=r)
+        # Admission state shared between control-plane replicas (adapters/admission_exchange.py).
+        self.admission_sharing_up = Gauge("tts_admission_sharing_up", "1 while this replica's admission sees the "
+                                          "other replicas' load (through Redis), 0 while it decides alone",
+                                          registry=r)
+        self.admission_peer_replicas = Gauge("tts_admission_peer_replicas", "Other live control-plane replicas "
+                                             "whose load this replica's admission counts", registry=r)
         # Fair shares (per tenant and tier). A tenant label per tenant would grow without bound: the first
         # MAX_TENANT_LABELS tenants seen are named, later ones counted together as "other"; tiers are few.
         self.tenant_admission = Counter("tts_tenant_admission_decisions", "Engine-bound requests admitted or "

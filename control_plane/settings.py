@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         "(the service rate is measured from them); above it a request is admitted only within "
         "ADMISSION_MAX_WAIT_S.",
     )
+    admission_share_interval_s: float = Field(
+        0.2, ge=0, description="Admission control with REDIS_URL set: every this many seconds a replica publishes "
+        "its engine backlogs per tenant and its completions to Redis and reads the other replicas', so shares and "
+        "the bound hold over all replicas (decisions see the others' load as of up to about two intervals ago); "
+        "0 = each replica decides on its own load only.",
+    )
 
     # --- Planning ---
     first_segment_split: bool = Field(

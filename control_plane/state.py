@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from control_plane.adapters.admission_exchange import AdmissionExchange
 from control_plane.adapters.cache import AudioCache, build_cache
 from control_plane.adapters.limits import Limiter
 from control_plane.adapters.redis import connect
@@ -42,6 +43,7 @@ class AppState:
     flow: SynthesisFlow
     lexicons: LexiconService
     admission: Admission
+    admission_exchange: AdmissionExchange | None = None
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
 
@@ -51,6 +53,9 @@ class AppState:
         return self.engine
 
     async def close(self) -> None:
+        if self.admission_exchange is not None:
+            with contextlib.suppress(Exception):
+                await self.admission_exchange.stop()
         for closer in (self.engine.close, self.limiter.close, self.store.close):
             with contextlib.suppress(Exception):
                 await closer()
@@ -76,10 +81,15 @@ async def build_state(settings: Settings) -> AppState:
                                  shorten_first_segment=settings.first_segment_split)
     streams = StreamTracker(settings.max_concurrent_streams, metrics)
     admission = Admission(settings.admission_max_wait_s, settings.admission_min_inflight, metrics)
+    # Replicas behind the same engines share their loads through Redis, off the request path.
+    exchange = AdmissionExchange(redis, admission, settings.admission_share_interval_s, metrics) \
+        if redis is not None and settings.admission_share_interval_s > 0 else None
+    if exchange is not None:
+        exchange.start()
     # Synthesis goes through the metered port: every engine stream counts in its engine's measured load.
     flow = SynthesisFlow(synthesis, admission.engine(engine), cache, limiter, usage, streams, metrics, admission)
     return AppState(
         settings=settings, store=store, limiter=limiter, usage=usage, tenants=TenantService(store, settings),
         metrics=metrics, redis=redis, streams=streams, cache=cache, engine=engine, voices=voices,
-        synthesis=synthesis, flow=flow, lexicons=lexicons, admission=admission,
+        synthesis=synthesis, flow=flow, lexicons=lexicons, admission=admission, admission_exchange=exchange,
     )

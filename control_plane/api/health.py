@@ -40,6 +40,9 @@ class Health(BaseModel):
     test_weights: bool = Field(description="True when any served model runs test weights: not for production")
     store: dict[str, Any]
     redis: dict[str, Any] | None
+    admission_sharing: dict[str, Any] | None = Field(
+        None, description="With Redis: whether admission sees the other control-plane replicas' load (`ok`) and "
+        "how many it counts (`replicas`); null when each replica decides alone")
     active_streams: int
     memory: dict[str, float]
 
@@ -90,6 +93,8 @@ async def health(services: Services) -> Health:
         engines=engines, test_weights=any(e.test_weights for e in engines.values()),
         store={"backend": services.store.backend, "ok": store[0], **({"error": store[1]} if store[1] else {})},
         redis=None if redis is None else {"ok": redis[0], **({"error": redis[1]} if redis[1] else {})},
+        admission_sharing=None if services.admission_exchange is None else {
+            "ok": services.admission_exchange.up, "replicas": services.admission_exchange.peers.replicas},
         active_streams=services.streams.active,
         memory={"rss_mb": round(proc.memory_info().rss / 2**20, 1),
                 "system_available_mb": round(psutil.virtual_memory().available / 2**20, 1)},

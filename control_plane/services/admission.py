@@ -12,6 +12,9 @@ measured to do, here and now:
   weighted average over a few seconds of busy time, so it follows the load, the hardware and the
   number of Triton replicas behind this replica without configuration).
 
+With several control-plane replicas (REDIS_URL set) the other replicas' backlogs and the engine's rate over
+all of them are merged in from their last published snapshots (services/admission_peers.py).
+
 The engines share their capacity between the tenants waiting in proportion to their weights (weighted
 fair queuing inside the Triton models; the share travels with each request, tts_contract.fairness).
 Admission predicts that service with its fluid model (generalised processor sharing): every tenant with
@@ -45,12 +48,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from control_plane.errors import Unavailable
+from control_plane.services.admission_peers import merged_backlogs
 from tts_contract.fairness import Share
 
 if TYPE_CHECKING:
     import numpy as np
 
     from control_plane.metrics import Metrics
+    from control_plane.services.admission_peers import PeerLoads
     from control_plane.services.engine_port import AudioChunk, Conditioning, EnginePort, ModelInfo
 
 RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averaged
@@ -155,6 +160,8 @@ class EngineLoad:
     _busy_s: float = 0.0  # busy time since the last rate sample
     _done_chars: int = 0  # characters completed since the last rate sample
     _since: float = 0.0  # when the busy time was last brought up to date
+    done_total: int = 0  # characters completed and busy seconds since start: what other replicas merge
+    busy_total: float = 0.0
     _decisions: int = 0
 
     @property
@@ -196,10 +203,12 @@ class EngineLoad:
     def tick(self, now: float) -> None:
         if self.inflight:
             self._busy_s += now - self._since
+            self.busy_total += now - self._since
         self._since = now
 
     def completed(self, chars: int) -> None:
         self._done_chars += chars
+        self.done_total += chars
         if self._busy_s < MIN_SAMPLE_S:
             return
         sample = self._done_chars / self._busy_s
@@ -210,13 +219,15 @@ class EngineLoad:
 
 class Admission:
     def __init__(self, max_wait_s: float, min_inflight: int, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+                 peers: PeerLoads | None = None) -> None:
         self.max_wait_s = max_wait_s
         self.rng = rng or random.Random()
         self.min_inflight = min_inflight
         self.metrics = metrics
         self.clock = clock
         self.loads: dict[str, EngineLoad] = {}
+        self.peers = peers  # the other control-plane replicas' last load (services/admission_peers.py)
 
     def load(self, engine: str) -> EngineLoad:
         if engine not in self.loads:
@@ -229,17 +240,31 @@ class Admission:
                 self.metrics.engine_service_rate.labels(engine=engine).set_function(lambda: load.rate or 0.0)
         return self.loads[engine]
 
+    def rate(self, engine: str) -> float | None:
+        """The engine's service rate: this replica's measurement, or the one from every replica's completions
+        where that is higher (both are lower bounds, services/admission_peers.py)."""
+        local = self.load(engine).rate
+        remote = self.peers.engines.get(engine) if self.peers is not None else None
+        return max(local or 0.0, remote.rate) if remote is not None and remote.rate else local
+
     def expected_wait(self, engine: str, share: Share | None = None, first_chars: int = 0) -> float | None:
         """Seconds a request of `share`'s tenant arriving now would wait for the engine to start it (without
-        a share: for the whole backlog, as one queue would); None before the engine's rate is measured."""
+        a share: for the whole backlog, as one queue would), other replicas' backlogs included; None before
+        the engine's rate is measured."""
         load = self.load(engine)
-        if load.rate is None or load.rate <= 0:
+        rate = self.rate(engine)
+        if rate is None or rate <= 0:
             return None
+        remote = self.peers.engines.get(engine) if self.peers is not None else None
         if share is None:
-            return load.backlog_chars / load.rate
+            return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
+        if remote is not None and remote.tenants:
+            backlogs = merged_backlogs(load.tenants, remote)
+            mine = backlogs.pop(share.tenant, (0, share.weight))[0]
+            return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
         own = load.tenants.get(share.tenant)
         others = ((t.backlog_chars, t.weight) for name, t in load.tenants.items() if name != share.tenant)
-        return fair_wait(others, (own.backlog_chars if own else 0, share.weight), first_chars, load.rate)
+        return fair_wait(others, (own.backlog_chars if own else 0, share.weight), first_chars, rate)
 
     def admit(self, engine: str, request_id: str, first_chars: int, share: Share | None = None,
               tier: str = "") -> Ticket:
@@ -254,7 +279,9 @@ class Admission:
         tenant = load.tenant(share.tenant)
         tenant.weight = share.weight
         wait: float | None = 0.0
-        if self.max_wait_s > 0 and load.inflight + load.waiting >= self.min_inflight:
+        remote = self.peers.engines.get(engine) if self.peers is not None else None
+        if self.max_wait_s > 0 and load.inflight + load.waiting + (remote.inflight if remote else 0) \
+                >= self.min_inflight:
             wait = self.expected_wait(engine, share, first_chars)
             if wait is None or wait > self.max_wait_s:
                 self._count(engine, "shed", share, tier, wait)
