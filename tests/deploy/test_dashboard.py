@@ -83,6 +83,7 @@ def test_dashboard_shape(dashboard: dict) -> None:
         ("tenants refused most", r"topk\(10, sum by \(tenant\)"),
         ("expected wait per tier", r"tts_tier_admission_expected_wait_seconds_bucket"),
         ("Triton replicas in rotation", r"tts_triton_replica_ready"),
+        ("control-plane replicas sharing admission", r"sum\(tts_admission_sharing_up\)"),
     ],
 )
 def test_panel_for_each_capacity_metric(dashboard: dict, what: str, pattern: str) -> None:
