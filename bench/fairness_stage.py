@@ -1,0 +1,382 @@
+"""`bench fairness`: fair shares of the engine through the real gateway and Triton (bundled Piper voice), in one run.
+
+Every request streams `POST /v1/synthesize/stream` with a text never asked before (no cache hits). A client
+refused with 503 `engine_overloaded` waits the Retry-After it was given (at most MAX_BACKOFF_S) and tries
+again, as a well-behaved caller does. In order, on one Triton and one gateway:
+
+1. **quiet alone**: tenant B sends one request every `interval` s: its first-audio p50 alone;
+2. **saturation**: `saturate` clients of tenant C in a closed loop (each sends its next request when its
+   last one ends): the throughput (audio-seconds per second) that just saturates the engine;
+3. **noisy neighbour**: tenant A with `overload` x `saturate` clients honouring Retry-After, while B sends
+   one request every `interval` s: B's refusals and first-audio p50 against B alone; A's goodput against (2);
+4. **weights 3:1**: tenants P (weight 3) and S (weight 1), each with half of (3)'s clients: served
+   audio-seconds in the ratio of the weights;
+5. **burst**: `burst` requests of a fresh tenant arriving in the same instant on an idle engine: how fast
+   the refusals are answered and how soon the admitted ones get audio; the gateway's CPU per answer;
+6. **refusal cost**: a second gateway on the same Triton holds one long stream in flight with a bound
+   (ADMISSION_MAX_WAIT_S) of a millisecond, so each further request of the same tenant is refused: the
+   gateway process's CPU time per refusal over `refusals` sequential requests, each surface;
+7. with `--workers N` (N > 1), the burst and the refusal cost again on a gateway of N uvicorn workers.
+
+Targets (issue: fair shares under overload): B never refused and its p50 <= 1.5x alone; the 3:1 ratio within
+15 %; goodput >= 0.9x saturation; burst refusals p95 < 50 ms and admitted first audio p95 < 2 s. They are
+reported as met or not, not asserted: a benchmark measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import StageUnavailable
+from bench.metrics import percentile
+from bench.results import md_table
+from bench.stack import Stack, another_api, running_stack
+
+PCM_RATE = 22050
+MAX_BACKOFF_S = 60.0
+LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_000, "requests_per_day": 100_000_000,
+          "monthly_characters": 10**11, "max_concurrent_streams": 10_000}
+LONG = " ".join(["This long answer keeps the engine busy while the other requests come in."] * 60)
+PHRASES = ["Thanks for calling, your order number {n} has shipped today.",
+           "Your appointment {n} is confirmed for Tuesday morning at nine.",
+           "I can help with that, case {n} is now open and assigned.",
+           "Please hold on while I look up account {n} for you."]
+
+
+@dataclass
+class Outcome:
+    tenant: str
+    at: float  # seconds since the scenario began
+    status: int
+    first_s: float | None = None
+    total_s: float = 0.0
+    audio_s: float = 0.0
+    retry_after: float = 0.0
+
+
+@dataclass
+class Texts:
+    """Texts never asked before in this run (the cache never answers)."""
+
+    n: int = 0
+
+    def next(self) -> str:
+        self.n += 1
+        return PHRASES[self.n % len(PHRASES)].format(n=self.n)
+
+
+@dataclass
+class Scenario:
+    started: float = field(default_factory=time.monotonic)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+async def _request(client: Any, base: str, key: str, tenant: str, text: str, scenario: Scenario,
+                   path: str = "/v1/synthesize/stream") -> Outcome:
+    start = time.monotonic()
+    at = start - scenario.started
+    body: dict[str, Any] = {"text": text, "format": "pcm"}
+    if path == "/v1/audio/speech":
+        body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}
+    size, first = 0, None
+    async with client.stream("POST", f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}) as r:
+        if r.status_code != 200:
+            payload = await r.aread()
+            if r.status_code != 503 or b"engine_overloaded" not in payload:
+                raise RuntimeError(f"{tenant}: status {r.status_code}: {payload[:200]!r}")
+            out = Outcome(tenant, at, 503, total_s=time.monotonic() - start,
+                          retry_after=float(r.headers.get("Retry-After", "1")))
+            scenario.outcomes.append(out)
+            return out
+        async for piece in r.aiter_raw():
+            if piece and first is None:
+                first = time.monotonic() - start
+            size += len(piece)
+    rate = 24000 if path == "/v1/audio/speech" else PCM_RATE
+    out = Outcome(tenant, at, 200, first, time.monotonic() - start, size / 2 / rate)
+    scenario.outcomes.append(out)
+    return out
+
+
+async def _retrying_client(client, base, key, tenant, texts: Texts, scenario: Scenario, until: float) -> None:
+    while time.monotonic() < until:
+        out = await _request(client, base, key, tenant, texts.next(), scenario)
+        if out.status == 503:
+            await asyncio.sleep(min(out.retry_after, MAX_BACKOFF_S, max(0.0, until - time.monotonic())))
+
+
+async def _closed_loop(client, base, key, tenant, texts: Texts, scenario: Scenario, until: float) -> None:
+    while time.monotonic() < until:
+        await _request(client, base, key, tenant, texts.next(), scenario)
+
+
+async def _periodic(client, base, key, tenant, texts: Texts, scenario: Scenario, count: int,
+                    interval: float) -> None:
+    for i in range(count):
+        due = scenario.started + i * interval
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await _request(client, base, key, tenant, texts.next(), scenario)
+
+
+def _served(scenario: Scenario, tenant: str, until: float | None = None) -> list[Outcome]:
+    return [o for o in scenario.outcomes if o.tenant == tenant and o.status == 200
+            and (until is None or o.at + o.total_s <= until)]
+
+
+def _p(values: list[float], q: float) -> float | None:
+    p = percentile(values, q)
+    return None if p is None else round(p * 1000, 1)
+
+
+async def _tenant(client, stack: Stack, name: str, **extra: Any) -> str:
+    r = await client.post(f"{stack.base}/admin/v1/tenants", json={"name": name, **LIMITS, **extra},
+                          headers={"Authorization": f"Bearer {stack.admin}"})
+    if r.status_code >= 300:
+        raise StageUnavailable(f"cannot create tenant {name}: {r.status_code} {r.text[:200]}")
+    return r.json()["api_key"]
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time of the gateway: its process and its children (uvicorn workers)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
+async def _burst(client, stack: Stack, texts: Texts, size: int, label: str) -> dict[str, Any]:
+    key = await _tenant(client, stack, f"burst-{label}")
+    await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known, its connection open
+    scenario = Scenario()
+    cpu0 = _cpu_s(stack.api_pid)
+    gate = asyncio.Event()
+
+    async def one() -> None:
+        await gate.wait()
+        await _request(client, stack.base, key, "burst", texts.next(), scenario)
+
+    tasks = [asyncio.create_task(one()) for _ in range(size)]
+    await asyncio.sleep(0.2)  # every task waits at the gate
+    scenario.started = time.monotonic()
+    gate.set()
+    await asyncio.gather(*tasks)
+    cpu_all = _cpu_s(stack.api_pid) - cpu0
+    refused = [o for o in scenario.outcomes if o.status == 503]
+    served = [o for o in scenario.outcomes if o.status == 200]
+    return {"requests": size, "refused": len(refused), "admitted": len(served),
+            "refused_p50_ms": _p([o.total_s for o in refused], 50),
+            "refused_p95_ms": _p([o.total_s for o in refused], 95),
+            "refused_max_ms": _p([o.total_s for o in refused], 100),
+            "admitted_first_audio_p50_ms": _p([o.first_s or 0 for o in served], 50),
+            "admitted_first_audio_p95_ms": _p([o.first_s or 0 for o in served], 95),
+            "gateway_cpu_ms_per_request": round(cpu_all * 1000 / size, 3)}
+
+
+async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[str, Any]:
+    """Sequential refusals of one tenant whose long stream is in flight on a gateway bound to 1 ms."""
+    key = await _tenant(client, stack, "refused")
+    warm = Scenario()
+    for _ in range(3):  # the service rate is measured
+        await _request(client, stack.base, key, "r", texts.next(), warm)
+    out: dict[str, Any] = {}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with client.stream("POST", f"{stack.base}/v1/synthesize/stream", json={"text": LONG, "format": "pcm"},
+                             headers=headers) as long:
+        chunks = long.aiter_raw()
+        await chunks.__anext__()
+        reader = asyncio.create_task(_drain(chunks))
+        for path in ("/v1/synthesize/stream", "/v1/audio/speech"):
+            scenario = Scenario()
+            for _ in range(20):  # the connection pool and code paths warm
+                await _request(client, stack.base, key, "r", texts.next(), scenario, path)
+            scenario = Scenario()
+            cpu0 = _cpu_s(stack.api_pid)
+            for _ in range(count):
+                await _request(client, stack.base, key, "r", texts.next(), scenario, path)
+            cpu = _cpu_s(stack.api_pid) - cpu0
+            refused = [o for o in scenario.outcomes if o.status == 503]
+            out[path] = {"requests": count, "refused": len(refused),
+                         "gateway_cpu_ms_per_refusal": round(cpu * 1000 / max(1, len(refused)), 3),
+                         "latency_p50_ms": _p([o.total_s for o in refused], 50),
+                         "latency_p95_ms": _p([o.total_s for o in refused], 95)}
+        reader.cancel()
+    return out
+
+
+async def _drain(chunks) -> None:
+    async for _ in chunks:
+        pass
+
+
+async def _run(stack: Stack, args, log) -> dict[str, Any]:
+    import httpx
+
+    texts = Texts()
+    clients = args.overload * args.saturate
+    connections = clients + args.burst + 20
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    result: dict[str, Any] = {"saturate_clients": args.saturate, "flood_clients": clients, "seconds": args.seconds,
+                              "interval_s": args.interval, "quiet_requests": args.quiet_requests}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
+        keys = {name: await _tenant(client, stack, name, **extra) for name, extra in (
+            ("A", {}), ("B", {}), ("C", {}), ("P", {"weight": 3.0}), ("S", {"weight": 1.0}))}
+        base = stack.base
+        warm = Scenario()  # model warm-up and the first rate measurement
+        await asyncio.gather(*(_closed_loop(client, base, keys["C"], "C", texts, warm, time.monotonic() + 3)
+                               for _ in range(args.saturate)))
+
+        log("  quiet tenant alone")
+        alone = Scenario()
+        await _periodic(client, base, keys["B"], "B", texts, alone, args.quiet_requests, args.interval)
+        alone_first = [o.first_s or 0 for o in _served(alone, "B")]
+
+        log(f"  saturation: {args.saturate} clients in a closed loop for {args.seconds:g} s")
+        sat = Scenario()
+        until = time.monotonic() + args.seconds
+        await asyncio.gather(*(_closed_loop(client, base, keys["C"], "C", texts, sat, until)
+                               for _ in range(args.saturate)))
+        sat_audio = sum(o.audio_s for o in _served(sat, "C", args.seconds)) / args.seconds
+
+        log(f"  noisy neighbour: {clients} clients of A honouring Retry-After, B every {args.interval:g} s")
+        noisy = Scenario()
+        until = time.monotonic() + args.seconds
+        quiet_count = max(1, int(args.seconds / args.interval))
+        await asyncio.gather(_periodic(client, base, keys["B"], "B", texts, noisy, quiet_count, args.interval),
+                             *(_retrying_client(client, base, keys["A"], "A", texts, noisy, until)
+                               for _ in range(clients)))
+        noisy_b = [o for o in noisy.outcomes if o.tenant == "B"]
+        noisy_first = [o.first_s or 0 for o in noisy_b if o.status == 200]
+        goodput = sum(o.audio_s for o in noisy.outcomes if o.status == 200 and o.at + o.total_s <= args.seconds)
+        goodput /= args.seconds
+        a_refused = [o.total_s for o in noisy.outcomes if o.tenant == "A" and o.status == 503]
+
+        log(f"  weights 3:1: {clients // 2} clients each, honouring Retry-After")
+        weighted = Scenario()
+        until = time.monotonic() + args.seconds
+        await asyncio.gather(*(_retrying_client(client, base, keys[t], t, texts, weighted, until)
+                               for t in ("P", "S") for _ in range(clients // 2)))
+        p_audio = sum(o.audio_s for o in _served(weighted, "P", args.seconds))
+        s_audio = sum(o.audio_s for o in _served(weighted, "S", args.seconds))
+
+        await asyncio.sleep(3.0)  # the engine idle again
+        log(f"  burst of {args.burst}")
+        burst = await _burst(client, stack, texts, args.burst, "1")
+
+    alone_p50, noisy_p50 = percentile(alone_first, 50), percentile(noisy_first, 50)
+    ratio = p_audio / s_audio if s_audio else None
+    result.update({
+        "quiet_alone_first_audio_p50_ms": _p(alone_first, 50),
+        "noisy": {"quiet_requests": len(noisy_b), "quiet_refused": sum(1 for o in noisy_b if o.status == 503),
+                  "quiet_first_audio_p50_ms": _p(noisy_first, 50), "quiet_first_audio_p95_ms": _p(noisy_first, 95),
+                  "quiet_p50_over_alone": round(noisy_p50 / alone_p50, 2) if alone_p50 and noisy_p50 else None,
+                  "flood_served": len(_served(noisy, "A")), "flood_refused": len(a_refused),
+                  "flood_refusal_p95_ms": _p(a_refused, 95),
+                  "goodput_audio_s_per_s": round(goodput, 2)},
+        "saturation_audio_s_per_s": round(sat_audio, 2),
+        "goodput_over_saturation": round(goodput / sat_audio, 2) if sat_audio else None,
+        "weighted": {"weight3_audio_s": round(p_audio, 1), "weight1_audio_s": round(s_audio, 1),
+                     "ratio": None if ratio is None else round(ratio, 2),
+                     "weight3_refused": sum(1 for o in weighted.outcomes if o.tenant == "P" and o.status == 503),
+                     "weight1_refused": sum(1 for o in weighted.outcomes if o.tenant == "S" and o.status == 503)},
+        "burst": burst,
+    })
+    return result
+
+
+async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str], burst: bool) -> dict[str, Any]:
+    import httpx
+
+    out: dict[str, Any] = {}
+    limits = httpx.Limits(max_connections=args.burst + 20, max_keepalive_connections=args.burst + 20)
+    if burst:
+        with another_api(stack, "fair-burst", api_env) as api:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
+                log(f"  burst of {args.burst} ({api_env.get('TTS_WORKERS', '1')} workers)")
+                out["burst"] = await _burst(client, api, Texts(n=10**6), args.burst, "w")
+    bound = {**api_env, "ADMISSION_MAX_WAIT_S": "0.001", "ADMISSION_MIN_INFLIGHT": "1"}
+    with another_api(stack, "fair-cost", bound) as api:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
+            log(f"  refusal cost over {args.refusals} sequential refusals ({api_env.get('TTS_WORKERS', '1')} workers)")
+            out["refusal_cost"] = await _refusal_cost(client, api, Texts(n=2 * 10**6 * (1 + len(api_env))),
+                                                      args.refusals)
+    return out
+
+
+def run_fairness_stage(args, log=print) -> dict[str, Any]:
+    # The gateway logs as in production (LOG_LEVEL's default, INFO: one access line per request).
+    api_env = {"MAX_CONCURRENT_STREAMS": "10000", "TRITON_REQUEST_TIMEOUT_S": "600", "LOG_LEVEL": "INFO"}
+    with running_stack("fairness", ["piper"], "1", None, api_env) as stack:
+        result = asyncio.run(_run(stack, args, log))
+        result["one_worker"] = asyncio.run(_second_gateway_runs(stack, args, log, {}, burst=False))
+        if args.workers > 1:
+            result["workers"] = args.workers
+            result["many_workers"] = asyncio.run(_second_gateway_runs(
+                stack, args, log, {"TTS_WORKERS": str(args.workers)}, burst=True))
+    result["targets"] = _targets(result)
+    return result
+
+
+def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
+    n, w, b = r["noisy"], r["weighted"], r["burst"]
+    return {
+        "noisy neighbour: the quiet tenant is never refused": n["quiet_refused"] == 0,
+        "noisy neighbour: quiet first audio p50 <= 1.5x alone":
+            None if n["quiet_p50_over_alone"] is None else n["quiet_p50_over_alone"] <= 1.5,
+        "weights 3:1: served audio ratio within 3 +- 15 %":
+            None if w["ratio"] is None else abs(w["ratio"] / 3 - 1) <= 0.15,
+        "goodput at overload >= 0.9x saturation":
+            None if r["goodput_over_saturation"] is None else r["goodput_over_saturation"] >= 0.9,
+        "burst: refusals p95 < 50 ms": None if b["refused_p95_ms"] is None else b["refused_p95_ms"] < 50,
+        "burst: admitted first audio p95 < 2 s":
+            None if b["admitted_first_audio_p95_ms"] is None else b["admitted_first_audio_p95_ms"] < 2000,
+    }
+
+
+def fairness_markdown(r: dict[str, Any]) -> str:
+    n, w, b = r["noisy"], r["weighted"], r["burst"]
+    rows = [
+        ["quiet tenant alone: first audio p50 (ms)", r["quiet_alone_first_audio_p50_ms"]],
+        [f"noisy neighbour ({r['flood_clients']} flooding clients): quiet tenant refused / requests",
+         f"{n['quiet_refused']} / {n['quiet_requests']}"],
+        ["noisy neighbour: quiet first audio p50 / p95 (ms), p50 over alone",
+         f"{n['quiet_first_audio_p50_ms']} / {n['quiet_first_audio_p95_ms']}, {n['quiet_p50_over_alone']}x"],
+        ["noisy neighbour: flood served / refused, its refusals p95 (ms)",
+         f"{n['flood_served']} / {n['flood_refused']}, {n['flood_refusal_p95_ms']}"],
+        [f"closed loop of {r['saturate_clients']} clients: audio-s per s", r["saturation_audio_s_per_s"]],
+        ["goodput under the flood: audio-s per s, over the closed loop",
+         f"{n['goodput_audio_s_per_s']}, {r['goodput_over_saturation']}x"],
+        ["weights 3:1: served audio-s (weight 3 / weight 1), ratio",
+         f"{w['weight3_audio_s']} / {w['weight1_audio_s']}, {w['ratio']}"],
+        ["weights 3:1: refusals (weight 3 / weight 1)", f"{w['weight3_refused']} / {w['weight1_refused']}"],
+        [f"burst of {b['requests']}: admitted / refused", f"{b['admitted']} / {b['refused']}"],
+        ["burst: refusals answered p50 / p95 / max (ms)",
+         f"{b['refused_p50_ms']} / {b['refused_p95_ms']} / {b['refused_max_ms']}"],
+        ["burst: admitted first audio p50 / p95 (ms)",
+         f"{b['admitted_first_audio_p50_ms']} / {b['admitted_first_audio_p95_ms']}"],
+        ["burst: gateway CPU per request answered (ms)", b["gateway_cpu_ms_per_request"]],
+    ]
+    for label, part in (("1 worker", r.get("one_worker")), (f"{r.get('workers')} workers", r.get("many_workers"))):
+        if not part:
+            continue
+        if "burst" in part:
+            pb = part["burst"]
+            rows.append([f"{label}: burst admitted / refused, refusals p95 (ms), admitted first audio p95 (ms), "
+                         "CPU per request (ms)", f"{pb['admitted']} / {pb['refused']}, {pb['refused_p95_ms']}, "
+                         f"{pb['admitted_first_audio_p95_ms']}, {pb['gateway_cpu_ms_per_request']}"])
+        for path, c in part["refusal_cost"].items():
+            rows.append([f"{label}: sequential refusals on {path}: gateway CPU per refusal (ms), latency p50 / p95 "
+                         "(ms)", f"{c['gateway_cpu_ms_per_refusal']} ({c['refused']} of {c['requests']} refused), "
+                         f"{c['latency_p50_ms']} / {c['latency_p95_ms']}"])
+    rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]
+             for name, met in r["targets"].items()]
+    return ("## Fairness through the gateway (bundled Piper voice)\n\n"
+            f"Each scenario {r['seconds']:g} s; the quiet tenant one request every {r['interval_s']:g} s.\n\n"
+            + md_table(["", ""], rows))
