@@ -123,9 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fairness", help="fair shares through the real gateway and Triton: noisy neighbour, weights "
                                         "3:1, goodput under overload, a burst, the cost of a refusal (bundled voice)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each loaded scenario")
-    p.add_argument("--saturate", type=int, default=4, help="closed-loop clients that just saturate the engine")
-    p.add_argument("--overload", type=int, default=12,
-                   help="flooding clients (honouring Retry-After) per saturating client")
+    p.add_argument("--saturate", type=int, default=8, help="closed-loop clients that keep the engine busy")
+    p.add_argument("--flood", type=int, default=48, help="clients of the flooding tenant (honouring Retry-After)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between the quiet tenant's requests")
     p.add_argument("--quiet-requests", type=int, default=8, help="the quiet tenant's requests alone")
     p.add_argument("--burst", type=int, default=120, help="requests arriving in the same instant")

@@ -6,19 +6,22 @@ again, as a well-behaved caller does. In order, on one Triton and one gateway:
 
 1. **quiet alone**: tenant B sends one request every `interval` s: its first-audio p50 alone;
 2. **saturation**: `saturate` clients of tenant C in a closed loop (each sends its next request when its
-   last one ends): the throughput (audio-seconds per second) that just saturates the engine;
-3. **noisy neighbour**: tenant A with `overload` x `saturate` clients honouring Retry-After, while B sends
-   one request every `interval` s: B's refusals and first-audio p50 against B alone; A's goodput against (2);
+   last one ends; one refused waits its Retry-After): the throughput (audio-seconds per second) of an
+   engine kept just busy;
+3. **noisy neighbour**: tenant A with `flood` clients honouring Retry-After (48: 12x the 4 streams the
+   bundled voice's Triton model synthesises at once), while B sends one request every `interval` s: B's
+   refusals and first-audio p50 against B alone; the goodput (audio served per second) against (2);
 4. **weights 3:1**: tenants P (weight 3) and S (weight 1), each with half of (3)'s clients: served
    audio-seconds in the ratio of the weights;
-5. **burst**: `burst` requests of a fresh tenant arriving in the same instant on an idle engine: how fast
-   the refusals are answered and how soon the admitted ones get audio; the gateway's CPU per answer;
+5. **burst**: `burst` requests of a fresh tenant written in the same instant on connections opened
+   beforehand, on an idle engine, read with raw sockets (no HTTP client's own CPU in the figures): how
+   fast the refusals are answered and how soon the admitted ones get audio; the gateway's CPU per answer;
 6. **refusal cost**: a second gateway on the same Triton holds one long stream in flight with a bound
    (ADMISSION_MAX_WAIT_S) of a millisecond, so each further request of the same tenant is refused: the
    gateway process's CPU time per refusal over `refusals` sequential requests, each surface;
 7. with `--workers N` (N > 1), the burst and the refusal cost again on a gateway of N uvicorn workers.
 
-Targets (issue: fair shares under overload): B never refused and its p50 <= 1.5x alone; the 3:1 ratio within
+Targets (docs/benchmarks.md): B never refused and its p50 <= 1.5x alone; the 3:1 ratio within
 15 %; goodput >= 0.9x saturation; burst refusals p95 < 50 ms and admitted first audio p95 < 2 s. They are
 reported as met or not, not asserted: a benchmark measures.
 """
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +114,15 @@ async def _retrying_client(client, base, key, tenant, texts: Texts, scenario: Sc
             await asyncio.sleep(min(out.retry_after, MAX_BACKOFF_S, max(0.0, until - time.monotonic())))
 
 
+async def _service_rate(client, base: str) -> float:
+    """The gateway's measured service rate of Piper (characters per busy second), as admission sees it."""
+    text = (await client.get(f"{base}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('tts_engine_service_rate_characters_per_second{engine="piper"}'):
+            return round(float(line.split()[-1]), 1)
+    return 0.0
+
+
 async def _closed_loop(client, base, key, tenant, texts: Texts, scenario: Scenario, until: float) -> None:
     while time.monotonic() < until:
         await _request(client, base, key, tenant, texts.next(), scenario)
@@ -141,42 +155,69 @@ async def _tenant(client, stack: Stack, name: str, **extra: Any) -> str:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU time of the gateway: its process and its children (uvicorn workers)."""
+    """CPU time of the gateway: its process, its live children (uvicorn workers) and those that ended."""
     import psutil
 
     proc = psutil.Process(pid)
-    total = sum(proc.cpu_times()[:2])
+    total = sum(proc.cpu_times()[:4])  # user, system, and the children's it has waited for
     for child in proc.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
             total += sum(child.cpu_times()[:2])
     return total
 
 
+async def _raw_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
+                       start: float) -> tuple[int, float, float | None]:
+    """One request on an open connection, read with no HTTP client in the way: (status, seconds to the end of
+    the refusal or to the response head, seconds to the first audio bytes of a stream)."""
+    writer.write(request)
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    if status != 200:
+        await reader.readexactly(length)
+        return status, time.monotonic() - start, None
+    head = time.monotonic() - start
+    line = await reader.readline()  # the first chunk's size: audio follows it (an empty stream ends with 0)
+    return status, head, time.monotonic() - start if line.strip() not in (b"", b"0") else None
+
+
 async def _burst(client, stack: Stack, texts: Texts, size: int, label: str) -> dict[str, Any]:
+    """`size` requests written at the same instant on connections opened beforehand (callers keep their
+    connections alive; opening 120 at once would be measured too), read without an HTTP client in the way."""
+    from urllib.parse import urlsplit
+
     key = await _tenant(client, stack, f"burst-{label}")
-    await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known, its connection open
-    scenario = Scenario()
+    await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known to the gateway
+    url = urlsplit(stack.base)
+    connections = [await asyncio.open_connection(url.hostname, url.port) for _ in range(size)]
+    requests = []
+    for _ in range(size):
+        body = json.dumps({"text": texts.next(), "format": "pcm"}).encode()
+        requests.append(b"POST /v1/synthesize/stream HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "
+                        + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
     cpu0 = _cpu_s(stack.api_pid)
-    gate = asyncio.Event()
-
-    async def one() -> None:
-        await gate.wait()
-        await _request(client, stack.base, key, "burst", texts.next(), scenario)
-
-    tasks = [asyncio.create_task(one()) for _ in range(size)]
-    await asyncio.sleep(0.2)  # every task waits at the gate
-    scenario.started = time.monotonic()
-    gate.set()
-    await asyncio.gather(*tasks)
+    start = time.monotonic()
+    try:
+        answers = await asyncio.gather(*(_raw_request(r, w, req, start)
+                                         for (r, w), req in zip(connections, requests, strict=True)))
+    finally:
+        for _, writer in connections:
+            writer.close()
     cpu_all = _cpu_s(stack.api_pid) - cpu0
-    refused = [o for o in scenario.outcomes if o.status == 503]
-    served = [o for o in scenario.outcomes if o.status == 200]
+    refused = [t for status, t, _ in answers if status == 503]
+    served = [first for status, _, first in answers if status == 200 and first is not None]
+    others = sorted({status for status, _, _ in answers} - {200, 503})
+    if others:
+        raise RuntimeError(f"burst: unexpected statuses {others}")
     return {"requests": size, "refused": len(refused), "admitted": len(served),
-            "refused_p50_ms": _p([o.total_s for o in refused], 50),
-            "refused_p95_ms": _p([o.total_s for o in refused], 95),
-            "refused_max_ms": _p([o.total_s for o in refused], 100),
-            "admitted_first_audio_p50_ms": _p([o.first_s or 0 for o in served], 50),
-            "admitted_first_audio_p95_ms": _p([o.first_s or 0 for o in served], 95),
+            "refused_p50_ms": _p(refused, 50), "refused_p95_ms": _p(refused, 95), "refused_max_ms": _p(refused, 100),
+            "admitted_first_audio_p50_ms": _p(served, 50), "admitted_first_audio_p95_ms": _p(served, 95),
             "gateway_cpu_ms_per_request": round(cpu_all * 1000 / size, 3)}
 
 
@@ -207,6 +248,16 @@ async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[
                          "gateway_cpu_ms_per_refusal": round(cpu * 1000 / max(1, len(refused)), 3),
                          "latency_p50_ms": _p([o.total_s for o in refused], 50),
                          "latency_p95_ms": _p([o.total_s for o in refused], 95)}
+        # The floor: a request no route takes (404) through the same server, middleware and error mapper.
+        for _ in range(20):
+            await client.post(f"{stack.base}/v1/unrouted", json={"text": "x"}, headers=headers)
+        cpu0 = _cpu_s(stack.api_pid)
+        for _ in range(count):
+            r = await client.post(f"{stack.base}/v1/unrouted", json={"text": "x"}, headers=headers)
+            assert r.status_code == 404
+        per = (_cpu_s(stack.api_pid) - cpu0) * 1000 / count
+        out["floor (404, no route)"] = {"requests": count, "refused": 0, "gateway_cpu_ms_per_refusal": round(per, 3),
+                                        "latency_p50_ms": None, "latency_p95_ms": None}
         reader.cancel()
     return out
 
@@ -220,7 +271,7 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
     import httpx
 
     texts = Texts()
-    clients = args.overload * args.saturate
+    clients = args.flood
     connections = clients + args.burst + 20
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     result: dict[str, Any] = {"saturate_clients": args.saturate, "flood_clients": clients, "seconds": args.seconds,
@@ -241,9 +292,12 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
         log(f"  saturation: {args.saturate} clients in a closed loop for {args.seconds:g} s")
         sat = Scenario()
         until = time.monotonic() + args.seconds
-        await asyncio.gather(*(_closed_loop(client, base, keys["C"], "C", texts, sat, until)
+        # Refused ones (if any: then the loop is past saturation) honour Retry-After, not a refusal storm.
+        await asyncio.gather(*(_retrying_client(client, base, keys["C"], "C", texts, sat, until)
                                for _ in range(args.saturate)))
         sat_audio = sum(o.audio_s for o in _served(sat, "C", args.seconds)) / args.seconds
+        sat_refused = sum(1 for o in sat.outcomes if o.status == 503)
+        rates = {"saturation": await _service_rate(client, base)}
 
         log(f"  noisy neighbour: {clients} clients of A honouring Retry-After, B every {args.interval:g} s")
         noisy = Scenario()
@@ -257,6 +311,7 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
         goodput = sum(o.audio_s for o in noisy.outcomes if o.status == 200 and o.at + o.total_s <= args.seconds)
         goodput /= args.seconds
         a_refused = [o.total_s for o in noisy.outcomes if o.tenant == "A" and o.status == 503]
+        rates["noisy"] = await _service_rate(client, base)
 
         log(f"  weights 3:1: {clients // 2} clients each, honouring Retry-After")
         weighted = Scenario()
@@ -265,6 +320,7 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
                                for t in ("P", "S") for _ in range(clients // 2)))
         p_audio = sum(o.audio_s for o in _served(weighted, "P", args.seconds))
         s_audio = sum(o.audio_s for o in _served(weighted, "S", args.seconds))
+        rates["weighted"] = await _service_rate(client, base)
 
         await asyncio.sleep(3.0)  # the engine idle again
         log(f"  burst of {args.burst}")
@@ -280,7 +336,8 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
                   "flood_served": len(_served(noisy, "A")), "flood_refused": len(a_refused),
                   "flood_refusal_p95_ms": _p(a_refused, 95),
                   "goodput_audio_s_per_s": round(goodput, 2)},
-        "saturation_audio_s_per_s": round(sat_audio, 2),
+        "saturation_audio_s_per_s": round(sat_audio, 2), "saturation_refused": sat_refused,
+        "measured_rate_chars_per_s": rates,
         "goodput_over_saturation": round(goodput / sat_audio, 2) if sat_audio else None,
         "weighted": {"weight3_audio_s": round(p_audio, 1), "weight1_audio_s": round(s_audio, 1),
                      "ratio": None if ratio is None else round(ratio, 2),
@@ -311,6 +368,7 @@ async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str],
 
 
 def run_fairness_stage(args, log=print) -> dict[str, Any]:
+    load_before = os.getloadavg()
     # The gateway logs as in production (LOG_LEVEL's default, INFO: one access line per request).
     api_env = {"MAX_CONCURRENT_STREAMS": "10000", "TRITON_REQUEST_TIMEOUT_S": "600", "LOG_LEVEL": "INFO"}
     with running_stack("fairness", ["piper"], "1", None, api_env) as stack:
@@ -321,6 +379,8 @@ def run_fairness_stage(args, log=print) -> dict[str, Any]:
             result["many_workers"] = asyncio.run(_second_gateway_runs(
                 stack, args, log, {"TTS_WORKERS": str(args.workers)}, burst=True))
     result["targets"] = _targets(result)
+    # Other work on the machine shares its cores with Triton and the gateway: recorded beside the figures.
+    result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     return result
 
 
@@ -350,7 +410,10 @@ def fairness_markdown(r: dict[str, Any]) -> str:
          f"{n['quiet_first_audio_p50_ms']} / {n['quiet_first_audio_p95_ms']}, {n['quiet_p50_over_alone']}x"],
         ["noisy neighbour: flood served / refused, its refusals p95 (ms)",
          f"{n['flood_served']} / {n['flood_refused']}, {n['flood_refusal_p95_ms']}"],
-        [f"closed loop of {r['saturate_clients']} clients: audio-s per s", r["saturation_audio_s_per_s"]],
+        [f"closed loop of {r['saturate_clients']} clients: audio-s per s (its refusals)",
+         f"{r['saturation_audio_s_per_s']} ({r['saturation_refused']})"],
+        ["admission's measured Piper rate after saturation / noisy neighbour / weights (characters per s)",
+         " / ".join(str(v) for v in r["measured_rate_chars_per_s"].values())],
         ["goodput under the flood: audio-s per s, over the closed loop",
          f"{n['goodput_audio_s_per_s']}, {r['goodput_over_saturation']}x"],
         ["weights 3:1: served audio-s (weight 3 / weight 1), ratio",
@@ -372,11 +435,13 @@ def fairness_markdown(r: dict[str, Any]) -> str:
                          "CPU per request (ms)", f"{pb['admitted']} / {pb['refused']}, {pb['refused_p95_ms']}, "
                          f"{pb['admitted_first_audio_p95_ms']}, {pb['gateway_cpu_ms_per_request']}"])
         for path, c in part["refusal_cost"].items():
-            rows.append([f"{label}: sequential refusals on {path}: gateway CPU per refusal (ms), latency p50 / p95 "
-                         "(ms)", f"{c['gateway_cpu_ms_per_refusal']} ({c['refused']} of {c['requests']} refused), "
+            rows.append([f"{label}: {c['requests']} sequential requests on {path}: gateway CPU per request (ms), "
+                         "refused, latency p50 / p95 (ms)", f"{c['gateway_cpu_ms_per_refusal']}, {c['refused']}, "
                          f"{c['latency_p50_ms']} / {c['latency_p95_ms']}"])
     rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]
              for name, met in r["targets"].items()]
     return ("## Fairness through the gateway (bundled Piper voice)\n\n"
-            f"Each scenario {r['seconds']:g} s; the quiet tenant one request every {r['interval_s']:g} s.\n\n"
+            f"Each scenario {r['seconds']:g} s; the quiet tenant one request every {r['interval_s']:g} s; machine load "
+            f"average (1 min) before / after: {r['load_average_before_after'][0]} / "
+            f"{r['load_average_before_after'][1]}.\n\n"
             + md_table(["", ""], rows))
