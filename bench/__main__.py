@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refusals", type=int, default=300, help="sequential refusals timed per surface")
     p.add_argument("--workers", type=int, default=2, help="also the burst and refusal cost with this many uvicorn "
                                                           "workers (1: skip)")
+    p.add_argument("--compare-checkout", type=Path, default=None,
+                   help="another checkout of this repository: its control plane's refusal cost beside this one's")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the --compare-checkout comparison")
+    p.add_argument("--only-paired", action="store_true", help="with --compare-checkout: only that comparison")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 

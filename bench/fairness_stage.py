@@ -19,7 +19,10 @@ again, as a well-behaved caller does. In order, on one Triton and one gateway:
 6. **refusal cost**: a second gateway on the same Triton holds one long stream in flight with a bound
    (ADMISSION_MAX_WAIT_S) of a millisecond, so each further request of the same tenant is refused: the
    gateway process's CPU time per refusal over `refusals` sequential requests, each surface;
-7. with `--workers N` (N > 1), the burst and the refusal cost again on a gateway of N uvicorn workers.
+7. with `--workers N` (N > 1), the burst and the refusal cost again on a gateway of N uvicorn workers;
+8. with `--compare-checkout DIR` (another checkout of this repository, e.g. `git worktree add DIR COMMIT`),
+   the refusal cost of this checkout's control plane and of DIR's, alternating round by round on the same
+   Triton (`--rounds`): a before/after that the machine's changing load affects alike.
 
 Targets (docs/benchmarks.md): B never refused and its p50 <= 1.5x alone; the 3:1 ratio within
 15 %; goodput >= 0.9x saturation; burst refusals p95 < 50 ms and admitted first audio p95 < 2 s. They are
@@ -186,13 +189,15 @@ async def _raw_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     return status, head, time.monotonic() - start if line.strip() not in (b"", b"0") else None
 
 
-async def _burst(client, stack: Stack, texts: Texts, size: int, label: str) -> dict[str, Any]:
+async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key: str = "") -> dict[str, Any]:
     """`size` requests written at the same instant on connections opened beforehand (callers keep their
-    connections alive; opening 120 at once would be measured too), read without an HTTP client in the way."""
+    connections alive; opening 120 at once would be measured too), read without an HTTP client in the way.
+    Of a new tenant, or of `key`'s."""
     from urllib.parse import urlsplit
 
-    key = await _tenant(client, stack, f"burst-{label}")
-    await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known to the gateway
+    if not key:
+        key = await _tenant(client, stack, f"burst-{label}")
+        await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known to the gateway
     url = urlsplit(stack.base)
     connections = [await asyncio.open_connection(url.hostname, url.port) for _ in range(size)]
     requests = []
@@ -260,6 +265,17 @@ async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[
                                         "latency_p50_ms": None, "latency_p95_ms": None}
         reader.cancel()
     return out
+
+
+async def _hold_busy(client, api: Stack, key: str, flowing: asyncio.Event) -> None:
+    """One long stream of the tenant in flight at all times (a new one when the last ends), read as it comes."""
+    while True:
+        async with client.stream("POST", f"{api.base}/v1/synthesize/stream", json={"text": LONG, "format": "pcm"},
+                                 headers={"Authorization": f"Bearer {key}"}) as long:
+            if long.status_code != 200:
+                raise RuntimeError(f"the long stream was answered {long.status_code}")
+            async for _ in long.aiter_raw():
+                flowing.set()
 
 
 async def _drain(chunks) -> None:
@@ -367,18 +383,72 @@ async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str],
     return out
 
 
+async def _paired(stack: Stack, args, log) -> dict[str, Any]:
+    """The refusal cost of this checkout's control plane and of `args.compare_checkout`'s, side by side on the
+    same Triton in the same minutes: each holds a long stream of one tenant in flight under a 1 ms bound,
+    and the rounds alternate between them (sequential refusals of that tenant, then a burst of it, on each)."""
+    import httpx
+
+    bound = {"ADMISSION_MAX_WAIT_S": "0.001", "ADMISSION_MIN_INFLIGHT": "1"}
+    limits = httpx.Limits(max_connections=args.burst + 20, max_keepalive_connections=args.burst + 20)
+    samples: dict[str, dict[str, list[float]]] = {}
+    with contextlib.ExitStack() as servers:
+        apis = {"this checkout": servers.enter_context(another_api(stack, "fair-this", bound)),
+                "compared checkout": servers.enter_context(another_api(stack, "fair-other", bound,
+                                                                       args.compare_checkout))}
+        async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
+            texts, keys, held = Texts(n=3 * 10**6), {}, []
+            for label, api in apis.items():
+                keys[label] = key = await _tenant(client, api, "paired")
+                for _ in range(3):  # the service rate is measured
+                    await _request(client, api.base, key, "p", texts.next(), Scenario())
+                flowing = asyncio.Event()
+                held.append(asyncio.create_task(_hold_busy(client, api, key, flowing)))
+                await flowing.wait()
+                samples[label] = {"cpu_ms_per_refusal": [], "refusal_p50_ms": [], "share_refused": [],
+                                  "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": []}
+            for r in range(args.rounds):
+                log(f"  paired refusal cost, round {r + 1} of {args.rounds}")
+                for label, api in apis.items():
+                    scenario = Scenario()
+                    cpu0 = _cpu_s(api.api_pid)
+                    for _ in range(args.refusals):
+                        await _request(client, api.base, keys[label], "p", texts.next(), scenario)
+                    cpu = _cpu_s(api.api_pid) - cpu0
+                    refused = [o.total_s for o in scenario.outcomes if o.status == 503]
+                    got = samples[label]
+                    got["cpu_ms_per_refusal"].append(cpu * 1000 / max(1, len(refused)))
+                    got["refusal_p50_ms"].append((percentile(refused, 50) or 0) * 1000)
+                    got["share_refused"].append(len(refused) / args.refusals)
+                    burst = await _burst(client, api, texts, args.burst, "p", keys[label])
+                    got["burst_refusal_p95_ms"].append(burst["refused_p95_ms"] or 0)
+                    got["burst_cpu_ms_per_request"].append(burst["gateway_cpu_ms_per_request"])
+            for task in held:
+                task.cancel()
+    out: dict[str, Any] = {label: {name: round(percentile(values, 50) or 0, 3) for name, values in got.items()}
+                           for label, got in samples.items()}
+    return {**out, "rounds": args.rounds, "compared": str(args.compare_checkout)}
+
+
 def run_fairness_stage(args, log=print) -> dict[str, Any]:
     load_before = os.getloadavg()
     # The gateway logs as in production (LOG_LEVEL's default, INFO: one access line per request).
     api_env = {"MAX_CONCURRENT_STREAMS": "10000", "TRITON_REQUEST_TIMEOUT_S": "600", "LOG_LEVEL": "INFO"}
     with running_stack("fairness", ["piper"], "1", None, api_env) as stack:
-        result = asyncio.run(_run(stack, args, log))
-        result["one_worker"] = asyncio.run(_second_gateway_runs(stack, args, log, {}, burst=False))
-        if args.workers > 1:
-            result["workers"] = args.workers
-            result["many_workers"] = asyncio.run(_second_gateway_runs(
-                stack, args, log, {"TTS_WORKERS": str(args.workers)}, burst=True))
-    result["targets"] = _targets(result)
+        if args.only_paired:
+            if args.compare_checkout is None:
+                raise StageUnavailable("--only-paired needs --compare-checkout")
+            result: dict[str, Any] = {"paired": asyncio.run(_paired(stack, args, log)), "only_paired": True}
+        else:
+            result = asyncio.run(_run(stack, args, log))
+            result["one_worker"] = asyncio.run(_second_gateway_runs(stack, args, log, {}, burst=False))
+            if args.workers > 1:
+                result["workers"] = args.workers
+                result["many_workers"] = asyncio.run(_second_gateway_runs(
+                    stack, args, log, {"TTS_WORKERS": str(args.workers)}, burst=True))
+            if args.compare_checkout is not None:
+                result["paired"] = asyncio.run(_paired(stack, args, log))
+            result["targets"] = _targets(result)
     # Other work on the machine shares its cores with Triton and the gateway: recorded beside the figures.
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     return result
@@ -400,7 +470,23 @@ def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
     }
 
 
+def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for label in ("this checkout", "compared checkout"):
+        p = paired[label]
+        rows.append([f"{label} (median of {paired['rounds']} alternating rounds): share of the sequential requests "
+                     "refused, CPU per refusal (ms), refusal p50 (ms), burst refusals p95 (ms), burst CPU per "
+                     "request (ms)", f"{p['share_refused']}, {p['cpu_ms_per_refusal']}, {p['refusal_p50_ms']}, "
+                     f"{p['burst_refusal_p95_ms']}, {p['burst_cpu_ms_per_request']}"])
+    return rows
+
+
 def fairness_markdown(r: dict[str, Any]) -> str:
+    if r.get("only_paired"):
+        return ("## Refusal cost: this checkout against another, alternating on one Triton\n\n"
+                f"Compared: `{r['paired']['compared']}`; machine load average (1 min) before / after: "
+                f"{r['load_average_before_after'][0]} / {r['load_average_before_after'][1]}.\n\n"
+                + md_table(["", ""], _paired_rows(r["paired"])))
     n, w, b = r["noisy"], r["weighted"], r["burst"]
     rows = [
         ["quiet tenant alone: first audio p50 (ms)", r["quiet_alone_first_audio_p50_ms"]],
@@ -438,6 +524,8 @@ def fairness_markdown(r: dict[str, Any]) -> str:
             rows.append([f"{label}: {c['requests']} sequential requests on {path}: gateway CPU per request (ms), "
                          "refused, latency p50 / p95 (ms)", f"{c['gateway_cpu_ms_per_refusal']}, {c['refused']}, "
                          f"{c['latency_p50_ms']} / {c['latency_p95_ms']}"])
+    if r.get("paired"):
+        rows += _paired_rows(r["paired"])
     rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]
              for name, met in r["targets"].items()]
     return ("## Fairness through the gateway (bundled Piper voice)\n\n"
