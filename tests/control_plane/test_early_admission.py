@@ -163,7 +163,7 @@ async def test_admitted_early_is_not_refused_later_and_its_reservation_becomes_e
         decisions.append((engine, chars))
         return admit(engine, request_id, chars, *args, **kwargs)
 
-    admission.admit = counted  # type: ignore[method-assign]
+    admission.admit = counted
     reserved: list[int] = []
 
     def flood_while_planning() -> None:  # the engine fills up while this request is being planned
