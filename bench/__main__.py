@@ -4,7 +4,8 @@ Stages: engine (in-process engine vs the reference across concurrency), length (
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
 the engine loop's time goes), first-segment (first audio with the first sentence cut short),
-engine-fairness (a flooding and a quiet tenant through Piper's fair queue, FIFO vs fair), ttfa (time
+engine-fairness (a flooding and a quiet tenant through Piper's fair queue, FIFO vs fair), fairness (fair
+shares, goodput under overload, a burst and the cost of a refusal through the real gateway and Triton), ttfa (time
 to first audio through each layer, stage by stage), quick (the key ratios in under 5 minutes on a 2-core
 CPU), gpu (the one-go GPU check: time to first audio, streams
 kept real time, throughput at concurrency 32; see bench/gpu_check.sh), all (every stage, then plots),
@@ -116,6 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0,
                    help="seconds between the quiet tenant's requests (stretched to 3x its service time if longer)")
     p.add_argument("--completions", type=int, default=24, help="finished requests the weights 3:1 scenario counts")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("fairness", help="fair shares through the real gateway and Triton: noisy neighbour, weights "
+                                        "3:1, goodput under overload, a burst, the cost of a refusal (bundled voice)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each loaded scenario")
+    p.add_argument("--saturate", type=int, default=8, help="closed-loop clients that keep the engine busy")
+    p.add_argument("--flood", type=int, default=48, help="clients of the flooding tenant (honouring Retry-After)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between the quiet tenant's requests")
+    p.add_argument("--quiet-requests", type=int, default=8, help="the quiet tenant's requests alone")
+    p.add_argument("--burst", type=int, default=120, help="requests arriving in the same instant")
+    p.add_argument("--refusals", type=int, default=300, help="sequential refusals timed per surface")
+    p.add_argument("--workers", type=int, default=2, help="also the burst and refusal cost with this many uvicorn "
+                                                          "workers (1: skip)")
+    p.add_argument("--compare-checkout", type=Path, default=None,
+                   help="another checkout of this repository: its control plane's refusal cost beside this one's")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the --compare-checkout comparison")
+    p.add_argument("--only-paired", action="store_true", help="with --compare-checkout: only that comparison")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 
@@ -289,6 +308,16 @@ def cmd_engine_fairness(args, argv) -> int:
     return 0
 
 
+def cmd_fairness(args, argv) -> int:
+    from bench.fairness_stage import fairness_markdown, run_fairness_stage
+
+    result = run_fairness_stage(args)
+    out = args.out or RESULTS_DIR / "fairness-piper-cpu"
+    _record(out, "fairness", args, argv, result, fairness_markdown(result))
+    print(fairness_markdown(result))
+    return 0
+
+
 def cmd_first_segment(args, argv) -> int:
     from bench.first_segment_stage import first_segment_markdown, run_first_segment_stage
 
@@ -393,7 +422,7 @@ COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
     "realtime": cmd_realtime, "first-segment": cmd_first_segment, "engine-fairness": cmd_engine_fairness,
-    "routing": cmd_routing,
+    "routing": cmd_routing, "fairness": cmd_fairness,
     "ttfa": cmd_ttfa,
     "gpu": cmd_gpu,
 }

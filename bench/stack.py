@@ -72,27 +72,32 @@ def running_stack(name: str, models: list[str], threads: str, triton_env: dict[s
 
 
 @contextlib.contextmanager
-def another_api(stack: Stack, name: str, api_env: dict[str, str]) -> Iterator[Stack]:
+def another_api(stack: Stack, name: str, api_env: dict[str, str], checkout: Path | None = None) -> Iterator[Stack]:
     """A second `tts-gateway serve` on the same Triton (its own embedded store), started with the first
-    one's settings overridden by `api_env`: two configurations compared in one run."""
+    one's settings overridden by `api_env`: two configurations compared in one run. `checkout`: run the
+    control plane of another checkout of this repository (e.g. `git worktree add /tmp/before COMMIT`), to
+    compare two versions of the code in one run."""
     from devtools.triton_server import free_ports
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         env = {**(stack.api_env or {}), **api_env}
-        with _serve_api(Path(tmp), free_ports(1)[0], env) as (base, pid, log_path):
+        with _serve_api(Path(tmp), free_ports(1)[0], env, checkout) as (base, pid, log_path):
             yield Stack(base=base, admin=env["TTS_ADMIN_TOKEN"], grpc_url=stack.grpc_url, api_pid=pid, api_env=env,
                         http_url=stack.http_url, metrics_url=stack.metrics_url, api_log=log_path)
 
 
 @contextlib.contextmanager
-def _serve_api(tmp: Path, port: int, env: dict[str, str]) -> Iterator[tuple[str, int, Path]]:
+def _serve_api(tmp: Path, port: int, env: dict[str, str],
+               checkout: Path | None = None) -> Iterator[tuple[str, int, Path]]:
     full = {**os.environ, "TTS_HOST": "127.0.0.1", "TTS_PORT": str(port), "TTS_DATA_DIR": str(tmp / "data"), **env}
+    if checkout is not None:  # its packages first on the path: they shadow this checkout's editable install
+        full["PYTHONPATH"] = os.pathsep.join([str(checkout), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     log_path = tmp / "api.log"
     api = None
     try:
         with open(log_path, "wb") as api_log:
             api = subprocess.Popen([sys.executable, "-c", "import sys; from control_plane.cli import main; "
-                                    "sys.exit(main(['serve']))"], env=full, cwd=REPO_ROOT,
+                                    "sys.exit(main(['serve']))"], env=full, cwd=checkout or REPO_ROOT,
                                    stdout=api_log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/health", 60, api, log_path)

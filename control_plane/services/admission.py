@@ -305,6 +305,20 @@ class Admission:
         """The request is over: a reservation it never used is given back."""
         self.load(ticket.engine).unreserve(ticket.request_id, ticket)
 
+    def resize(self, ticket: Ticket, engine: str, chars: int) -> Ticket:
+        """Make an admitted request's reservation exact: it was admitted on an estimate of its first engine call
+        (before its plan) and its plan now says `engine` and `chars`. No second decision: the request stays
+        admitted."""
+        if ticket.engine == engine and ticket.chars == chars:
+            return ticket
+        self.release(ticket)
+        exact = Ticket(engine, ticket.request_id, chars, ticket.tenant)
+        load = self.load(engine)
+        load.reserved.setdefault(exact.request_id, []).append(exact)
+        load.tenant(exact.tenant).reserved_chars += chars
+        load.reserved_chars += chars
+        return exact
+
     def started(self, engine: str, request_id: str, chars: int, tenant: str = "") -> None:
         load = self.load(engine)
         load.tick(self.clock())

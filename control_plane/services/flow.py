@@ -9,13 +9,23 @@ client that went away (status 499).
 Realtime sessions open one `Speech` per piece of text with `record=False` and record the usage of
 the whole context themselves (`SynthesisFlow.record`), so a context is one request to usage,
 limits and billing, while each piece still gets its own cache lookup.
+
+Admission is decided first, before the stream slot, the plan and the cache lookup, on a cheap estimate of the
+request's first engine call (`SynthesisService.first_call_estimate`): under overload a refusal then costs
+only the HTTP layer, auth and the decision, not the plan (normalisation, lexicons, voice, cache key). Once
+the plan is made the admitted request's reservation is made exact (`Admission.resize`), never decided
+again. A request with no cheap estimate (SSML) is decided after its plan, as before; so is one this
+replica recently found or stored in the cache (`KNOWN_CACHED`), so a cached answer is still served under
+overload.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +49,14 @@ from control_plane.services.voices import ResolvedVoice
 log = logging.getLogger(__name__)
 
 CLIENT_GONE = 499  # the status usage records for a client that left before the end
+KNOWN_CACHED = 4096  # fingerprints of requests recently found or stored in the cache, kept to skip early refusal
+
+
+def fingerprint(tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None) -> str:
+    """Who asked for what, exactly (every field of the request): equal for requests that share a cache entry
+    while the voice and model versions stay the same."""
+    what = repr((tenant_id, voice.voice_id if voice else None, req)).encode()
+    return hashlib.blake2b(what, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -75,6 +93,7 @@ class SynthesisFlow:
         self.streams = streams
         self.metrics = metrics
         self.admission = admission
+        self._known_cached: OrderedDict[str, None] = OrderedDict()
 
     async def open(self, caller: Caller, req: SynthesisRequest, *, streaming: bool, record: bool = True,
                    voice: ResolvedVoice | None = None, admit: bool = True) -> Speech:
@@ -83,16 +102,19 @@ class SynthesisFlow:
         not start in time is refused (Overloaded, not charged, not recorded: it cost nothing) unless
         `admit` is False (the later pieces of an utterance already admitted). Errors are recorded (when
         `record`) and raised as service errors."""
-        slot = await self.stream_slot(caller.tenant) if streaming else None
+        slot: contextlib.AsyncExitStack | None = None
         prepared: Prepared | None = None
         ticket: Ticket | None = None
+        known = fingerprint(caller.tenant.tenant_id, req, voice)
         try:
+            if admit:
+                ticket = self._admit_early(caller, req, voice, known)
+            slot = await self.stream_slot(caller.tenant) if streaming else None
             prepared = await self.synthesis.prepare(caller.tenant.tenant_id, req, voice)
             entry = await self._cached(prepared)
-            first = prepared.first_call()
-            if entry is None and admit and first is not None and self.admission is not None:
-                ticket = self.admission.admit(first[0], caller.request_id, first[1], caller.tenant.share,
-                                              caller.tenant.tier)
+            if entry is not None:
+                self._remember_cached(known)
+            ticket = self._admit_planned(caller, prepared, entry, ticket, admit)
             if prepared.characters:
                 await self.limiter.charge_characters(caller.tenant, prepared.characters)
         except BaseException as exc:
@@ -106,7 +128,36 @@ class SynthesisFlow:
                     await self.record(caller, Outcome(engine=prepared.engine if prepared else None,
                                                       voice_id=req.voice_id, status=exc.status_code))
             raise
-        return Speech(self, caller, prepared, entry, slot, record, ticket)
+        return Speech(self, caller, prepared, entry, slot, record, ticket, known)
+
+    def _admit_early(self, caller: Caller, req: SynthesisRequest, voice: ResolvedVoice | None,
+                     known: str) -> Ticket | None:
+        """Admit or refuse (Overloaded) on the estimate of the first engine call; None: decided after the plan."""
+        if self.admission is None or known in self._known_cached:
+            return None
+        first = self.synthesis.first_call_estimate(req, voice)
+        if first is None:
+            return None
+        return self.admission.admit(first[0], caller.request_id, first[1], caller.tenant.share, caller.tenant.tier)
+
+    def _admit_planned(self, caller: Caller, prepared: Prepared, entry: CacheEntry | None, ticket: Ticket | None,
+                       admit: bool) -> Ticket | None:
+        """The admission once the plan is known: a cache hit needs no engine (an early reservation is given
+        back), an early admission is made exact, a request not decided yet is decided now."""
+        first = prepared.first_call()
+        if self.admission is None or entry is not None or first is None or not admit:
+            if ticket is not None and self.admission is not None:
+                self.admission.release(ticket)
+            return None
+        if ticket is not None:
+            return self.admission.resize(ticket, *first)
+        return self.admission.admit(first[0], caller.request_id, first[1], caller.tenant.share, caller.tenant.tier)
+
+    def _remember_cached(self, known: str) -> None:
+        self._known_cached[known] = None
+        self._known_cached.move_to_end(known)
+        if len(self._known_cached) > KNOWN_CACHED:
+            self._known_cached.popitem(last=False)
 
     async def stream_slot(self, tenant: TenantContext) -> contextlib.AsyncExitStack:
         """Hold a concurrent-stream slot (429 when the tenant's are taken, 503 when the replica is full or
@@ -127,11 +178,13 @@ class SynthesisFlow:
             counter.labels(engine=prepared.engine).inc()
         return entry
 
-    async def store(self, prepared: Prepared, audio: bytes, stats: RenderStats) -> None:
+    async def store(self, prepared: Prepared, audio: bytes, stats: RenderStats, known: str = "") -> None:
         meta = {"content_type": prepared.content_type, "duration_s": round(stats.audio_seconds, 6),
                 "rate": prepared.rate, "marks": [[m.name, m.time_s] for m in stats.marks],
                 "words": [[w.word, w.start_s, w.end_s, w.char_start, w.char_end] for w in stats.words]}
         await self.cache.set(prepared.cache_key, CacheEntry(audio=audio, meta=meta))
+        if known:
+            self._remember_cached(known)
 
     async def record(self, caller: Caller, outcome: Outcome) -> None:
         """Usage for every request, errors included; recording never fails the request."""
@@ -160,8 +213,10 @@ class Speech:
     """One request's audio. Iterate one of `pcm()`, `encoded()` or call `whole()`, then `finish()`."""
 
     def __init__(self, flow: SynthesisFlow, caller: Caller, prepared: Prepared, entry: CacheEntry | None,
-                 slot: contextlib.AsyncExitStack | None, record: bool, ticket: Ticket | None = None) -> None:
+                 slot: contextlib.AsyncExitStack | None, record: bool, ticket: Ticket | None = None,
+                 known: str = "") -> None:
         self.flow = flow
+        self._known = known  # the request's fingerprint (SynthesisFlow.store)
         self._ticket = ticket
         self.caller = caller
         self.prepared = prepared
@@ -214,7 +269,7 @@ class Speech:
                     yield item
                 if self.prepared.fmt == "pcm":
                     await self.flow.store(self.prepared, await A.encode_async(A.concat(parts), self.prepared.rate,
-                                                                              "pcm"), self.stats)
+                                                                              "pcm"), self.stats, self._known)
             self.completed = True
         except ServiceError as exc:
             self.error = exc
@@ -236,7 +291,7 @@ class Speech:
                     yield item
                 cacheable = _cacheable(self.prepared, streamed)
                 if cacheable is not None:
-                    await self.flow.store(self.prepared, cacheable, self.stats)
+                    await self.flow.store(self.prepared, cacheable, self.stats, self._known)
             self.completed = True
         except ServiceError as exc:
             self.error = exc
@@ -256,7 +311,7 @@ class Speech:
             self.error = exc
             raise
         body = await A.encode_async(A.concat(parts), self.prepared.rate, self.prepared.fmt)
-        await self.flow.store(self.prepared, body, self.stats)
+        await self.flow.store(self.prepared, body, self.stats, self._known)
         self.completed = True
         return body
 

@@ -23,8 +23,8 @@ from control_plane.services.normalize import NormalizationUnavailable
 from control_plane.services.normalize.ipa import text_for_engine
 from control_plane.services.planning import SILENT_DB, Plan, plan_text
 from control_plane.services.ssml import SsmlRejected, parse_ssml
-from control_plane.services.voices import PIPER_VOICE, ResolvedVoice, VoiceService
-from tts_contract import MAX_TEXT_CHARS, NATIVE_RATES, normalise_language
+from control_plane.services.voices import PIPER_VOICE, ResolvedVoice, VoiceService, engine_of
+from tts_contract import MAX_TEXT_CHARS, NATIVE_RATES, char_limit, normalise_language, split_text
 
 INLINE_PLAN_CHARS = 500
 
@@ -91,6 +91,25 @@ class SynthesisService:
         self.lexicons = lexicons  # LexiconService: the tenant's pronunciation lexicons
         self.normalize_default = normalize_default
         self.shorten_first_segment = shorten_first_segment  # services/first_segment.py
+
+    def first_call_estimate(self, req: SynthesisRequest, voice: ResolvedVoice | None = None) -> tuple[str, int] | None:
+        """A cheap guess at `Prepared.first_call()` made before any planning (no store, no normalisation, no
+        lexicons), for admission before the expensive work: the engine the request's voice resolves to and the
+        length of its text up to the first sentence cut. None where there is no cheap guess (SSML: its voices
+        and silences are known only once parsed; a voice id of no known form) or where `prepare` would refuse
+        the request (a bad request gets its 4xx, never a 503, whatever the load)."""
+        if req.ssml or not req.text or len(req.text) > MAX_TEXT_CHARS or req.format not in A.FORMATS:
+            return None
+        engine = voice.engine if voice is not None else engine_of(req.voice_id)
+        if engine is None:
+            return None
+        try:
+            normalise_language(req.language, engine)
+        except ValueError:
+            return None
+        limit = char_limit(req.language)
+        pieces = split_text(req.text[: 2 * limit + 1].strip(), limit)  # the first cut lies within the limit
+        return (engine, len(pieces[0][1])) if pieces else None
 
     # --- planning ---
     async def prepare(self, tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None = None) -> Prepared:

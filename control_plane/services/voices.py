@@ -60,6 +60,14 @@ class ReferenceAudio:
         return self.samples.size / REFERENCE_RATE
 
 
+def engine_of(voice_id: str) -> str | None:
+    """The engine a voice id resolves to, without reading the voice: the built-in ids are Piper's, a tenant's own
+    voices (ids are UUIDs) are XTTS clones; None for an id of neither form (resolving it fails)."""
+    if voice_id in (PIPER_VOICE, DEFAULT_VOICE_ALIAS):
+        return "piper"
+    return "xtts" if is_uuid(voice_id) else None
+
+
 def builtin_voices() -> list[dict[str, Any]]:
     common = {"engine": "piper", "language": "en-US", "gender": "male", "builtin": True, "version": 1}
     return [
