@@ -20,9 +20,9 @@ fair queuing inside the Triton models; the share travels with each request, tts_
 Admission predicts that service with its fluid model (generalised processor sharing): every tenant with
 a backlog is served at rate x weight / (sum of the weights of the tenants with a backlog), and a share a
 tenant does not use, because its backlog is drained or it has none, goes to the others (borrowing). A new
-request's expected wait is the time, under that model, until its tenant's backlog and the new request's
-first segment are served, less the time the first segment takes on the whole engine (so a request alone
-on an idle engine waits 0, and one tenant alone waits backlog / rate as with a single queue). So:
+request's expected wait is the time until the fair queues start its first segment (`fair_wait`: its
+tenant's backlog, and each other tenant's service over the same span; a request alone on an idle engine
+waits 0, and one tenant alone waits backlog / rate as with a single queue). So:
 
 - a tenant below its share (a small backlog for its weight) is admitted while one above its share,
   whose own backlog is long, is refused: the flooding tenant is refused first, a quiet one never;
@@ -123,26 +123,21 @@ class TenantLoad:
 
 
 def fair_wait(backlogs: Iterable[tuple[float, float]], own: tuple[float, float], extra: float, rate: float) -> float:
-    """Seconds until a tenant with (backlog, weight) `own` has been served its backlog plus `extra` characters,
-    when an engine of `rate` characters/s shares itself between the tenants with a backlog in proportion to
-    their weights (`backlogs`: the others' (backlog, weight)), less extra / rate (the time `extra` takes on
-    the whole engine). Others drain in order of backlog / weight; each one drained lends its share on."""
-    target = (own[0] + extra) / own[1]  # the tenant's finish in virtual time (characters per unit weight)
-    weights = own[1]
-    finishes: list[tuple[float, float]] = []
-    for chars, weight in backlogs:
-        if chars > 0:
-            weights += weight
-            finishes.append((chars / weight, weight))
-    finishes.sort()
-    elapsed = virtual = 0.0
-    for finish, weight in finishes:
-        if finish >= target:
-            break
-        elapsed += (finish - virtual) * weights / rate
-        virtual, weights = finish, weights - weight
-    elapsed += (target - virtual) * weights / rate
-    return max(0.0, elapsed - extra / rate)
+    """Seconds until the engines' fair queues start a new request of a tenant with (backlog, weight) `own`,
+    whose first segment is `extra` characters, on an engine of `rate` characters/s; `backlogs`: the other
+    tenants' (backlog, weight).
+
+    Start-time fair queuing (tts_engine/fair_queue.py) starts the new segment once every segment with an
+    earlier virtual start is served: the tenant's own backlog, and from each other tenant what it is due
+    over the same virtual span (its weight x own backlog / own weight) plus the one segment that starts
+    within it (taken as `extra` long), or all it has if that is less. A tenant with no backlog so waits
+    about one segment per other busy tenant, whatever the weights (a fluid model that also served the new
+    segment itself at the tenant's share would wait a weight-1 tenant beside a weight-3 flood three
+    segments, and refuse it long before the flood is held to three times its backlog)."""
+    own_chars, own_weight = own
+    span = own_chars / own_weight  # the tenant's backlog in virtual time (characters per unit weight)
+    due = own_chars + sum(min(chars, weight * span + extra) for chars, weight in backlogs if chars > 0)
+    return due / rate
 
 
 @dataclass

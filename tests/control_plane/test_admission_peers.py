@@ -102,11 +102,11 @@ def test_backlogs_and_in_flight_work_are_summed_over_the_other_replicas() -> Non
     measured(three, clock, 100.0)
     # Its own backlog plus the others': 120 of x, 65 of y; the engine-wide wait covers all replicas' backlog.
     assert three.expected_wait("piper") == pytest.approx(1.85, rel=0.01)
-    # y (weight 1) beside x (weight 3): a quarter of the engine until x's 120 are served (1.6 s, 40 of y's),
-    # then the rest of y's 65 + 10 alone (0.35 s), less the new 10's own time (0.1 s).
+    # y (weight 1) beside x (weight 3): y's own 65, and x's due over the same span (3 x 65 + a segment) is
+    # more than x's 120: all of it, 185 at 100 chars/s.
     assert three.expected_wait("piper", Share("y"), 10) == pytest.approx(1.85)
-    # A tenant with nothing anywhere waits only for its own first segment at a fifth of the engine.
-    assert three.expected_wait("piper", Share("z"), 10) == pytest.approx(0.4)
+    # A tenant with nothing anywhere waits for one segment (about 10) of each busy tenant, x's and y's.
+    assert three.expected_wait("piper", Share("z"), 10) == pytest.approx(0.2)
 
 
 def test_a_replica_that_is_gone_or_unreadable_drops_out() -> None:

@@ -44,8 +44,12 @@ def test_fluid_model_lends_a_drained_share_on() -> None:
     assert fair_wait([(20, 1)], (100, 1), 0, 100) == pytest.approx(1.2)
     # Weight 3 against 1, both long: ours gets 3/4 of the engine.
     assert fair_wait([(1000, 1)], (75, 3), 0, 100) == pytest.approx(1.0)
-    # No backlog of its own: the new first segment is served at its share, less its time on the whole engine.
+    # No backlog of its own: one segment of the other tenant (taken as long as its own first) comes first.
     assert fair_wait([(1000, 1)], (0, 1), 50, 100) == pytest.approx(0.5)
+    # ... whatever the weights: beside a weight-3 flood a weight-1 newcomer still waits one segment.
+    assert fair_wait([(1000, 3)], (0, 1), 50, 100) == pytest.approx(0.5)
+    # A weight-1 tenant's backlog spans 3x as much of a weight-3 tenant's service as its own.
+    assert fair_wait([(1000, 3)], (100, 1), 50, 100) == pytest.approx((100 + 350) / 100)
     assert fair_wait([], (0, 1), 50, 100) == 0.0  # idle engine: no wait at all
     # Never more than one single queue would make it wait (work-conserving).
     for others in ([(300, 1)], [(300, 0.5), (20, 4)], [(5, 1), (5, 1), (900, 2)]):
@@ -68,12 +72,13 @@ def test_flooding_tenant_is_refused_while_a_quiet_one_is_admitted() -> None:
 
 def test_refusal_order_follows_the_share_used() -> None:
     """Two tenants with backlogs: the one further above its share (backlog per weight) is refused first."""
-    admission, _ = _admission(max_wait_s=2.0)
+    admission, _ = _admission(max_wait_s=1.5)
     for i in range(4):
         admission.started("piper", f"a{i}", 40, tenant="a")  # a: 160 chars in flight
     admission.started("piper", "b0", 40, tenant="b")  # b: 40
     with pytest.raises(Overloaded):
-        admission.admit("piper", "a-new", 40, A)  # a: 200 of its 240-char fluid finish => over 2 s
+        admission.admit("piper", "a-new", 40, A)  # a: its 160, then b's 40 => 2 s, over 1.5 s
+    # b: its 40, and a's due over that span (40 + a segment): 1.2 s
     admission.admit("piper", "b-new", 40, B)  # b: below its share, admitted
     assert admission.expected_wait("piper", A, 40) > admission.expected_wait("piper", B, 40)
 
