@@ -105,11 +105,14 @@ def test_a_quiet_tenant_goes_ahead_of_a_flooding_tenants_backlog(triton_piper) -
         flood.close()
     b_rank = order.index("b-0")
     a_after_b = sum(1 for request_id in flood_ids if order.index(request_id) > b_rank)
-    # FIFO would finish B (sent after all 16) among the last; fair queuing takes it at the next free worker.
+    # FIFO would finish B (sent after all 13 of A's) among the last; fair queuing takes it at the next free
+    # worker of its instance.
     assert a_after_b >= len(flood_ids) // 2, order
-    assert order.index("a-late") > b_rank, order
-    # A's own later request waits behind A's backlog (each instance keeps its own queue: most of it, not all).
-    assert sum(1 for request_id in flood_ids if order.index(request_id) < order.index("a-late")) >= len(flood_ids) // 2
+    # A's own later request waits behind A's backlog on its instance. The model's two instances keep their
+    # own queues and Triton does not spread requests between them evenly: a-late may land on the instance
+    # holding less of A's backlog, and then finish before B (on the other) and after only 5 of A's 12: 2 of 7
+    # runs here broke the stricter checks this replaces. Only the requests already running surely finish first.
+    assert sum(1 for request_id in flood_ids if order.index(request_id) < order.index("a-late")) >= 2, order
 
 
 def test_weights_three_to_one_share_the_workers_three_to_one(triton_piper) -> None:
