@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from control_plane.metrics import Metrics
-    from control_plane.services.admission_peers import PeerLoads
+    from control_plane.services.admission_peers import PeerLoads, RemoteEngine
     from control_plane.services.engine_port import AudioChunk, Conditioning, EnginePort, ModelInfo
 
 RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averaged
@@ -173,6 +173,12 @@ class EngineLoad:
             load = self.tenants[name] = TenantLoad()
         return load
 
+    def reserve(self, ticket: Ticket) -> None:
+        """Count an admitted request's first engine call in its tenant's backlog until it starts."""
+        self.reserved.setdefault(ticket.request_id, []).append(ticket)
+        self.tenant(ticket.tenant).reserved_chars += ticket.chars
+        self.reserved_chars += ticket.chars
+
     def unreserve(self, request_id: str, ticket: Ticket | None = None) -> None:
         """Drop `ticket` (or the oldest of the request id's) from the reservations."""
         tickets = self.reserved.get(request_id)
@@ -235,11 +241,15 @@ class Admission:
                 self.metrics.engine_service_rate.labels(engine=engine).set_function(lambda: load.rate or 0.0)
         return self.loads[engine]
 
+    def _remote(self, engine: str) -> RemoteEngine | None:
+        """The other replicas' merged load on `engine`, if any is known."""
+        return self.peers.engines.get(engine) if self.peers is not None else None
+
     def rate(self, engine: str) -> float | None:
         """The engine's service rate: this replica's measurement, or the one from every replica's completions
         where that is higher (both are lower bounds, services/admission_peers.py)."""
         local = self.load(engine).rate
-        remote = self.peers.engines.get(engine) if self.peers is not None else None
+        remote = self._remote(engine)
         return max(local or 0.0, remote.rate) if remote is not None and remote.rate else local
 
     def expected_wait(self, engine: str, share: Share | None = None, first_chars: int = 0) -> float | None:
@@ -250,7 +260,7 @@ class Admission:
         rate = self.rate(engine)
         if rate is None or rate <= 0:
             return None
-        remote = self.peers.engines.get(engine) if self.peers is not None else None
+        remote = self._remote(engine)
         if share is None:
             return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
         if remote is not None and remote.tenants:
@@ -274,7 +284,7 @@ class Admission:
         tenant = load.tenant(share.tenant)
         tenant.weight = share.weight
         wait: float | None = 0.0
-        remote = self.peers.engines.get(engine) if self.peers is not None else None
+        remote = self._remote(engine)
         if self.max_wait_s > 0 and load.inflight + load.waiting + (remote.inflight if remote else 0) \
                 >= self.min_inflight:
             wait = self.expected_wait(engine, share, first_chars)
@@ -290,9 +300,7 @@ class Admission:
                                  fields={"retry_after_s": retry})
         tenant.decided(now, shed=False)
         ticket = Ticket(engine, request_id, first_chars, share.tenant)
-        load.reserved.setdefault(request_id, []).append(ticket)
-        tenant.reserved_chars += first_chars
-        load.reserved_chars += first_chars
+        load.reserve(ticket)
         self._count(engine, "admitted", share, tier, wait)
         return ticket
 
@@ -308,10 +316,7 @@ class Admission:
             return ticket
         self.release(ticket)
         exact = Ticket(engine, ticket.request_id, chars, ticket.tenant)
-        load = self.load(engine)
-        load.reserved.setdefault(exact.request_id, []).append(exact)
-        load.tenant(exact.tenant).reserved_chars += chars
-        load.reserved_chars += chars
+        self.load(engine).reserve(exact)
         return exact
 
     def started(self, engine: str, request_id: str, chars: int, tenant: str = "") -> None:
