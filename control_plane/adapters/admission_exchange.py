@@ -92,7 +92,6 @@ class AdmissionExchange:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        failing = False
         while True:
             started = loop.time()
             try:
@@ -103,15 +102,13 @@ class AdmissionExchange:
                 self.peers.clear()
                 if self.metrics is not None:
                     self.metrics.redis_errors.labels(operation="admission_exchange").inc()
-                if not failing:
+                if self.failures == 1:  # once per outage
                     log.warning("admission sharing unavailable: deciding on this replica's own load until Redis "
                                 "answers", extra={"error": type(exc).__name__})
-                failing = True
             else:
-                self.up, self.failures = True, 0
-                if failing:
+                if self.failures:
                     log.info("admission sharing restored", extra={"replicas": self.peers.replicas})
-                failing = False
+                self.up, self.failures = True, 0
             await asyncio.sleep(max(0.0, self.interval_s - (loop.time() - started)))
 
     async def exchange(self) -> None:
