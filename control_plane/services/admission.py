@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from control_plane.errors import Unavailable
-from control_plane.services.admission_peers import merged_backlogs
+from control_plane.services.admission_peers import merged_backlogs, smoothed_rate
 from tts_contract.fairness import Share
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from control_plane.services.admission_peers import PeerLoads, RemoteEngine
     from control_plane.services.engine_port import AudioChunk, Conditioning, EnginePort, ModelInfo
 
-RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the service rate is averaged
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
 PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
 MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
@@ -212,9 +211,7 @@ class EngineLoad:
         self.done_total += chars
         if self._busy_s < MIN_SAMPLE_S:
             return
-        sample = self._done_chars / self._busy_s
-        weight = 1.0 - math.exp(-self._busy_s / RATE_TIME_CONSTANT_S)
-        self.rate = sample if self.rate is None else self.rate + weight * (sample - self.rate)
+        self.rate = smoothed_rate(self.rate, self._done_chars, self._busy_s)
         self._busy_s, self._done_chars = 0.0, 0
 
 

@@ -46,8 +46,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from control_plane.services.admission import Admission, TenantLoad
 
-RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which the engine's rate is averaged (as the local one)
+RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which an engine's rate is averaged (this replica's and all's)
 SAMPLE_ELAPSED_S = 1.0  # exchanges gathered before a rate sample: peers' snapshots do not line up with ours
+
+
+def smoothed_rate(rate: float | None, done: float, busy: float) -> float:
+    """`rate` moved towards the sample done / busy (characters per busy second), weighted by how much busy
+    time the sample covers: an exponentially weighted average over RATE_TIME_CONSTANT_S busy seconds."""
+    sample = done / busy
+    if rate is None:
+        return sample
+    return rate + (1.0 - math.exp(-busy / RATE_TIME_CONSTANT_S)) * (sample - rate)
 
 
 @dataclass
@@ -80,9 +89,7 @@ class EngineRate:
             return
         busy = min(self._elapsed, self._busy)
         if busy > 0 and self._done > 0:
-            sample = self._done / busy
-            weight = 1.0 - math.exp(-busy / RATE_TIME_CONSTANT_S)
-            self.rate = sample if self.rate is None else self.rate + weight * (sample - self.rate)
+            self.rate = smoothed_rate(self.rate, self._done, busy)
         self._done = self._busy = self._elapsed = 0.0
 
 
