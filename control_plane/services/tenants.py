@@ -199,11 +199,26 @@ class TenantService:
                 if len(self._auth_cache) >= AUTH_CACHE_MAX_KEYS:
                     self._auth_cache.clear()
                 self._auth_cache[key_hash] = (now, key_row, tenant)
-        if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
+        return _context(key_row, tenant)
+
+    def cached(self, key: str) -> TenantContext | None:
+        """`authenticate` from the cache alone (no store, no await): the tenant of a key this replica read
+        within AUTH_CACHE_TTL_S and that is still valid, else None (not known here: ask `authenticate`).
+        Revocations apply to it exactly as to `authenticate`."""
+        if not looks_like_key(key):
             return None
-        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
-                             voice_map=parse_voice_map(tenant.voice_map), tier=tenant.tier,
-                             weight=float(tenant.weight))
+        cached = self._auth_cache.get(hash_key(key, self.pepper))
+        if cached is None or time.monotonic() - cached[0] >= self._auth_ttl_s:
+            return None
+        return _context(cached[1], cached[2])
+
+
+def _context(key_row: ApiKeyRow, tenant: TenantRow) -> TenantContext | None:
+    """Who a key's request is from; None for a key expired (rotated) or a tenant not active."""
+    if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
+        return None
+    return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
+                         voice_map=parse_voice_map(tenant.voice_map), tier=tenant.tier, weight=float(tenant.weight))
 
 
 def _tier(tier: str | None, weight: float | None, current: tuple[str, float] | None = None) -> tuple[str, float]:
