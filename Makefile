@@ -66,6 +66,8 @@ lint: venv
 	for model in model_repository/*/1/model.py; do $(PY) -m mypy "$$model"; done
 
 test: venv system-deps lint images
+	@# Space and load at the start: a run that fails for want of either says so.
+	@echo "disk free: $$(df -h --output=avail /tmp | tail -1 | tr -d ' ') in /tmp; load average: $$(cut -d' ' -f1-3 /proc/loadavg)"
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Docker engine + compose plugin (installed and started when missing), then every image, cached.

@@ -62,6 +62,7 @@ class ServiceError(Exception):
         self.headers = dict(headers or {})
         # Extra members of the error object (a vendor-compatible route adds the fields its clients read).
         self.fields = dict(fields or {})
+        self.counted = False  # in tts_errors_total already (count_error)
 
 
 class BadRequest(ServiceError):
@@ -148,23 +149,32 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
+def count_error(metrics: Any, code: str, source: ServiceError | None = None) -> None:
+    """One increment of tts_errors_total per error: a ServiceError the synthesis flow counted where it
+    surfaced (opening a request, a stream that failed) is not counted again by whatever renders it."""
+    if metrics is None or (source is not None and source.counted):
+        return
+    if source is not None:
+        source.counted = True
+    metrics.errors.labels(code=code).inc()
+
+
 def error_response(request: Request, status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+                   headers: dict[str, str] | None = None, *, source: ServiceError | None = None,
+                   **extra: Any) -> JSONResponse:
     rid = request_id_of(request)
     body: dict[str, Any] = {"code": code, "message": message, "request_id": rid, **extra}
     out = dict(headers or {})
     if rid:
         out["X-Request-ID"] = rid
-    metrics = getattr(getattr(request.app.state, "services", None), "metrics", None)
-    if metrics is not None:
-        metrics.errors.labels(code=code).inc()
+    count_error(getattr(getattr(request.app.state, "services", None), "metrics", None), code, source)
     return JSONResponse({"error": body}, status_code=status, headers=out)
 
 
 def render_error(request: Request, exc: ServiceError) -> JSONResponse:
     """The answer to a service error on a route of the default surface. A route class of another protocol
     has a `render_error(request, exc)` method of its own (api/admission_gate.py answers with it)."""
-    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, **exc.fields)
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, source=exc, **exc.fields)
 
 
 def store_unreachable(exc: BaseException) -> bool:

@@ -20,27 +20,37 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
-# build: the engine virtualenv and the tritonserver layout
+# engine: the runtime's system packages, the engine virtualenv and the tritonserver layout. The
+# later stages build on it, so its ~6 GB exist once on the build machine (a stage copied into a
+# fresh runtime stage would hold them twice, in the build cache and in the image).
 # ---------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS build
-ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+FROM ${BASE_IMAGE} AS engine
+ARG DEBIAN_FRONTEND=noninteractive
+
+# libpython3.11: the backend stub embeds it. Non-root user `triton-server` (uid 1000, as NGC images).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
- && rm -rf /var/lib/apt/lists/*
-RUN python3 -m venv /opt/engine
+ && apt-get install -y --no-install-recommends python3 python3-venv libpython3.11 tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && useradd --uid 1000 --user-group --home-dir /tmp --no-create-home --shell /usr/sbin/nologin triton-server \
+ && mkdir -p /models && chown triton-server /models
+
 COPY requirements/engine.txt requirements/control-plane.txt requirements/lock.txt /tmp/requirements/
-# torch first and alone (PyPI's CUDA build); the lock pins the CPU build, so its torch line is left out.
-# control-plane.txt: `tts-gateway export` runs in this image (the chart's init container).
+# One layer: what it moves or deletes is then gone, not kept underneath by overlayfs.
+# - torch first and alone (PyPI's CUDA build); the lock pins the CPU build, so its torch line is left out.
+# - control-plane.txt: `tts-gateway export` runs in this image (the chart's init container).
+# - tritonserver and its backends out of the wheel; the Python 3.11 stub beside the Python backend.
+# - torchaudio's .so files link a different torch: XTTS only uses its pure-Python parts.
 RUN --mount=type=secret,id=ca \
-    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \
+ && if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3 -m venv /opt/engine \
  && cd /tmp/requirements && grep -v '^torch==' lock.txt > constraints.txt \
  && /opt/engine/bin/pip install -q "$(grep '^torch==' engine.txt)" \
  && /opt/engine/bin/pip install -q -r engine.txt -r control-plane.txt -c constraints.txt \
  && /opt/engine/bin/pip install -q --no-deps "nvidia-pytriton==$(sed -n 's/^nvidia-pytriton==//p' lock.txt)" \
- && /opt/engine/bin/pip uninstall -q -y pip setuptools wheel
-# tritonserver and its backends out of the wheel; the Python 3.11 stub beside the Python backend.
-# torchaudio's .so files link a different torch: XTTS only uses its pure-Python parts.
-RUN site=/opt/engine/lib/python3.11/site-packages \
+ && /opt/engine/bin/pip uninstall -q -y pip setuptools wheel \
+ && cd / && rm -rf /tmp/requirements \
+ && site=/opt/engine/lib/python3.11/site-packages \
  && mkdir -p /opt/tritonserver \
  && mv "$site/pytriton/tritonserver/bin" "$site/pytriton/tritonserver/backends" /opt/tritonserver/ \
  && cp "$site/pytriton/tritonserver/python_backend_stubs/3.11/triton_python_backend_stub" \
@@ -54,7 +64,7 @@ RUN site=/opt/engine/lib/python3.11/site-packages \
 # ---------------------------------------------------------------------------------------------
 # tiny: the XTTS test model (real architecture, random weights), served when no export is mounted
 # ---------------------------------------------------------------------------------------------
-FROM build AS tiny
+FROM engine AS tiny
 COPY tts_contract /opt/tts-gateway/tts_contract
 COPY tts_engine /opt/tts-gateway/tts_engine
 COPY export /opt/tts-gateway/export
@@ -64,22 +74,13 @@ RUN /opt/engine/bin/python -c "from export.xtts import export_tiny; export_tiny(
 # ---------------------------------------------------------------------------------------------
 # runtime
 # ---------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS runtime
+FROM engine AS runtime
 
 LABEL org.opencontainers.image.title="tts-gateway-triton" \
       org.opencontainers.image.description="Triton Inference Server with the TTS Gateway models" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# libpython3.11: the backend stub embeds it. Non-root user `triton-server` (uid 1000, as NGC images).
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 libpython3.11 tini \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
- && useradd --uid 1000 --user-group --home-dir /tmp --no-create-home --shell /usr/sbin/nologin triton-server \
- && mkdir -p /models && chown triton-server /models
-
-COPY --from=build /opt/engine /opt/engine
-COPY --from=build /opt/tritonserver /opt/tritonserver
 COPY --from=tiny /opt/xtts-tiny /opt/tts-gateway/xtts-tiny
 COPY docker/tritonserver.sh /usr/local/bin/tritonserver
 

@@ -53,6 +53,18 @@ image() {  # NAME DOCKERFILE
 }
 
 echo "building images (base $BASE_IMAGE)"
+# A first build of every image takes ~9 GB under Docker's root, most of it the Triton image's CUDA
+# torch venv: say so up front rather than fail deep inside pip with ENOSPC.
+case " $ONLY " in *" triton "*)
+    if ! docker image inspect "$TRITON_IMAGE" >/dev/null 2>&1; then
+        root=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
+        free_gb=$(df -Pk "$root" 2>/dev/null | awk 'NR == 2 {printf "%d", $4 / 1048576}')
+        if [ -n "$free_gb" ] && [ "$free_gb" -lt 10 ]; then
+            echo "warning: $free_gb GB free under $root; a first build of $TRITON_IMAGE and the other images need" \
+                 "about 9 GB. Free space with 'docker system prune' if it fails." >&2
+        fi
+    fi ;;
+esac
 mkdir -p .cache
 env_file=.cache/images.env
 # IMAGES="control-plane" rebuilds a subset: the names of the others stay as they were.

@@ -25,7 +25,6 @@ would have answered with a 4xx for its body, or with 429 for a full window, gets
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIRouter
@@ -67,12 +66,11 @@ class AdmissionGate:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        surface, services, error = refusal
+        surface, error = refusal
         scope["route"] = surface.route  # the route label of its metrics and log line
-        services.flow.observe_error(error.code)
-        await surface.render(Request(scope, receive), error)(scope, receive, send)
+        await surface.render(Request(scope, receive), error)(scope, receive, send)  # counts it in tts_errors_total
 
-    def _refusal(self, scope: Scope) -> tuple[_Surface, Any, ServiceError] | None:
+    def _refusal(self, scope: Scope) -> tuple[_Surface, ServiceError] | None:
         services = getattr(scope["app"].state, "services", None) if "app" in scope else None
         if services is None or not services.settings.admission_gate:
             return None
@@ -86,7 +84,7 @@ class AdmissionGate:
         if error is None:
             return None
         scope.setdefault("state", {})["tenant_id"] = tenant.tenant_id
-        return surface, services, error
+        return surface, error
 
     def _surface(self, scope: Scope) -> _Surface | None:
         """The synthesis route the router would give this POST request (the first route taking POST whose path

@@ -225,7 +225,7 @@ async def tts_websocket(ws: WebSocket) -> None:
         await Connection(ws, services, tenant, session, sink).read()
     except ServiceError as exc:
         if exc.code != "inactivity_timeout":
-            services.flow.observe_error(exc.code)
+            services.flow.observe_error(exc)
             await sink.error(None, exc)
         await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):

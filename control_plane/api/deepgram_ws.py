@@ -216,7 +216,7 @@ async def speak_socket(ws: WebSocket) -> None:
         await ws.close(1000)
     except ServiceError as exc:
         if exc.code != "inactivity_timeout":
-            services.flow.observe_error(exc.code)
+            services.flow.observe_error(exc)
         if sink.fatal is not exc:
             await sink.error(None, exc)
         await close_after(ws, exc)

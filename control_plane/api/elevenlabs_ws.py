@@ -265,7 +265,7 @@ async def _serve(ws: WebSocket, voice_id: str, multi: bool) -> None:
             await ws.close(1008, "no message before the inactivity timeout")
     except ServiceError as exc:
         if exc.code != "inactivity_timeout":
-            services.flow.observe_error(exc.code)
+            services.flow.observe_error(exc)
         await sink.error(None, exc)
         await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):

@@ -283,7 +283,7 @@ async def synthesize_ws(ws: WebSocket) -> None:
         await ws.close(1000)
     except ServiceError as exc:
         if exc.code != "inactivity_timeout":
-            services.flow.observe_error(exc.code)
+            services.flow.observe_error(exc)
         await sink.error(None, exc)
         await close_after(ws, exc)
     except (ClientGone, WebSocketDisconnect):

@@ -34,7 +34,7 @@ import numpy as np
 
 from control_plane.adapters.cache import AudioCache, CacheEntry
 from control_plane.adapters.limits import Limiter
-from control_plane.errors import ServiceError
+from control_plane.errors import ServiceError, count_error
 from control_plane.metrics import Metrics
 from control_plane.services import audio as A
 from control_plane.services.admission import Admission, Overloaded, Ticket
@@ -126,7 +126,7 @@ class SynthesisFlow:
             if slot is not None:
                 await slot.aclose()
             if isinstance(exc, ServiceError):
-                self.observe_error(exc.code)
+                self.observe_error(exc)
                 if record and not isinstance(exc, Overloaded):
                     await self.record(caller, Outcome(engine=prepared.engine if prepared else None,
                                                       voice_id=req.voice_id, status=exc.status_code))
@@ -218,9 +218,8 @@ class SynthesisFlow:
         if stats.first_audio_s is not None and not cache_hit:
             self.metrics.time_to_first_audio.labels(engine=engine).observe(stats.first_audio_s)
 
-    def observe_error(self, code: str) -> None:
-        if self.metrics is not None:
-            self.metrics.errors.labels(code=code).inc()
+    def observe_error(self, error: ServiceError) -> None:
+        count_error(self.metrics, error.code, error)
 
 
 class Speech:
@@ -345,7 +344,7 @@ class Speech:
         if self._slot is not None:
             await self._slot.aclose()
         if self.error is not None:
-            self.flow.observe_error(self.error.code)
+            self.flow.observe_error(self.error)
         elif status == 200:
             self.flow.observe(self.prepared.engine, self.stats, cache_hit=self.cache_hit)
         if self._record:

@@ -43,6 +43,17 @@ async def test_metrics_exposition(api):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
 
 
+async def test_an_error_while_opening_a_request_is_counted_once(api):
+    # The flow counts an error where it surfaces and the handler that renders it must not count it again.
+    _, key = await api.tenant()
+    for path in ("/v1/synthesize", "/v1/synthesize/stream"):
+        r = await api.client.post(path, headers=bearer(key),
+                                  json={"ssml": "<speak>Hello <prosody rate='fast'>there</speak>"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_ssml", r.text
+    text = (await api.client.get("/metrics")).text
+    assert 'tts_errors_total{code="invalid_ssml"} 2.0' in text
+
+
 async def test_draining_refuses_new_streams_and_readiness(api):
     tracker = api.services.streams
     async with tracker.track():

@@ -60,6 +60,11 @@ def test_triton_image() -> None:
     assert "COPY model_repository model_repository" in TRITON
     # tests ran on the lock: the image installs under it too
     assert "lock.txt" in TRITON and "lock.txt" in CONTROL_PLANE
+    # The ~6 GB engine venv exists once on the build machine: the runtime stage builds on the stage
+    # that installed it rather than copying it (a copy doubled the disk a fresh build needs).
+    froms = [rest for op, rest in _instructions(TRITON) if op == "FROM"]
+    assert froms[-1] == "engine AS runtime", froms
+    assert not re.search(r"COPY --from=\S+ /opt/engine", TRITON)
 
 
 def test_ca_bundle_only_as_a_build_secret() -> None:
