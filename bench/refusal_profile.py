@@ -1,4 +1,5 @@
-"""Where a refusal's CPU goes, in process: `python -m bench.refusal_profile [--requests N] [--top K]`.
+"""Where a refusal's CPU goes, in process: `python -m bench.refusal_profile [--requests N] [--top K] 2>/dev/null`
+(the request log lines go to stderr, as the gateway's do).
 
 The app (embedded store, no engine: the flooding tenant's work is set in its own Admission) is called as
 uvicorn calls it, an ASGI scope and a body, with no server or client around it: the time per request of a
@@ -79,9 +80,6 @@ async def run(requests: int, top: int) -> str:
                 admission.finished("piper", 50, completed=True)
             admission.loads["piper"].rate = 100.0
             admission.started("piper", "flood", 1000, tenant_id)
-            import logging
-
-            logging.getLogger("tts_gateway.http").disabled = True  # the log line's own I/O is not ours to time
             gate = await _per_request_ms(app, "/v1/synthesize/stream", key, requests, 503)
             settings.admission_gate = False
             flow = await _per_request_ms(app, "/v1/synthesize/stream", key, requests, 503)

@@ -184,8 +184,8 @@ async def test_a_revoked_key_is_not_served_from_the_cache_beyond_the_bound(gw: G
     await gw.services.store.tenants.update(tenant_id, status="suspended")
     assert (await gw.post("ours", key))[1]  # the cached lookup, as the flow's own would be
     tenants = gw.services.tenants
-    for key_hash, (read_at, key_row, row) in list(tenants._auth_cache.items()):  # the bound has passed
-        tenants._auth_cache[key_hash] = (read_at - tenants._auth_ttl_s, key_row, row)
+    for key_hash, lookup in list(tenants._auth_cache.items()):  # the bound has passed
+        tenants._auth_cache[key_hash] = lookup._replace(read_at=lookup.read_at - tenants._auth_ttl_s)
     r, by_gate = await gw.post("ours", key)
     assert not by_gate and r.status_code == 401
 
