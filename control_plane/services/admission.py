@@ -85,6 +85,7 @@ class TenantLoad:
     """One tenant's work on one engine from this replica, its weight, and its recent decisions."""
 
     weight: float = ANONYMOUS.weight
+    first_chars: int = 1  # the first engine call of its last request decided here (refuse_early's wait)
     inflight: int = 0
     inflight_chars: int = 0
     reserved_chars: int = 0
@@ -279,7 +280,7 @@ class Admission:
         load.tick(now)
         load.sweep(now)
         tenant = load.tenant(share.tenant)
-        tenant.weight = share.weight
+        tenant.weight, tenant.first_chars = share.weight, max(1, first_chars)
         wait: float | None = 0.0
         if self._bounded(load, self._remote(engine)):
             wait = self.expected_wait(engine, share, first_chars)
@@ -295,7 +296,8 @@ class Admission:
         """The refusal `admit` would give even the smallest request of `share`'s tenant (a first engine call of
         one character) on every engine this replica has decided for, counted as `admit` counts it; None where
         any of them would admit it. For the admission gate (api/admission_gate.py), which does not know the
-        request's engine: the refusal is that of the engine with the shortest wait."""
+        request's engine: the refusal is that of the engine with the shortest wait, its Retry-After from the
+        wait of a request as long as the tenant's last one there (a longer wait, the one `admit` gives)."""
         if self.max_wait_s <= 0 or not self.loads:
             return None
         waits: list[tuple[float, str]] = []
@@ -311,6 +313,8 @@ class Admission:
         load.sweep(now)
         tenant = load.tenant(share.tenant)
         tenant.weight = share.weight
+        if not math.isinf(wait) and tenant.first_chars > 1:  # Retry-After as `admit` gives its requests
+            wait = self.expected_wait(engine, share, tenant.first_chars) or wait
         return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
 
     def _bounded(self, load: EngineLoad, remote: RemoteEngine | None) -> bool:

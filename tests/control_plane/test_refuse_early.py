@@ -100,3 +100,16 @@ def test_counted_and_fed_back_as_admit_refusals_are() -> None:
     assert metrics.registry.get_sample_value("tts_tenant_admission_decisions_total", {
         "engine": "piper", "tier": "standard", "tenant": "flood", "outcome": "shed"}) == 5
     assert max(retries) > min(retries[:1]) * 1.5  # refusals without admissions push Retry-After out, as in admit
+
+
+def test_retry_after_is_that_of_a_request_as_long_as_the_tenants_last() -> None:
+    admission, _ = _admission()
+    admission.started("piper", "f", 1000, FLOOD.tenant)
+    admission.started("piper", "q", 200, QUIET.tenant)
+    refused = _refused(admission, "piper", 60, QUIET)  # its requests start with 60 characters
+    assert refused is not None
+    early = admission.refuse_early(QUIET)
+    assert early is not None
+    # the wait told (and the Retry-After floor) is that of a 60-character request, not of the 1 the gate decided on
+    about = [m.split(" s for ")[0].split("about ")[1] for m in (refused.message, early.message)]
+    assert about[0] == about[1] and float(about[0]) > (200 + 1 + 200) / 100
