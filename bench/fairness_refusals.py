@@ -138,6 +138,9 @@ async def _drain(chunks) -> None:
         pass
 
 
+BARE = "bare uvicorn (floor)"
+
+
 async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str], burst: bool) -> dict[str, Any]:
     import httpx
 
@@ -157,11 +160,26 @@ async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str],
     return out
 
 
+async def _unrouted_cpu_ms(client, api: Stack, key: str, count: int) -> float:
+    """The gateway's CPU per request that no route takes (404) through the same server, middleware and error
+    mapper: the HTTP stack's floor."""
+    headers = {"Authorization": f"Bearer {key}"}
+    cpu0 = _cpu_s(api.api_pid)
+    for _ in range(count):
+        r = await client.post(f"{api.base}/v1/unrouted", json={"text": "x"}, headers=headers)
+        assert r.status_code == 404
+    return (_cpu_s(api.api_pid) - cpu0) * 1000 / count
+
+
 async def _paired(stack: Stack, args, log) -> dict[str, Any]:
     """The refusal cost of this checkout's control plane and of `args.compare_checkout`'s, side by side on the
     same Triton in the same minutes: each holds a long stream of one tenant in flight under a 1 ms bound,
-    and the rounds alternate between them (sequential refusals of that tenant, then a burst of it, on each)."""
+    and the rounds alternate between them (sequential refusals of that tenant, then a burst of it, on each;
+    then a 404 on each). The floor runs in the same rounds: a bare ASGI app answering 503 at once under the
+    same uvicorn settings (bench/refusal_floor.py), what uvicorn alone costs."""
     import httpx
+
+    from bench.refusal_floor import bare_server
 
     bound = {"ADMISSION_MAX_WAIT_S": "0.001", "ADMISSION_MIN_INFLIGHT": "1"}
     limits = httpx.Limits(max_connections=args.burst + 20, max_keepalive_connections=args.burst + 20)
@@ -169,18 +187,22 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
     with contextlib.ExitStack() as servers:
         apis = {"this checkout": servers.enter_context(another_api(stack, "fair-this", bound)),
                 "compared checkout": servers.enter_context(another_api(stack, "fair-other", bound,
-                                                                       args.compare_checkout))}
+                                                                       args.compare_checkout)),
+                BARE: servers.enter_context(bare_server(stack))}
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-            texts, keys, held = Texts(n=3 * 10**6), {}, []
+            texts, keys, held = Texts(n=3 * 10**6), {BARE: "tts_bare"}, []
             for label, api in apis.items():
+                samples[label] = {"cpu_ms_per_refusal": [], "refusal_p50_ms": [], "share_refused": [],
+                                  "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": []}
+                if label == BARE:
+                    continue
+                samples[label]["floor_404_cpu_ms"] = []
                 keys[label] = key = await _tenant(client, api, "paired")
                 for _ in range(3):  # the service rate is measured
                     await _request(client, api.base, key, "p", texts.next(), Scenario())
                 flowing = asyncio.Event()
                 held.append(asyncio.create_task(_hold_busy(client, api, key, flowing)))
                 await flowing.wait()
-                samples[label] = {"cpu_ms_per_refusal": [], "refusal_p50_ms": [], "share_refused": [],
-                                  "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": []}
             for r in range(args.rounds):
                 log(f"  paired refusal cost, round {r + 1} of {args.rounds}")
                 for label, api in apis.items():
@@ -197,6 +219,9 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                     burst = await _burst(client, api, texts, args.burst, "p", keys[label])
                     got["burst_refusal_p95_ms"].append(burst["refused_p95_ms"] or 0)
                     got["burst_cpu_ms_per_request"].append(burst["gateway_cpu_ms_per_request"])
+                    if label != BARE:
+                        got["floor_404_cpu_ms"].append(await _unrouted_cpu_ms(client, api, keys[label],
+                                                                               args.refusals))
             for task in held:
                 task.cancel()
     out: dict[str, Any] = {label: {name: round(percentile(values, 50) or 0, 3) for name, values in got.items()}

@@ -48,7 +48,7 @@ from bench.fairness_clients import (
     _service_rate,
     _tenant,
 )
-from bench.fairness_refusals import _burst, _paired, _second_gateway_runs
+from bench.fairness_refusals import BARE, _burst, _paired, _second_gateway_runs
 from bench.metrics import percentile
 from bench.results import md_table
 from bench.stack import Stack, running_stack
@@ -177,12 +177,16 @@ def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
 
 def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
     rows = []
-    for label in ("this checkout", "compared checkout"):
+    for label in ("this checkout", "compared checkout", BARE):
+        if label not in paired:  # recorded before the floor ran beside the checkouts
+            continue
         p = paired[label]
         rows.append([f"{label} (median of {paired['rounds']} alternating rounds): share of the sequential requests "
                      "refused, CPU per refusal (ms), refusal p50 (ms), burst refusals p95 (ms), burst CPU per "
                      "request (ms)", f"{p['share_refused']}, {p['cpu_ms_per_refusal']}, {p['refusal_p50_ms']}, "
                      f"{p['burst_refusal_p95_ms']}, {p['burst_cpu_ms_per_request']}"])
+        if "floor_404_cpu_ms" in p:
+            rows.append([f"{label}: CPU per 404 (no route, ms)", p["floor_404_cpu_ms"]])
     return rows
 
 

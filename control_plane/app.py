@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane import __version__, stage_timing
 from control_plane.api import ROUTERS
+from control_plane.api.admission_gate import AdmissionGate
 from control_plane.errors import StreamAborted, document_errors, install_error_handlers
 from control_plane.logging import configure_logging, request_id_var
 from control_plane.loop_monitor import loop_lag_probe
@@ -139,5 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     from control_plane.api.console import router as console_router  # the web console (/console)
     app.include_router(console_router)
+    app.add_middleware(AdmissionGate)  # inside the request middleware: a refusal keeps its id, metrics and log line
     app.add_middleware(RequestMiddleware, stage_timing=settings.tts_stage_timing)
     return app

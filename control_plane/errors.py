@@ -171,6 +171,12 @@ def error_response(request: Request, status: int, code: str, message: str,
     return JSONResponse({"error": body}, status_code=status, headers=out)
 
 
+def render_error(request: Request, exc: ServiceError) -> JSONResponse:
+    """The answer to a service error on a route of the default surface. A route class of another protocol
+    has a `render_error(request, exc)` method of its own (api/admission_gate.py answers with it)."""
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, source=exc, **exc.fields)
+
+
 def store_unreachable(exc: BaseException) -> bool:
     """The database cannot be reached (down, restarting, connection lost, pool exhausted): a 503, not a 500."""
     from sqlalchemy import exc as sa
@@ -201,8 +207,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(request, exc.status_code, exc.code, exc.message, exc.headers, source=exc,
-                              **exc.fields)
+        return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         "(the service rate is measured from them); above it a request is admitted only within "
         "ADMISSION_MAX_WAIT_S.",
     )
+    admission_gate: bool = Field(
+        True, description="Admission control: refuse a tenant over its fair share on every engine before its "
+        "request is routed or its body read (key looked up only among those this replica authenticated within "
+        "AUTH_CACHE_TTL_S): the flow's refusal at a fraction of the CPU; false = every refusal is decided in the "
+        "synthesis flow.",
+    )
     admission_share_interval_s: float = Field(
         0.2, ge=0, description="Admission control with REDIS_URL set: every this many seconds a replica publishes "
         "its engine backlogs per tenant and its completions to Redis and reads the other replicas', so shares and "

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
 
 from control_plane.api.deps import bearer
-from control_plane.errors import ApiError, InvalidInput, NotFound, ServiceError
+from control_plane.errors import ApiError, InvalidInput, NotFound, ServiceError, render_error
 from control_plane.services.voice_map import vendor_key
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -267,10 +267,22 @@ class CartesiaRoute(APIRoute):
                 error.fields.update(error_fields(error, str(getattr(request.state, "request_id", ""))))
                 raise error from None
             except ServiceError as exc:
-                if exc.status_code == 422:
-                    exc.status_code = 400  # Cartesia's status for a request it cannot serve as asked
-                for key, value in error_fields(exc, str(getattr(request.state, "request_id", ""))).items():
-                    exc.fields.setdefault(key, value)
+                _dialect(request, exc)
                 raise
 
         return cartesia_errors
+
+    @staticmethod
+    def api_key(conn: HTTPConnection) -> str:
+        return cartesia_key(conn)
+
+    def render_error(self, request: Request, exc: ServiceError) -> Response:
+        _dialect(request, exc)
+        return render_error(request, exc)
+
+
+def _dialect(request: Request, exc: ServiceError) -> None:
+    if exc.status_code == 422:
+        exc.status_code = 400  # Cartesia's status for a request it cannot serve as asked
+    for key, value in error_fields(exc, str(getattr(request.state, "request_id", ""))).items():
+        exc.fields.setdefault(key, value)

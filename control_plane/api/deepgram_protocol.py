@@ -243,3 +243,6 @@ class DeepgramRoute(APIRoute):
                 return error_response(request, exc)
 
         return deepgram_errors
+
+    def render_error(self, request: Request, exc: ServiceError) -> Response:
+        return error_response(request, exc)

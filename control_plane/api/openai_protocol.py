@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from control_plane.errors import ApiError, ServiceError
+from control_plane.errors import ApiError, ServiceError, render_error
 from control_plane.services.voice_map import OPENAI_VOICES
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -118,13 +118,21 @@ class OpenAIRoute(APIRoute):
                 raise ApiError(400, "invalid_request", f"{param or 'request'}: {first.get('msg', 'invalid')}",
                                fields={"type": "invalid_request_error", "param": param}) from None
             except ServiceError as exc:
-                if exc.status_code == 422:
-                    exc.status_code = 400  # OpenAI's status for a request it cannot serve as asked
-                exc.fields.setdefault("type", _error_type(exc.status_code))
-                exc.fields.setdefault("param", None)
+                _dialect(exc)
                 raise
 
         return openai_errors
+
+    def render_error(self, request: Request, exc: ServiceError) -> Response:
+        _dialect(exc)
+        return render_error(request, exc)
+
+
+def _dialect(exc: ServiceError) -> None:
+    if exc.status_code == 422:
+        exc.status_code = 400  # OpenAI's status for a request it cannot serve as asked
+    exc.fields.setdefault("type", _error_type(exc.status_code))
+    exc.fields.setdefault("param", None)
 
 
 # --- server-sent events ---------------------------------------------------------------------------------

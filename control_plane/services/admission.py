@@ -85,6 +85,7 @@ class TenantLoad:
     """One tenant's work on one engine from this replica, its weight, and its recent decisions."""
 
     weight: float = ANONYMOUS.weight
+    first_chars: int = 1  # the first engine call of its last request decided here (refuse_early's wait)
     inflight: int = 0
     inflight_chars: int = 0
     reserved_chars: int = 0
@@ -279,27 +280,60 @@ class Admission:
         load.tick(now)
         load.sweep(now)
         tenant = load.tenant(share.tenant)
-        tenant.weight = share.weight
+        tenant.weight, tenant.first_chars = share.weight, max(1, first_chars)
         wait: float | None = 0.0
-        remote = self._remote(engine)
-        if self.max_wait_s > 0 and load.inflight + load.waiting + (remote.inflight if remote else 0) \
-                >= self.min_inflight:
+        if self._bounded(load, self._remote(engine)):
             wait = self.expected_wait(engine, share, first_chars)
             if wait is None or wait > self.max_wait_s:
-                self._count(engine, "shed", share, tier, wait)
-                retry = tenant.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
-                                           jitter=self.rng.uniform(1.0, 1.5))
-                tenant.decided(now, shed=True, retry_after=retry)
-                expected = "" if wait is None else f" a new request of yours would wait about {wait:.1f} s for " \
-                    f"its first audio (this server's bound is {self.max_wait_s:g} s);"
-                raise Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in "
-                                 f"{retry} s", headers={"Retry-After": str(retry)},
-                                 fields={"retry_after_s": retry})
+                raise self._refusal(engine, tenant, share, tier, wait, now)
         tenant.decided(now, shed=False)
         ticket = Ticket(engine, request_id, first_chars, share.tenant)
         load.reserve(ticket)
         self._count(engine, "admitted", share, tier, wait)
         return ticket
+
+    def refuse_early(self, share: Share, tier: str = "") -> Overloaded | None:
+        """The refusal `admit` would give even the smallest request of `share`'s tenant (a first engine call of
+        one character) on every engine this replica has decided for, counted as `admit` counts it; None where
+        any of them would admit it. For the admission gate (api/admission_gate.py), which does not know the
+        request's engine: the refusal is that of the engine with the shortest wait, its Retry-After from the
+        wait of a request as long as the tenant's last one there (a longer wait, the one `admit` gives)."""
+        if self.max_wait_s <= 0 or not self.loads:
+            return None
+        waits: list[tuple[float, str]] = []
+        for engine, load in self.loads.items():
+            wait = self.expected_wait(engine, share, 1) if self._bounded(load, self._remote(engine)) else 0.0
+            if wait is not None and wait <= self.max_wait_s:
+                return None
+            waits.append((math.inf if wait is None else wait, engine))
+        wait, engine = min(waits)
+        now = self.clock()
+        load = self.loads[engine]
+        load.tick(now)
+        load.sweep(now)
+        tenant = load.tenant(share.tenant)
+        tenant.weight = share.weight
+        if not math.isinf(wait) and tenant.first_chars > 1:  # Retry-After as `admit` gives its requests
+            wait = self.expected_wait(engine, share, tenant.first_chars) or wait
+        return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
+
+    def _bounded(self, load: EngineLoad, remote: RemoteEngine | None) -> bool:
+        """Whether the bound applies: admission is on and at least `min_inflight` engine requests are in flight
+        or waiting (fewer: everything is admitted, which is also how the rate is first measured)."""
+        return self.max_wait_s > 0 and \
+            load.inflight + load.waiting + (remote.inflight if remote else 0) >= self.min_inflight
+
+    def _refusal(self, engine: str, tenant: TenantLoad, share: Share, tier: str, wait: float | None,
+                 now: float) -> Overloaded:
+        """Count a refusal of `share`'s tenant on `engine` and say when to come back."""
+        self._count(engine, "shed", share, tier, wait)
+        retry = tenant.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
+                                   jitter=self.rng.uniform(1.0, 1.5))
+        tenant.decided(now, shed=True, retry_after=retry)
+        expected = "" if wait is None else f" a new request of yours would wait about {wait:.1f} s for " \
+            f"its first audio (this server's bound is {self.max_wait_s:g} s);"
+        return Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in {retry} s",
+                          headers={"Retry-After": str(retry)}, fields={"retry_after_s": retry})
 
     def release(self, ticket: Ticket) -> None:
         """The request is over: a reservation it never used is given back."""

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 CLIENT_GONE = 499  # the status usage records for a client that left before the end
 KNOWN_CACHED = 4096  # fingerprints of requests recently found or stored in the cache, kept to skip early refusal
+CACHE_USER_S = 60.0  # a tenant served from the cache this recently is not refused before its request is read
 
 
 def fingerprint(tenant_id: str, req: SynthesisRequest, voice: ResolvedVoice | None) -> str:
@@ -94,6 +95,7 @@ class SynthesisFlow:
         self.metrics = metrics
         self.admission = admission
         self._known_cached: OrderedDict[str, None] = OrderedDict()
+        self._cache_served: dict[str, float] = {}  # tenant id -> when this replica last served it from the cache
 
     async def open(self, caller: Caller, req: SynthesisRequest, *, streaming: bool, record: bool = True,
                    voice: ResolvedVoice | None = None, admit: bool = True) -> Speech:
@@ -114,6 +116,7 @@ class SynthesisFlow:
             entry = await self._cached(prepared)
             if entry is not None:
                 self._remember_cached(known)
+                self._cache_user(caller.tenant.tenant_id)
             ticket = self._admit_planned(caller, prepared, entry, ticket, admit)
             if prepared.characters:
                 await self.limiter.charge_characters(caller.tenant, prepared.characters)
@@ -152,6 +155,17 @@ class SynthesisFlow:
         if ticket is not None:
             return self.admission.resize(ticket, *first)
         return self.admission.admit(first[0], caller.request_id, first[1], caller.tenant.share, caller.tenant.tier)
+
+    def _cache_user(self, tenant_id: str) -> None:
+        if len(self._cache_served) >= KNOWN_CACHED:
+            self._cache_served.clear()
+        self._cache_served[tenant_id] = time.monotonic()
+
+    def serves_from_cache(self, tenant_id: str) -> bool:
+        """Whether this replica served the tenant from the cache within CACHE_USER_S: its next request may be a
+        hit, which is served under overload, so it is not refused before its request is read."""
+        at = self._cache_served.get(tenant_id)
+        return at is not None and time.monotonic() - at < CACHE_USER_S
 
     def _remember_cached(self, known: str) -> None:
         self._known_cached[known] = None

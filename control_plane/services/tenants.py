@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from control_plane.adapters.store import ApiKeyRow, Store, TenantRow
 from control_plane.adapters.store.tenant_repo import LIMIT_FIELDS
@@ -75,7 +75,7 @@ class TenantService:
         # trip per request is most of what a refused or cached request costs. Changes made through this
         # replica clear it at once; others' within AUTH_CACHE_TTL_S.
         self._auth_ttl_s = settings.auth_cache_ttl_s
-        self._auth_cache: dict[str, tuple[float, ApiKeyRow, TenantRow]] = {}
+        self._auth_cache: dict[str, _Lookup] = {}
 
     def _new_key(self, tenant_id: str) -> tuple[str, ApiKeyRow]:
         key = generate_key()
@@ -186,24 +186,50 @@ class TenantService:
             return None
         key_hash = hash_key(key, self.pepper)
         now = time.monotonic()
-        cached = self._auth_cache.get(key_hash)
-        if cached is not None and now - cached[0] < self._auth_ttl_s:
-            key_row, tenant = cached[1], cached[2]
-        else:
+        lookup = self._auth_cache.get(key_hash)
+        if lookup is None or now - lookup.read_at >= self._auth_ttl_s:
             found = await self.store.keys.lookup(key_hash)
             if found is None:
                 self._auth_cache.pop(key_hash, None)
                 return None
             key_row, tenant = found
+            lookup = _Lookup(now, key_row, tenant, _context(tenant))
             if self._auth_ttl_s > 0:
                 if len(self._auth_cache) >= AUTH_CACHE_MAX_KEYS:
                     self._auth_cache.clear()
-                self._auth_cache[key_hash] = (now, key_row, tenant)
-        if not key_row.valid_at(datetime.now(UTC)) or tenant.status != "active":
+                self._auth_cache[key_hash] = lookup
+        return lookup.valid()
+
+    def cached(self, key: str) -> TenantContext | None:
+        """`authenticate` from the cache alone (no store, no await): the tenant of a key this replica read
+        within AUTH_CACHE_TTL_S and that is still valid, else None (not known here: ask `authenticate`).
+        Revocations apply to it exactly as to `authenticate`."""
+        if not looks_like_key(key):
             return None
-        return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
-                             voice_map=parse_voice_map(tenant.voice_map), tier=tenant.tier,
-                             weight=float(tenant.weight))
+        lookup = self._auth_cache.get(hash_key(key, self.pepper))
+        if lookup is None or time.monotonic() - lookup.read_at >= self._auth_ttl_s:
+            return None
+        return lookup.valid()
+
+
+class _Lookup(NamedTuple):
+    """A key's lookup: when it was read, the key and its tenant, and the context its requests get."""
+
+    read_at: float
+    key: ApiKeyRow
+    tenant: TenantRow
+    context: TenantContext
+
+    def valid(self) -> TenantContext | None:
+        """The context; None for a key expired (rotated) or a tenant not active."""
+        if not self.key.valid_at(datetime.now(UTC)) or self.tenant.status != "active":
+            return None
+        return self.context
+
+
+def _context(tenant: TenantRow) -> TenantContext:
+    return TenantContext(tenant_id=tenant.id, name=tenant.name, limits=TenantLimits.of(tenant),
+                         voice_map=parse_voice_map(tenant.voice_map), tier=tenant.tier, weight=float(tenant.weight))
 
 
 def _tier(tier: str | None, weight: float | None, current: tuple[str, float] | None = None) -> tuple[str, float]:

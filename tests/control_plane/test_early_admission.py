@@ -195,8 +195,10 @@ async def test_a_request_known_to_be_cached_is_served_under_overload(parts) -> N
     assert cache.entries
 
     _flood(admission)
+    assert not flow.serves_from_cache("busy")  # stored, never served from the cache yet
     hit = await _post(flow, "busy", text=SENTENCE)
     assert hit.status_code == 200 and hit.json()["cache_hit"] is True
+    assert flow.serves_from_cache("busy") and not flow.serves_from_cache("quiet")  # the admission gate lets it by
     other = await _post(flow, "busy", text="Something nobody asked before?")
     assert other.status_code == 503
     assert admission.loads["piper"].reserved_chars == 0
