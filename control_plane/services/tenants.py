@@ -186,8 +186,8 @@ class TenantService:
             return None
         key_hash = hash_key(key, self.pepper)
         now = time.monotonic()
-        lookup = self._auth_cache.get(key_hash)
-        if lookup is None or now - lookup.read_at >= self._auth_ttl_s:
+        lookup = self._fresh(key_hash, now)
+        if lookup is None:
             found = await self.store.keys.lookup(key_hash)
             if found is None:
                 self._auth_cache.pop(key_hash, None)
@@ -206,10 +206,13 @@ class TenantService:
         Revocations apply to it exactly as to `authenticate`."""
         if not looks_like_key(key):
             return None
-        lookup = self._auth_cache.get(hash_key(key, self.pepper))
-        if lookup is None or time.monotonic() - lookup.read_at >= self._auth_ttl_s:
-            return None
-        return lookup.valid()
+        lookup = self._fresh(hash_key(key, self.pepper), time.monotonic())
+        return None if lookup is None else lookup.valid()
+
+    def _fresh(self, key_hash: str, now: float) -> _Lookup | None:
+        """The cached lookup of a key, if it was read within AUTH_CACHE_TTL_S."""
+        lookup = self._auth_cache.get(key_hash)
+        return lookup if lookup is not None and now - lookup.read_at < self._auth_ttl_s else None
 
 
 class _Lookup(NamedTuple):
