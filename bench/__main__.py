@@ -110,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("engine-fairness", help="a flooding and a quiet tenant through Piper's fair queue, in process "
                                                "(FIFO vs fair in one run; weights 3:1)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="synthesis threads (one Triton instance's workers_per_instance)")
+    p.add_argument("--workers", type=int, default=4,
+                   help="synthesis threads (piper's workers_per_instance)")
     p.add_argument("--backlog", type=int, default=10, help="requests each flooding tenant keeps outstanding")
     p.add_argument("--quiet-requests", type=int, default=6, help="requests the quiet tenant sends per scenario")
     p.add_argument("--interval", type=float, default=2.0,

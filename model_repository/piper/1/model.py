@@ -36,7 +36,7 @@ class TritonPythonModel:
         self.engine = PiperEngine.bundled()
         metrics = ModelMetrics(pb_utils, "piper", self.engine.info.version, test_weights=False)
         self.server = DecoupledModel(pb_utils, "piper", config, sample_rate=self.engine.sample_rate, metrics=metrics,
-                                     workers=int(model_parameter(config, "workers_per_instance", "2")))
+                                     workers=int(model_parameter(config, "workers_per_instance", "4")))
         self.server.start_housekeeping()
 
     def execute(self, requests: list) -> None:
