@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.__main__ import build_parser
+from bench.cli_args import build_parser
 from bench.ttfa_paths import fresh_text, stage_lines, stats_delta_ms
 from bench.ttfa_report import summarise, ttfa_markdown
 
