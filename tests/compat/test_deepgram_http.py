@@ -46,17 +46,19 @@ async def test_deepgram_sdk_default_is_mp3(compat):
 async def test_deepgram_sdk_linear16_in_wav_and_raw(compat):
     client = _sdk(compat)
     async with client.speak.v1.audio.with_raw_response.generate(
-            text=SPOKEN_TEXT, model="aura-2-thalia-en", encoding="linear16", sample_rate=16000) as r:
+            text="Sixteen bit samples.", model="aura-2-thalia-en", encoding="linear16", sample_rate=16000) as r:
         assert r.headers["content-type"] == "audio/wav"
-        assert r.headers["dg-model-name"] == "aura-2-thalia-en"
-        assert r.headers["dg-char-count"] == str(len(SPOKEN_TEXT))
+        assert r.headers["dg-model-name"] == "aura-2-thalia-en" and r.headers["dg-char-count"] == "20"
         assert r.headers["dg-request-id"] and r.headers["dg-model-uuid"]
-        wav = b"".join([chunk async for chunk in r.data])
-    seconds, rate = wav_seconds(wav)
-    assert rate == 16000
+        assert wav_seconds(b"".join([chunk async for chunk in r.data]))[1] == 16000
+    # the same text as WAV and raw: two renders, each held against the reference renders
+    wav = b"".join([chunk async for chunk in client.speak.v1.audio.generate(
+        text=SPOKEN_TEXT, encoding="linear16", sample_rate=16000)])
     raw = b"".join([chunk async for chunk in client.speak.v1.audio.generate(
         text=SPOKEN_TEXT, encoding="linear16", sample_rate=16000, container="none")])
-    expected = await reference_seconds(compat)  # two renders: each is held against the reference renders
+    seconds, rate = wav_seconds(wav)
+    assert rate == 16000
+    expected = await reference_seconds(compat)
     assert_render_length(seconds, expected)
     assert_render_length(pcm16(raw).size / 16000, expected)
 
