@@ -21,7 +21,7 @@ async def test_elevenlabs_tts_service_in_a_pipeline(compat):
     spoken = await speak(_service(compat, "en-US-generic"), [SPOKEN_TEXT], sample_rate=24000)
     assert not spoken.errors, spoken.errors
     assert spoken.sample_rates == {24000}
-    # the whole turn, at 24 kHz (Piper renders 22.05 kHz: unresampled audio labelled 24 kHz is 8.8 % short)
+    # the whole turn, at 24 kHz (Piper renders 22.05 kHz: unresampled audio labelled 24 kHz is 8.1 % short)
     assert_render_length(pcm16(spoken.audio).size / 24000, await reference_seconds(compat))
     # streamed: a message per engine chunk (at least one per sentence), the first before the last sentence
     # was synthesised

@@ -26,7 +26,7 @@ async def test_openai_tts_service_in_a_pipeline(compat):
     again = await client.audio.speech.with_raw_response.create(model="tts-1", voice="shimmer", input=TEXT,
                                                                 response_format="pcm")
     assert again.headers["x-cache"] == "HIT" and again.content == spoken.audio
-    # at 24 kHz: as long as Piper's renders of the text (22.05 kHz labelled 24 kHz would be 8.8 % short)
+    # at 24 kHz: as long as Piper's renders of the text (22.05 kHz labelled 24 kHz would be 8.1 % short)
     assert_render_length(pcm16(spoken.audio).size / 24000, await reference_seconds(compat))
     # streamed: the frames came out while later sentences were still being synthesised (a buffered answer
     # would hand Pipecat every frame within a few milliseconds)
