@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 import websockets
-from compat_helpers import assert_render_length, pcm16, sentence_seconds
+from compat_helpers import SPOKEN, SPOKEN_TEXT, assert_render_length, pcm16, reference_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "control_plane"))
 
@@ -22,7 +22,7 @@ from gateway_helpers import settled_triton_counter  # noqa: E402
 
 LONG = " ".join(f"This is sentence number {i} of a long answer that the caller is about to interrupt."
                 for i in range(12))
-PIECES = ["The first ", "sentence arrives ", "in pieces. ", "The second one ", "ends the turn."]
+PIECES = [" ".join(SPOKEN_TEXT.split()[i:i + 3]) + " " for i in range(0, len(SPOKEN_TEXT.split()), 3)]
 
 
 def _connect(compat, key: str | None = None, **query):
@@ -62,9 +62,7 @@ async def test_pieces_with_continue_are_one_utterance_with_word_timestamps(compa
     assert not [m for m in log if m["type"] == "error"], log
     seconds = pcm16(_audio(log, "turn")).size / 16000
     text = "".join(PIECES)
-    expected = await sentence_seconds(compat, "en-US-generic", ["The first sentence arrives in pieces.",
-                                                                "The second one ends the turn."], 16000)
-    assert_render_length(seconds, expected)
+    assert_render_length(seconds, await reference_seconds(compat))
     stamps = [m["word_timestamps"] for m in log if m["type"] == "timestamps"]
     words = [w for s in stamps for w in s["words"]]
     starts = [t for s in stamps for t in s["start"]]
@@ -72,7 +70,8 @@ async def test_pieces_with_continue_are_one_utterance_with_word_timestamps(compa
     assert words == text.split()
     # one clock for the whole context: the second sentence's words come after the first's
     assert starts == sorted(starts) and all(a < b for a, b in zip(starts, ends, strict=True))
-    assert ends[-1] <= seconds + 0.01 and starts[5] > ends[3]
+    second = len(SPOKEN[0].split())
+    assert ends[-1] <= seconds + 0.01 and starts[second] > ends[second - 2]
 
 
 async def test_flush_answers_flush_done_after_its_audio(compat):

@@ -18,7 +18,7 @@ import aiohttp
 import httpx
 import pytest
 import websockets
-from compat_helpers import assert_render_length, livekit_stream_words, pcm16, sentence_seconds
+from compat_helpers import SPOKEN_TEXT, assert_render_length, livekit_stream_words, pcm16, reference_seconds
 from livekit.plugins import deepgram as lk_deepgram
 from pipecat.frames.frames import EndFrame, InterruptionFrame, TTSAudioRawFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -32,8 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "control_plane"))
 
 from gateway_helpers import settled_triton_counter  # noqa: E402
 
-SENTENCES = ["LiveKit feeds the socket one word at a time.", "Each segment ends with a flush.",
-             "Then it waits for the flushed message."]
 LONG = " ".join(f"This is sentence number {i} of a long answer that the caller is about to interrupt."
                 for i in range(12))
 
@@ -68,21 +66,17 @@ async def test_livekit_deepgram_stream_word_by_word(compat, rate):
     async with aiohttp.ClientSession() as session:
         tts = lk_deepgram.TTS(api_key=compat.api_key, base_url=f"{compat.v1}/speak", sample_rate=rate,
                               http_session=session)
-        frames = await livekit_stream_words(tts, " ".join(SENTENCES))
+        frames = await livekit_stream_words(tts, SPOKEN_TEXT)
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
-    seconds = sum(f.samples_per_channel for f in frames) / rate
-    expected = await sentence_seconds(compat, "en-US-generic", SENTENCES, rate)
-    assert_render_length(seconds, expected)
+    assert_render_length(sum(f.samples_per_channel for f in frames) / rate, await reference_seconds(compat))
 
 
 async def test_pipecat_deepgram_service_in_a_pipeline(compat):
     tts = DeepgramTTSService(api_key=compat.api_key, base_url=compat.base_url.replace("http", "ws", 1), **PATIENT)
-    spoken = await speak(tts, [" ".join(SENTENCES)], sample_rate=24000)
+    spoken = await speak(tts, [SPOKEN_TEXT], sample_rate=24000)
     assert not spoken.errors, spoken.errors
     assert spoken.sample_rates == {24000}
-    seconds = pcm16(spoken.audio).size / 24000
-    expected = await sentence_seconds(compat, "en-US-generic", SENTENCES, 24000)
-    assert_render_length(seconds, expected)
+    assert_render_length(pcm16(spoken.audio).size / 24000, await reference_seconds(compat))
     assert len(spoken.frames) >= 3  # streamed: at least a message per sentence
 
 

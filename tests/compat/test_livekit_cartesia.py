@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import assert_render_length, livekit_stream_words, sentence_seconds
+from compat_helpers import SPOKEN_TEXT, assert_render_length, livekit_stream_words, reference_seconds
 from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from livekit.plugins import cartesia
 
 TEXT = "LiveKit speaks through the gateway."
-STREAM_SENTENCES = ["LiveKit feeds the socket one word at a time.", "Its tokenizer sends whole sentences to a context.",
-                    "Then it ends the context and waits for done."]
 
 
 @pytest.mark.parametrize("rate", [16000, 24000, 44100])
@@ -23,13 +21,11 @@ async def test_livekit_cartesia_one_shot(compat, rate):
         tts = cartesia.TTS(api_key=compat.api_key, base_url=compat.base_url, voice="en-US-generic",
                            sample_rate=rate, http_session=session)
         try:
-            frames = [event.frame async for event in tts.synthesize(TEXT)]
+            frames = [event.frame async for event in tts.synthesize(SPOKEN_TEXT)]
         finally:
             await tts.aclose()
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
-    seconds = sum(f.samples_per_channel for f in frames) / rate
-    expected = await sentence_seconds(compat, "en-US-generic", [TEXT], 24000)
-    assert_render_length(seconds, expected)
+    assert_render_length(sum(f.samples_per_channel for f in frames) / rate, await reference_seconds(compat))
 
 
 async def test_livekit_cartesia_one_shot_with_its_stock_voice_and_a_cloned_one(compat):
@@ -52,12 +48,11 @@ async def test_livekit_cartesia_stream_word_by_word_with_aligned_words(compat, r
     async with aiohttp.ClientSession() as session:
         tts = cartesia.TTS(api_key=compat.api_key, base_url=compat.base_url, voice="en-US-generic",
                            sample_rate=rate, http_session=session)
-        frames = await livekit_stream_words(tts, " ".join(STREAM_SENTENCES))
+        frames = await livekit_stream_words(tts, SPOKEN_TEXT)
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
     seconds = sum(f.samples_per_channel for f in frames) / rate
-    expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
-    assert_render_length(seconds, expected)
+    assert_render_length(seconds, await reference_seconds(compat))
     timed = [w for f in frames for w in f.userdata.get(USERDATA_TIMED_TRANSCRIPT, [])]
-    assert [w.strip() for w in timed if w.strip()] == " ".join(STREAM_SENTENCES).split(), timed
+    assert [w.strip() for w in timed if w.strip()] == SPOKEN_TEXT.split(), timed
     starts = [w.start_time for w in timed if w.strip()]
     assert starts == sorted(starts) and all(w.start_time < w.end_time <= seconds + 0.01 for w in timed if w.strip())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from compat_helpers import assert_render_length, livekit_stream_words, sentence_seconds
+from compat_helpers import SPOKEN_TEXT, assert_render_length, livekit_stream_words, reference_seconds
 from livekit.plugins import elevenlabs
 
 
@@ -37,10 +37,6 @@ async def test_livekit_elevenlabs_cloned_voice(compat):
     assert sum(f.samples_per_channel for f in frames) > 2400
 
 
-STREAM_SENTENCES = ["LiveKit feeds the socket one word at a time.", "Its tokenizer sends whole sentences with a flush.",
-                    "Then it closes the context and waits for the end."]
-
-
 @pytest.mark.parametrize("encoding", ["pcm_16000", "pcm_24000"])
 async def test_livekit_elevenlabs_stream_word_by_word(compat, encoding):
     """`stream()` speaks WS /multi-stream-input: context init, sentences with flush (auto_mode), then an
@@ -49,8 +45,6 @@ async def test_livekit_elevenlabs_stream_word_by_word(compat, encoding):
     async with aiohttp.ClientSession() as session:
         tts = elevenlabs.TTS(voice_id="en-US-generic", api_key=compat.api_key, base_url=compat.v1,
                              encoding=encoding, http_session=session)
-        frames = await livekit_stream_words(tts, " ".join(STREAM_SENTENCES))
+        frames = await livekit_stream_words(tts, SPOKEN_TEXT)
     assert frames and {f.sample_rate for f in frames} == {rate} and {f.num_channels for f in frames} == {1}
-    seconds = sum(f.samples_per_channel for f in frames) / rate
-    expected = await sentence_seconds(compat, "en-US-generic", STREAM_SENTENCES, rate)
-    assert_render_length(seconds, expected)
+    assert_render_length(sum(f.samples_per_channel for f in frames) / rate, await reference_seconds(compat))

@@ -7,13 +7,11 @@ voice through the tenant's voice map."""
 from __future__ import annotations
 
 import openai
-from compat_helpers import assert_render_length, openai_seconds, pcm16
+from compat_helpers import SPOKEN_TEXT, assert_render_length, pcm16, reference_seconds
 from pipecat.services.openai.tts import OpenAITTSService
 from pipecat_helpers import PATIENT, speak
 
-TEXT = ("Pipecat asks for raw audio and plays it at twenty four kilohertz. "
-        "If the rate were wrong, this sentence would sound fast and high. "
-        "A third sentence makes the stream long enough to see it arrive in pieces.")
+TEXT = SPOKEN_TEXT  # four sentences: long enough to see the stream arrive in pieces
 
 
 
@@ -28,8 +26,8 @@ async def test_openai_tts_service_in_a_pipeline(compat):
     again = await client.audio.speech.with_raw_response.create(model="tts-1", voice="shimmer", input=TEXT,
                                                                 response_format="pcm")
     assert again.headers["x-cache"] == "HIT" and again.content == spoken.audio
-    # at 24 kHz: as long as WAV renders of the text (22.05 kHz labelled 24 kHz would be 8.8 % short)
-    assert_render_length(pcm16(spoken.audio).size / 24000, await openai_seconds(compat, "shimmer", TEXT))
+    # at 24 kHz: as long as Piper's renders of the text (22.05 kHz labelled 24 kHz would be 8.1 % short)
+    assert_render_length(pcm16(spoken.audio).size / 24000, await reference_seconds(compat))
     # streamed: the frames came out while later sentences were still being synthesised (a buffered answer
     # would hand Pipecat every frame within a few milliseconds)
     assert len(spoken.frames) > 10
