@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 import subprocess
@@ -232,9 +233,22 @@ async def past(iso_time: str) -> None:
     await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.05)
 
 
-async def start_api(settings: Settings, client_ip: str = "127.0.0.1") -> tuple[Any, Any, httpx.AsyncClient]:
+_CLIENT_NUMBERS = itertools.count(1)
+
+
+def fresh_client_ip() -> str:
+    """A client address no other app of this test session has used. Per-address state (the failed-auth
+    window) lives in the session's one Redis for a minute: a random address could meet an earlier test's
+    failures there."""
+    n = next(_CLIENT_NUMBERS)
+    return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
+async def start_api(settings: Settings, client_ip: str | None = None) -> tuple[Any, Any, httpx.AsyncClient]:
+    """The app started as uvicorn would, with a client calling it from `client_ip` (default: a fresh address)."""
     from control_plane.app import create_app
 
+    client_ip = client_ip or fresh_client_ip()
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
@@ -245,7 +259,7 @@ async def start_api(settings: Settings, client_ip: str = "127.0.0.1") -> tuple[A
 @pytest.fixture
 async def api(backend: dict[str, Any]) -> AsyncIterator[Api]:
     settings = settings_for(backend)
-    app, lifespan, client = await start_api(settings, client_ip=f"10.0.{uuid.uuid4().int % 250}.1")
+    app, lifespan, client = await start_api(settings)
     try:
         yield Api(app, client, settings)
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from control_plane.adapters.limits import AUTH_FAILURES
-from tests.control_plane.conftest import admin_headers, bearer
+from tests.control_plane.conftest import admin_headers, bearer, fresh_client_ip
 
 
 async def test_missing_and_wrong_keys_are_401_json(api):
@@ -32,7 +32,7 @@ async def test_repeated_failures_from_one_address_are_throttled(api):
     # The block is per address: the same valid key from elsewhere still works.
     from httpx import ASGITransport, AsyncClient
 
-    other = AsyncClient(transport=ASGITransport(api.app, client=("10.9.9.9", 1)), base_url="http://gw")
+    other = AsyncClient(transport=ASGITransport(api.app, client=(fresh_client_ip(), 1)), base_url="http://gw")
     async with other:
         assert (await other.get("/v1/tenant/config", headers=bearer(key))).status_code == 200
 

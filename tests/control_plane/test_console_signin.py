@@ -21,7 +21,7 @@ from tests.control_plane.conftest import admin_headers, bearer, settings_for, st
 
 async def _start(tmp_path: Path, **overrides: Any) -> tuple[Any, Any, Any]:
     backend = {"tts_data_dir": tmp_path, "database_url": "", "redis_url": ""}
-    return await start_api(settings_for(backend, **overrides), client_ip=f"10.9.{uuid.uuid4().int % 250}.1")
+    return await start_api(settings_for(backend, **overrides))
 
 
 @pytest.fixture
