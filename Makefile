@@ -68,7 +68,8 @@ lint: venv
 test: venv system-deps lint images
 	@# Space and load at the start: a run that fails for want of either says so.
 	@echo "disk free: $$(df -h --output=avail /tmp | tail -1 | tr -d ' ') in /tmp; load average: $$(cut -d' ' -f1-3 /proc/loadavg)"
-	$(PY) -m pytest -q -p no:cacheprovider
+	@# The slowest tests are listed before the summary line, so every run's log says where the time goes.
+	$(PY) -m pytest -q -p no:cacheprovider --durations=40
 
 # Docker engine + compose plugin (installed and started when missing), then every image, cached.
 docker-engine: venv
