@@ -35,7 +35,11 @@ LIMITS = {"requests_per_minute": 1_000_000, "requests_per_hour": 10_000_000, "re
           "monthly_characters": 10**11, "max_concurrent_streams": 10_000}
 FD_ALLOWANCE = 8  # pooled connections (store, Triton channel) may settle a little differently
 RSS_GROWTH_LIMIT_MB = 150.0
-SETTLE_S = 3.0
+SETTLE_S = 3.0  # after the warm-up, before the baseline
+# After the run, the gateway is polled until it is back to its baseline (streams, backlog, tasks, descriptors)
+# or this long has passed: a loaded machine closes 200 clients' sockets late, and a leak never comes back.
+SETTLE_TIMEOUT_S = 90.0
+SETTLE_POLL_S = 0.5
 LOAD_XTTS_TOKENS = 16
 MAX_BACKOFF_S = 60.0  # a refused client waits its Retry-After, at most this (as the OpenAI SDK does)
 TTFA_TARGET_P95_S = 2.0
@@ -61,7 +65,8 @@ class _Gateway:
     async def snapshot(self, client) -> dict[str, float]:
         text = (await client.get(f"{self.base}/metrics")).text
         memory = self.process.memory_info()
-        return {"fds": float(self.process.num_fds()), "rss_mb": round(memory.rss / 2**20, 1),
+        return {"fds": float(self.process.num_fds()), "sockets": float(len(self.process.net_connections("all"))),
+                "rss_mb": round(memory.rss / 2**20, 1),
                 "tasks": _metric(text, "tts_event_loop_tasks"), "active_streams": _metric(text, "tts_active_streams"),
                 "backlog_chars": _metric(text, "tts_engine_backlog_characters"),
                 "shed": _metric(text, 'tts_admission_decisions_total{engine="piper",outcome="shed"}')
@@ -136,11 +141,27 @@ async def _run(base: str, admin: str, pid: int, model: str, streams: int, second
         before = await gateway.snapshot(client)
         usage_before = await _requests_recorded(client, base, key)
     run = await _drive(base, key, voice_id, streams, seconds, log)
-    await asyncio.sleep(SETTLE_S)
     async with httpx.AsyncClient(timeout=60) as client:
-        after = await gateway.snapshot(client)
+        after, run["settle_s"] = await _settled(gateway, client, before)
         usage_after = await _requests_recorded(client, base, key)
     return _summarise(run, before, after, usage_after - usage_before, model, streams, seconds)
+
+
+def _back_to_baseline(before: dict[str, float], now: dict[str, float]) -> bool:
+    return (now["active_streams"] == 0 and now["backlog_chars"] == 0 and now["tasks"] <= before["tasks"]
+            and now["fds"] <= before["fds"] + FD_ALLOWANCE)
+
+
+async def _settled(gateway: _Gateway, client, before: dict[str, float]) -> tuple[dict[str, float], float]:
+    """The gateway's state once it is back to its baseline, or when SETTLE_TIMEOUT_S has passed (the checks
+    then say what stayed), and the seconds that took."""
+    start = time.perf_counter()
+    while True:
+        now = await gateway.snapshot(client)
+        waited = time.perf_counter() - start
+        if _back_to_baseline(before, now) or waited >= SETTLE_TIMEOUT_S:
+            return now, round(waited, 1)
+        await asyncio.sleep(SETTLE_POLL_S)
 
 
 async def _clone_voice(client, base: str, key: str) -> str:
@@ -190,7 +211,9 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
         (after["active_streams"] == 0, f"{after['active_streams']:.0f} streams still active after the run"),
         (after["backlog_chars"] == 0, f"{after['backlog_chars']:.0f} characters still counted as engine backlog"),
         (after["tasks"] <= before["tasks"], f"asyncio tasks {before['tasks']:.0f} -> {after['tasks']:.0f}"),
-        (after["fds"] <= before["fds"] + FD_ALLOWANCE, f"open files {before['fds']:.0f} -> {after['fds']:.0f}"),
+        (after["fds"] <= before["fds"] + FD_ALLOWANCE,
+         f"open files {before['fds']:.0f} -> {after['fds']:.0f} (sockets {before['sockets']:.0f} -> "
+         f"{after['sockets']:.0f}) after {run['settle_s']:.0f} s"),
         (after["rss_mb"] - before["rss_mb"] <= RSS_GROWTH_LIMIT_MB,
          f"memory grew {after['rss_mb'] - before['rss_mb']:.0f} MB"),
     ]
@@ -204,6 +227,7 @@ def _summarise(run: dict[str, Any], before: dict, after: dict, recorded: int, mo
         "ttfa_p50_ms": ms(ttfa, 50), "ttfa_p95_ms": ms(ttfa, 95), "ttfa_p99_ms": ms(ttfa, 99),
         "total_p50_ms": ms(total, 50), "total_p95_ms": ms(total, 95), "total_p99_ms": ms(total, 99),
         "refused_p50_ms": ms(refused, 50), "refused_p95_ms": ms(refused, 95), "refused_max_ms": ms(refused, 100),
+        "settle_s": run["settle_s"],
         "steady_after_s": STEADY_AFTER_S, "steady_served": len(steady_ttfa), "steady_refused": len(steady_refused),
         "steady_ttfa_p50_ms": ms(steady_ttfa, 50), "steady_ttfa_p95_ms": ms(steady_ttfa, 95),
         "steady_refused_p50_ms": ms(steady_refused, 50), "steady_refused_p95_ms": ms(steady_refused, 95),
@@ -274,7 +298,9 @@ def load_markdown(result: dict[str, Any]) -> str:
          f"{result['steady_ttfa_p50_ms']} / {result['steady_ttfa_p95_ms']}"],
         ["steady state: refusal answered in p50 / p95 (ms)",
          f"{result['steady_refused_p50_ms']} / {result['steady_refused_p95_ms']}"],
-        ["gateway open files before / after", f"{b['fds']:.0f} / {a['fds']:.0f}"],
+        ["gateway open files (of them sockets) before / after",
+         f"{b['fds']:.0f} ({b.get('sockets', 0):.0f}) / {a['fds']:.0f} ({a.get('sockets', 0):.0f})"],
+        ["seconds after the run until the gateway was back to its baseline", f"{result.get('settle_s', '')}"],
         ["gateway asyncio tasks before / after", f"{b['tasks']:.0f} / {a['tasks']:.0f}"],
         ["gateway RSS MB before / after", f"{b['rss_mb']} / {a['rss_mb']}"],
         ["active streams after", f"{a['active_streams']:.0f}"],
