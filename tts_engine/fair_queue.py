@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -101,10 +101,13 @@ class FairQueue(Generic[T]):
         """The next item in fair order; IndexError when nothing waits."""
         return self.pop_ticket().item
 
-    def pop_ticket(self) -> Ticket[T]:
-        if not self._busy:
-            raise IndexError("pop from an empty FairQueue")
-        name, state = min(self._busy.items(), key=lambda kv: (kv[1].head_finish(), kv[1].waiting[0].seq))
+    def pop_ticket(self, where: Callable[[str, int], bool] | None = None) -> Ticket[T]:
+        """The next ticket in fair order; with `where(tenant, items waiting)`, the next among the tenants
+        it accepts. IndexError when nothing (accepted) waits."""
+        candidates = [kv for kv in self._busy.items() if where is None or where(kv[0], len(kv[1].waiting))]
+        if not candidates:
+            raise IndexError("pop from an empty FairQueue" if not self._busy else "no waiting tenant accepted")
+        name, state = min(candidates, key=lambda kv: (kv[1].head_finish(), kv[1].waiting[0].seq))
         finish = state.head_finish()
         self.virtual_time = max(self.virtual_time, state.start)
         ticket = state.waiting.popleft()

@@ -154,3 +154,17 @@ def test_idle_tenants_are_forgotten_so_state_stays_bounded() -> None:
         queue.pop()
         queue.pop()
     assert queue.tenants_tracked <= 52
+
+
+def test_pop_where_serves_the_fairest_accepted_tenant_and_keeps_the_others_tags() -> None:
+    queue: FairQueue[str] = FairQueue()
+    for i in range(3):
+        queue.push(f"a{i}", A, cost=10)
+    queue.push("b0", B, cost=10)
+    queue.push("c0", C, cost=50)
+    only_one_waiting = lambda tenant, waiting: waiting == 1  # noqa: E731
+    assert queue.pop_ticket(only_one_waiting).item == "b0"  # a's head is fairer, but a has a backlog
+    assert queue.pop_ticket(only_one_waiting).item == "c0"
+    with pytest.raises(IndexError):
+        queue.pop_ticket(only_one_waiting)  # a still has two waiting
+    assert len(queue) == 3 and served(queue, 3) == ["a0", "a1", "a2"]
