@@ -81,6 +81,12 @@ class FairQueue(Generic[T]):
         """Tenants whose virtual finish the queue remembers (waiting, or idle but ahead of V)."""
         return len(self._tenants)
 
+    def ahead_of_share(self, tenant: str) -> bool:
+        """Whether `tenant` has been served past the queue's virtual time: its next request's start tag is
+        later than V, so a tenant that has not been served more than its share since is due first."""
+        state = self._tenants.get(tenant)
+        return state is not None and state.start > self.virtual_time
+
     def waiting(self, tenant: str) -> int:
         state = self._busy.get(tenant)
         return len(state.waiting) if state else 0

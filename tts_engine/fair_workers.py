@@ -8,14 +8,15 @@ A worker never idles while anything waits (the queue is work-conserving).
 The express lane (`express` > 0): fair order decides who starts next, not who gets the cores once
 started: a quiet tenant's one request would otherwise wait for a worker to come free and then share
 the cores with the flood's requests on the other workers. So the pool also has `express` threads
-that take only a request whose tenant has nothing else waiting or running here (a tenant within its
-share: one request at a time), and the regular workers run at a lower CPU priority (their nice
-raised by `background_nice`). A quiet request then starts at once, on a thread the kernel prefers,
-while the regular workers still use every cycle it leaves (the CPU stays work-conserving). Two
-flooding tenants both keep a backlog, so neither ever takes the express lane and their weights hold
-as before. Priorities need the work to run on the worker threads themselves (Piper's sessions run
-each inference on the calling thread, tts_engine/piper/session.py). Where the nice value cannot be
-raised the pool logs it once and runs with equal priorities.
+that take only a request of a tenant within its share: nothing else of it waiting or running here,
+and not served past its share in the fair queue's virtual time. The regular workers run at a lower
+CPU priority (their nice raised by `background_nice`). A quiet request then starts at once, on a
+thread the kernel prefers, while the regular workers still use every cycle it leaves (the CPU stays
+work-conserving). A flooding tenant always has a backlog, and a low-weight tenant that admission
+keeps to a short one is ahead of its share as soon as it has been served its part, so neither can
+use the lane to pass its weight. Priorities need the work to run on the worker threads themselves
+(Piper's sessions run each inference on the calling thread, tts_engine/piper/session.py). Where the
+nice value cannot be raised the pool logs it once and runs with equal priorities.
 
 Tasks are handed to idle threads under the pool's lock (`_dispatch`), express threads first, so
 which thread runs a task does not depend on which thread the scheduler wakes first.
@@ -63,7 +64,7 @@ class _Slot:
 class FairWorkers:
     """`workers` threads running submitted tasks, fairest first; `cancel(key)` withdraws a waiting one.
 
-    `express` more threads take only tasks of tenants with nothing else waiting or running here; the
+    `express` more threads take only tasks of tenants within their share (module doc); the
     `workers` threads run at nice + `background_nice` (module doc)."""
 
     def __init__(self, workers: int, name: str = "fair-worker", on_wait: WaitObserver | None = None,
@@ -119,7 +120,9 @@ class FairWorkers:
         return True
 
     def _within_share(self, tenant: str, waiting: int) -> bool:
-        return waiting == 1 and not self._running[tenant]
+        # One request, nothing running, and not served past its share in the fair queue's virtual time:
+        # a low-weight tenant that admission keeps to a short backlog cannot use the lane to pass its weight.
+        return waiting == 1 and not self._running[tenant] and not self._queue.ahead_of_share(tenant)
 
     def _dispatch(self) -> None:
         """Hand waiting tasks to idle threads (under the lock): an express thread takes the fairest task

@@ -168,3 +168,18 @@ def test_pop_where_serves_the_fairest_accepted_tenant_and_keeps_the_others_tags(
     with pytest.raises(IndexError):
         queue.pop_ticket(only_one_waiting)  # a still has two waiting
     assert len(queue) == 3 and served(queue, 3) == ["a0", "a1", "a2"]
+
+
+def test_a_tenant_is_ahead_of_its_share_until_the_virtual_time_catches_up() -> None:
+    queue: FairQueue[str] = FairQueue()
+    assert not queue.ahead_of_share("a")  # never seen: due
+    queue.push("a0", A, cost=10)
+    assert not queue.ahead_of_share("a")  # starts at V
+    queue.pop()
+    assert queue.ahead_of_share("a")  # served 10 that V has not reached
+    for i in range(3):
+        queue.push(f"b{i}", B, cost=5)
+    served(queue, 2)  # b's start tags 0 and 5: V stays behind a's 10
+    assert queue.ahead_of_share("a")
+    served(queue, 1)  # b2 starts at 10: V reaches a's finish
+    assert not queue.ahead_of_share("a")

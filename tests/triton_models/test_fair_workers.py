@@ -149,3 +149,38 @@ def test_without_permission_to_change_priorities_the_pool_logs_once_and_serves(
         workers.shutdown(TIMEOUT_S)
     assert not barrier.broken and workers.priority_refused and workers.priority_lowered == 0
     assert sum("CPU priority" in record.getMessage() for record in caplog.records) == 1
+
+
+def test_a_tenant_served_past_its_share_waits_for_a_regular_worker() -> None:
+    x1_gate, x2_gate = threading.Event(), threading.Event()
+    x_started = threading.Event()
+    s1_done, s2_done = threading.Event(), threading.Event()
+    lanes: dict[str, str] = {}
+
+    def x(gate: threading.Event) -> None:
+        x_started.set()
+        assert gate.wait(TIMEOUT_S)
+
+    def s(name: str, done: threading.Event) -> None:
+        lanes[name] = _lane()
+        done.set()
+
+    workers = FairWorkers(1, express=1)
+    try:
+        workers.submit(lambda: x(x1_gate), Share("x"), cost=1)  # express
+        assert x_started.wait(TIMEOUT_S)
+        x_started.clear()
+        workers.submit(lambda: x(x2_gate), Share("x"), cost=1)  # regular
+        assert x_started.wait(TIMEOUT_S)
+        workers.submit(lambda: s("s1", s1_done), Share("s"), cost=100)  # waits; s is due (not ahead of V)
+        x1_gate.set()
+        assert s1_done.wait(TIMEOUT_S)  # on the express thread, as soon as it came free
+        # s has just been served 100 characters that nobody else matched in virtual time: ahead of its share.
+        workers.submit(lambda: s("s2", s2_done), Share("s"), cost=100)
+        x2_gate.set()
+        assert s2_done.wait(TIMEOUT_S)
+    finally:
+        x1_gate.set()
+        x2_gate.set()
+        workers.shutdown(TIMEOUT_S)
+    assert lanes == {"s1": "express", "s2": "regular"}
