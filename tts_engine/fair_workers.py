@@ -8,15 +8,17 @@ A worker never idles while anything waits (the queue is work-conserving).
 The express lane (`express` > 0): fair order decides who starts next, not who gets the cores once
 started: a quiet tenant's one request would otherwise wait for a worker to come free and then share
 the cores with the flood's requests on the other workers. So the pool also has `express` threads
-that take only a request of a tenant within its share: nothing else of it waiting or running here,
-and not served past its share in the fair queue's virtual time. The regular workers run at a lower
-CPU priority (their nice raised by `background_nice`). A quiet request then starts at once, on a
-thread the kernel prefers, while the regular workers still use every cycle it leaves (the CPU stays
-work-conserving). A flooding tenant always has a backlog, and a low-weight tenant that admission
-keeps to a short one is ahead of its share as soon as it has been served its part, so neither can
-use the lane to pass its weight. Priorities need the work to run on the worker threads themselves
-(Piper's sessions run each inference on the calling thread, tts_engine/piper/session.py). Where the
-nice value cannot be raised the pool logs it once and runs with equal priorities.
+that take only a request of a tenant well within its share: nothing else of it waiting or running
+here, and, in the fair queue's virtual time, away since its last request for at least twice this
+request's service at its weight (so it used at most a third of its share meanwhile; a new tenant
+qualifies). The regular workers run at a lower CPU priority (their nice raised by
+`background_nice`). A quiet request then starts at once, on a thread the kernel prefers, while the
+regular workers still use every cycle it leaves (the CPU stays work-conserving). A flooding tenant
+always has a backlog, and a low-weight tenant that admission keeps to a short one comes back at
+about its share, so neither can use the lane to pass its weight. Priorities need the work to run
+on the worker threads themselves (Piper's sessions run each inference on the calling thread,
+tts_engine/piper/session.py). Where the nice value cannot be raised the pool logs it once and runs
+with equal priorities.
 
 Tasks are handed to idle threads under the pool's lock (`_dispatch`), express threads first, so
 which thread runs a task does not depend on which thread the scheduler wakes first.
@@ -41,6 +43,9 @@ WaitObserver = Callable[[Share, float], None]  # (share, seconds waited) as a ta
 
 _LOG = logging.getLogger(__name__)
 MAX_NICE = 19
+# The express lane takes a tenant away from the queue for at least this many times its request's virtual
+# service since its last one: a tenant using at most a third of its share (FairQueue.well_within_share).
+EXPRESS_MARGIN = 2.0
 
 
 @dataclass(eq=False)
@@ -120,9 +125,9 @@ class FairWorkers:
         return True
 
     def _within_share(self, tenant: str, waiting: int) -> bool:
-        # One request, nothing running, and not served past its share in the fair queue's virtual time:
-        # a low-weight tenant that admission keeps to a short backlog cannot use the lane to pass its weight.
-        return waiting == 1 and not self._running[tenant] and not self._queue.ahead_of_share(tenant)
+        # One request, nothing running, and away long enough in the fair queue's virtual time: a low-weight
+        # tenant that admission keeps to a short backlog at its share cannot use the lane to pass its weight.
+        return waiting == 1 and not self._running[tenant] and self._queue.well_within_share(tenant, EXPRESS_MARGIN)
 
     def _dispatch(self) -> None:
         """Hand waiting tasks to idle threads (under the lock): an express thread takes the fairest task

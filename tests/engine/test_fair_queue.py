@@ -170,16 +170,25 @@ def test_pop_where_serves_the_fairest_accepted_tenant_and_keeps_the_others_tags(
     assert len(queue) == 3 and served(queue, 3) == ["a0", "a1", "a2"]
 
 
-def test_a_tenant_is_ahead_of_its_share_until_the_virtual_time_catches_up() -> None:
+def _a_back_after(b_served: int) -> FairQueue[str]:
+    """a served one request of cost 10 (finish 10), then b (cost 5 each) `b_served`, then a is back."""
     queue: FairQueue[str] = FairQueue()
-    assert not queue.ahead_of_share("a")  # never seen: due
     queue.push("a0", A, cost=10)
-    assert not queue.ahead_of_share("a")  # starts at V
     queue.pop()
-    assert queue.ahead_of_share("a")  # served 10 that V has not reached
-    for i in range(3):
+    for i in range(8):
         queue.push(f"b{i}", B, cost=5)
-    served(queue, 2)  # b's start tags 0 and 5: V stays behind a's 10
-    assert queue.ahead_of_share("a")
-    served(queue, 1)  # b2 starts at 10: V reaches a's finish
-    assert not queue.ahead_of_share("a")
+    served(queue, b_served)
+    queue.push("a1", A, cost=10)
+    return queue
+
+
+def test_well_within_share_needs_a_long_enough_absence_in_virtual_time() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.push("a0", A, cost=10)
+    assert queue.well_within_share("a", margin=2.0)  # never served: qualifies
+    assert not queue.well_within_share("b", margin=2.0)  # nothing waiting
+    # a's last finish is 10; twice its new request at weight 1 is 20: V must reach 30.
+    assert not _a_back_after(0).well_within_share("a", margin=2.0)
+    assert not _a_back_after(6).well_within_share("a", margin=2.0)  # b served from V 0 to 25
+    assert _a_back_after(7).well_within_share("a", margin=2.0)  # V = 30
+    assert _a_back_after(6).well_within_share("a", margin=1.0)

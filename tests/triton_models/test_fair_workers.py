@@ -175,7 +175,7 @@ def test_a_tenant_served_past_its_share_waits_for_a_regular_worker() -> None:
         workers.submit(lambda: s("s1", s1_done), Share("s"), cost=100)  # waits; s is due (not ahead of V)
         x1_gate.set()
         assert s1_done.wait(TIMEOUT_S)  # on the express thread, as soon as it came free
-        # s has just been served 100 characters that nobody else matched in virtual time: ahead of its share.
+        # s is back at once: nobody else was served in virtual time since, so it is not well within its share.
         workers.submit(lambda: s("s2", s2_done), Share("s"), cost=100)
         x2_gate.set()
         assert s2_done.wait(TIMEOUT_S)
