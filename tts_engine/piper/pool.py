@@ -6,7 +6,7 @@ process overrides it (README, "Read by the Triton-side models"):
 | parameter | variable | meaning |
 | --- | --- | --- |
 | workers_per_instance | PIPER_WORKERS | requests synthesised at once by the regular workers |
-| express_workers | PIPER_EXPRESS_WORKERS | more threads, only for a tenant with nothing else waiting or running |
+| express_workers | PIPER_EXPRESS_WORKERS | more threads, only for a tenant well within its share |
 | background_nice | PIPER_BACKGROUND_NICE | how much lower the regular workers' CPU priority is (nice steps) |
 | op_threads | PIPER_OP_THREADS | onnxruntime threads per inference (1: on the worker's thread; 0: its defaults) |
 
