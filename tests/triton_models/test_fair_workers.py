@@ -131,8 +131,10 @@ def test_regular_workers_run_at_a_higher_nice_value_than_the_express_lane() -> N
     finally:
         gate.set()
         workers.shutdown(TIMEOUT_S)
+    if workers.priority_refused:
+        pytest.skip("this system refuses to raise a thread's nice value (covered by the next test)")
     assert nice == {"express": base, "regular": min(19, base + 5)}
-    assert workers.priority_lowered == 1 and not workers.priority_refused
+    assert workers.priority_lowered == 1
 
 
 def test_without_permission_to_change_priorities_the_pool_logs_once_and_serves(
