@@ -145,6 +145,17 @@ def cmd_engine_fairness(args, argv) -> int:
     return 0
 
 
+def cmd_engine_lanes(args, argv) -> int:
+    from bench.engine_lanes_stage import engine_lanes_markdown, run_engine_lanes_stage
+
+    result = run_engine_lanes_stage(args.variants, args.rounds, args.backlog, args.quiet_requests, args.interval,
+                                    args.completions)
+    out = args.out or RESULTS_DIR / "engine-lanes-piper-cpu"
+    _record(out, "engine-lanes", args, argv, result, engine_lanes_markdown(result))
+    print(engine_lanes_markdown(result))
+    return 0
+
+
 def cmd_fairness(args, argv) -> int:
     from bench.fairness_stage import fairness_markdown, run_fairness_stage
 
@@ -259,6 +270,7 @@ COMMANDS = {
     "engine": cmd_engine, "length": cmd_length, "triton": cmd_triton, "gateway": cmd_gateway,
     "profile": cmd_profile, "quick": cmd_quick, "all": cmd_all, "plot": cmd_plot, "load": cmd_load,
     "realtime": cmd_realtime, "first-segment": cmd_first_segment, "engine-fairness": cmd_engine_fairness,
+    "engine-lanes": cmd_engine_lanes,
     "routing": cmd_routing, "fairness": cmd_fairness,
     "ttfa": cmd_ttfa,
     "gpu": cmd_gpu,

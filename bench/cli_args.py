@@ -4,7 +4,8 @@ Stages: engine (in-process engine vs the reference across concurrency), length (
 utterance length, streamed and not), triton (the same streams over gRPC through a real Triton),
 gateway (HTTP streaming through the control plane vs calling Triton directly), profile (where
 the engine loop's time goes), first-segment (first audio with the first sentence cut short),
-engine-fairness (a flooding and a quiet tenant through Piper's fair queue, FIFO vs fair), fairness (fair
+engine-fairness (a flooding and a quiet tenant through Piper's fair queue, FIFO vs fair), engine-lanes (Piper's
+pool variants: the express lane and session options against the pool before them), fairness (fair
 shares, goodput under overload, a burst and the cost of a refusal through the real gateway and Triton), ttfa (time
 to first audio through each layer, stage by stage), quick (the key ratios in under 5 minutes on a 2-core
 CPU), gpu (the one-go GPU check: time to first audio, streams
@@ -108,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet-requests", type=int, default=6, help="requests the quiet tenant sends per scenario")
     p.add_argument("--interval", type=float, default=2.0,
                    help="seconds between the quiet tenant's requests (stretched to 3x its service time if longer)")
+    p.add_argument("--completions", type=int, default=24, help="finished requests the weights 3:1 scenario counts")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(device="cpu")
+
+    p = sub.add_parser("engine-lanes", help="Piper's pool variants in alternating rounds, in process: the express "
+                                            "lane and session options against the pool before them")
+    p.add_argument("--variants", nargs="+", default=["before", "one-thread", "express"],
+                   choices=["before", "one-thread", "express"], help="the first is the baseline of the ratios")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--backlog", type=int, default=10, help="requests each flooding tenant keeps outstanding")
+    p.add_argument("--quiet-requests", type=int, default=6, help="requests the quiet tenant sends per scenario")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between the quiet tenant's requests")
     p.add_argument("--completions", type=int, default=24, help="finished requests the weights 3:1 scenario counts")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")

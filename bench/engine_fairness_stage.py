@@ -55,12 +55,12 @@ class Served:
 class Rig:
     """One pool over the engine; `fair=False` gives every request the same share (FIFO)."""
 
-    def __init__(self, engine: Any, workers: int, fair: bool):
+    def __init__(self, engine: Any, workers: int, fair: bool, express: int = 0, background_nice: int = 0):
         from tts_engine.fair_workers import FairWorkers
 
         self.engine = engine
         self.fair = fair
-        self.pool = FairWorkers(workers, name="bench-piper")
+        self.pool = FairWorkers(workers, name="bench-piper", express=express, background_nice=background_nice)
         self.records: list[Served] = []
         self._lock = threading.Lock()
         self._keys = 0

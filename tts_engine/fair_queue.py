@@ -20,8 +20,9 @@ tenants that have something waiting (a handful in practice; bounded by what wait
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -47,6 +48,7 @@ class Ticket(Generic[T]):
 class _Tenant(Generic[T]):
     start: float  # the head's virtual start tag (the last served finish while idle)
     waiting: deque[Ticket[T]] = field(default_factory=deque)
+    away_since: float = -math.inf  # its last served finish when it started waiting (-inf: never served)
 
     def head_finish(self) -> float:
         head = self.waiting[0]
@@ -81,6 +83,16 @@ class FairQueue(Generic[T]):
         """Tenants whose virtual finish the queue remembers (waiting, or idle but ahead of V)."""
         return len(self._tenants)
 
+    def well_within_share(self, tenant: str, margin: float) -> bool:
+        """Whether `tenant`, waiting, stayed away from the queue for at least `margin` times its head's
+        virtual service (cost / weight) since its last request was served: over that span it used at most
+        1 / (1 + margin) of its share. A tenant never served (or forgotten) qualifies."""
+        state = self._busy.get(tenant)
+        if state is None:
+            return False
+        head = state.waiting[0]
+        return self.virtual_time - state.away_since >= margin * head.cost / head.share.weight
+
     def waiting(self, tenant: str) -> int:
         state = self._busy.get(tenant)
         return len(state.waiting) if state else 0
@@ -88,8 +100,10 @@ class FairQueue(Generic[T]):
     def push(self, item: T, share: Share, cost: float = MIN_COST) -> Ticket[T]:
         ticket = Ticket(item, share, max(float(cost), MIN_COST), next(self._seq))
         state = self._tenants.get(share.tenant)
-        if state is None:
+        if state is None:  # new (or forgotten): away since forever
             state = self._tenants[share.tenant] = _Tenant(start=self.virtual_time)
+        elif not state.waiting:
+            state.away_since = state.start  # its last served finish
         if not state.waiting:  # starts waiting: not owed the time it was away
             state.start = max(state.start, self.virtual_time)
             self._busy[share.tenant] = state
@@ -101,10 +115,13 @@ class FairQueue(Generic[T]):
         """The next item in fair order; IndexError when nothing waits."""
         return self.pop_ticket().item
 
-    def pop_ticket(self) -> Ticket[T]:
-        if not self._busy:
-            raise IndexError("pop from an empty FairQueue")
-        name, state = min(self._busy.items(), key=lambda kv: (kv[1].head_finish(), kv[1].waiting[0].seq))
+    def pop_ticket(self, where: Callable[[str, int], bool] | None = None) -> Ticket[T]:
+        """The next ticket in fair order; with `where(tenant, items waiting)`, the next among the tenants
+        it accepts. IndexError when nothing (accepted) waits."""
+        candidates = [kv for kv in self._busy.items() if where is None or where(kv[0], len(kv[1].waiting))]
+        if not candidates:
+            raise IndexError("pop from an empty FairQueue" if not self._busy else "no waiting tenant accepted")
+        name, state = min(candidates, key=lambda kv: (kv[1].head_finish(), kv[1].waiting[0].seq))
         finish = state.head_finish()
         self.virtual_time = max(self.virtual_time, state.start)
         ticket = state.waiting.popleft()

@@ -203,14 +203,15 @@ class DecoupledModel:
     bad input, before any work); `share` is the request's tenant and weight (`request_share`).
     Each source is relayed on its own thread (`workers=None`: the engine does the work, queues it
     fairly itself, and the thread mostly waits) or on a pool of `workers` threads (the source's
-    iteration is the work) that takes waiting requests in weighted fair order by share
+    iteration is the work) that takes waiting requests in weighted fair order by share, with
+    `express_workers` more for tenants within their share and the `workers` at nice + `background_nice`
     (tts_engine.fair_workers). `safe_errors` are exception types whose text may reach the client;
     other failures are reported by type only (their text could quote the request).
     """
 
     def __init__(self, pb_utils: Any, model: str, model_config: dict[str, Any], *, sample_rate: int,
-                 metrics: ModelMetrics, workers: int | None = None,
-                 safe_errors: tuple[type[BaseException], ...] = ()):
+                 metrics: ModelMetrics, workers: int | None = None, express_workers: int = 0,
+                 background_nice: int = 0, safe_errors: tuple[type[BaseException], ...] = ()):
         self.pb = pb_utils
         self.model = model
         self.final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -221,7 +222,8 @@ class DecoupledModel:
         self.rate = sample_rate
         self._rate_tensor = np.array([sample_rate], dtype=np.int32)
         self._safe_errors = safe_errors
-        self._pool = FairWorkers(workers, name=model, on_wait=self.pending.queue_wait) if workers else None
+        self._pool = FairWorkers(workers, name=model, on_wait=self.pending.queue_wait, express=express_workers,
+                                 background_nice=background_nice) if workers else None
         self._relays: set[threading.Thread] = set()
         self._relays_lock = threading.Lock()
         self._closing = threading.Event()

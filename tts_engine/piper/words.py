@@ -63,7 +63,7 @@ def input_tokens(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
-def sounding_length(token: str, phonemize: Callable[[str], list[list[str]]]) -> int:
+def sounding_length(token: str, phonemize: Callable[[str], Sequence[Sequence[str]]]) -> int:
     """How many sounding phonemes espeak makes of one input word on its own."""
     return sum(1 for sentence in phonemize(token) for p in sentence if sounding(p))
 
@@ -77,7 +77,7 @@ class WordAligner:
     from the first to the last phoneme of its share.
     """
 
-    def __init__(self, text: str, phonemize: Callable[[str], list[list[str]]]) -> None:
+    def __init__(self, text: str, phonemize: Callable[[str], Sequence[Sequence[str]]]) -> None:
         self.text = text
         self.tokens = input_tokens(text)
         self.lengths = [sounding_length(text[a:b], phonemize) for a, b in self.tokens]

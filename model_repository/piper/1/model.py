@@ -6,7 +6,8 @@ the instance is always free to take the next request, including a cancel request
 (CANCEL_REQUEST_ID only), which withdraws a waiting request or stops the running request with that
 id before its next sentence, whichever instance runs it. Requests waiting for a worker are taken
 in weighted fair order by tenant: the `tenant` and `weight` request parameters
-(tts_contract.fairness), cost = characters.
+(tts_contract.fairness), cost = characters; a tenant within its share runs on the express lane
+(tts_engine.fair_workers; sizes and priorities: tts_engine.piper.pool).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import triton_python_backend_utils as pb_utils
 from tts_contract import tensors as T
 from tts_contract.fairness import Share
 from tts_engine.metrics import ModelMetrics
-from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine
+from tts_engine.piper import MAX_SPEED, MIN_SPEED, PiperEngine, PiperPool
 from tts_engine.piper.words import Word, words_tensor
-from tts_engine.triton_utils import Chunk, DecoupledModel, IteratorSource, RequestInputs, model_parameter
+from tts_engine.triton_utils import Chunk, DecoupledModel, IteratorSource, RequestInputs
 
 
 def _with_words(timed: Iterator[tuple[np.ndarray, list[Word]]]) -> Iterator[Chunk]:
@@ -33,10 +34,12 @@ def _with_words(timed: Iterator[tuple[np.ndarray, list[Word]]]) -> Iterator[Chun
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        self.engine = PiperEngine.bundled()
+        pool = PiperPool.from_config(config)
+        self.engine = PiperEngine.bundled(op_threads=pool.op_threads)
         metrics = ModelMetrics(pb_utils, "piper", self.engine.info.version, test_weights=False)
         self.server = DecoupledModel(pb_utils, "piper", config, sample_rate=self.engine.sample_rate, metrics=metrics,
-                                     workers=int(model_parameter(config, "workers_per_instance", "4")))
+                                     workers=pool.workers, express_workers=pool.express_workers,
+                                     background_nice=pool.background_nice)
         self.server.start_housekeeping()
 
     def execute(self, requests: list) -> None:
