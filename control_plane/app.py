@@ -26,7 +26,7 @@ from control_plane import __version__, stage_timing
 from control_plane.api import ROUTERS
 from control_plane.api.admission_gate import AdmissionGate
 from control_plane.errors import StreamAborted, document_errors, install_error_handlers
-from control_plane.logging import configure_logging, log_fields, request_id_var
+from control_plane.logging import configure_logging, log_fields, request_id_var, writing_in_background
 from control_plane.loop_monitor import loop_lag_probe
 from control_plane.settings import Settings, get_settings
 from control_plane.state import build_state
@@ -138,8 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("started", extra={"version": __version__, "store": services.store.backend,
                                    "redis": services.redis is not None})
         try:
-            async with loop_lag_probe(services.metrics):
-                yield
+            with writing_in_background():  # log lines off the event loop while serving (control_plane/logging.py)
+                async with loop_lag_probe(services.metrics):
+                    yield
         finally:
             drained = await services.streams.drain(settings.shutdown_grace_s)
             if not drained:
