@@ -214,6 +214,8 @@ def configure_logging(level: str = "INFO") -> None:
     """Route the root logger (and uvicorn's) to one JSON LineWriter on stderr; idempotent."""
     if logging.getLogRecordFactory() is not _record_with_request_id:
         logging.setLogRecordFactory(_record_with_request_id)
+    # No line shows the process, thread or process name: records skip looking them up (getpid is a system call).
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     root = logging.getLogger()
     if _writer() is None:
         root.addHandler(LineWriter(sys.stderr))
