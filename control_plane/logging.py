@@ -4,7 +4,8 @@ One line per record: time, level, logger, message, request_id, plus the structur
 through `extra=` (method, path, status, latency_ms, ...). Request and response bodies are never
 logged: they hold customer text and audio. Credentials that libraries may log on their own (a
 WebSocket client's `?api_key=` in a DEBUG handshake line, an Authorization header) are redacted
-from every line, whatever logger wrote it.
+from every line, whatever logger wrote it. While the app serves, a thread formats and writes the
+lines (`LineWriter`): the event loop only makes the record.
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ class LineWriter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock (Handler.handle)
         if self._thread is not None:
             if record.args:  # its message as it reads now: the arguments may change before the thread formats it
-                record.msg, record.args = record.getMessage(), None
+                try:
+                    record.msg, record.args = record.getMessage(), None
+                except Exception:
+                    self.handleError(record)
+                    return
             self._queue.put(record)
             return
         try:

@@ -106,3 +106,14 @@ def test_the_thread_runs_while_any_holder_holds_it() -> None:
     logger.info("at exit")
     writer.stop(last=True)
     assert "at exit" in stream.getvalue()
+
+
+def test_a_record_whose_arguments_do_not_fit_its_message_does_not_break_the_caller(capsys) -> None:
+    stream = io.StringIO()
+    logger, writer = _logger(stream)
+    writer.start()
+    logger.info("%d items", "not a number")  # reported by logging's handleError, as the stdlib handlers do
+    logger.info("next")
+    writer.stop()
+    assert stream.getvalue().splitlines()[-1].endswith('"message": "next"}')
+    assert "not a number" in capsys.readouterr().err
