@@ -140,3 +140,11 @@ def _cpu_s(pid: int) -> float:
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker that just ended
             total += sum(child.cpu_times()[:2])
     return total
+
+
+def _loop_cpu_s(pid: int) -> float:
+    """CPU time of the gateway's main thread, where its event loop runs (one uvicorn worker): what answering costs
+    the loop, without the process's other threads (the log writer, gRPC's)."""
+    import psutil
+
+    return next((t.user_time + t.system_time for t in psutil.Process(pid).threads() if t.id == pid), 0.0)

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from bench.fairness_clients import LONG, Scenario, Texts, _cpu_s, _p, _request, _tenant
+from bench.fairness_clients import LONG, Scenario, Texts, _cpu_s, _loop_cpu_s, _p, _request, _tenant
 from bench.metrics import percentile
 from bench.stack import Stack, another_api
 
@@ -52,7 +52,7 @@ async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key:
         requests.append(b"POST /v1/synthesize/stream HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "
                         + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
                         + str(len(body)).encode() + b"\r\n\r\n" + body)
-    cpu0 = _cpu_s(stack.api_pid)
+    cpu0, loop0 = _cpu_s(stack.api_pid), _loop_cpu_s(stack.api_pid)
     start = time.monotonic()
     try:
         answers = await asyncio.gather(*(_raw_request(r, w, req, start)
@@ -60,7 +60,7 @@ async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key:
     finally:
         for _, writer in connections:
             writer.close()
-    cpu_all = _cpu_s(stack.api_pid) - cpu0
+    cpu_all, loop_all = _cpu_s(stack.api_pid) - cpu0, _loop_cpu_s(stack.api_pid) - loop0
     refused = [t for status, t, _ in answers if status == 503]
     served = [first for status, _, first in answers if status == 200 and first is not None]
     others = sorted({status for status, _, _ in answers} - {200, 503})
@@ -69,7 +69,8 @@ async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key:
     return {"requests": size, "refused": len(refused), "admitted": len(served),
             "refused_p50_ms": _p(refused, 50), "refused_p95_ms": _p(refused, 95), "refused_max_ms": _p(refused, 100),
             "admitted_first_audio_p50_ms": _p(served, 50), "admitted_first_audio_p95_ms": _p(served, 95),
-            "gateway_cpu_ms_per_request": round(cpu_all * 1000 / size, 3)}
+            "gateway_cpu_ms_per_request": round(cpu_all * 1000 / size, 3),
+            "loop_cpu_ms_per_request": round(loop_all * 1000 / size, 3)}
 
 
 async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[str, Any]:
@@ -192,8 +193,9 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
             texts, keys, held = Texts(n=3 * 10**6), {BARE: "tts_bare"}, []
             for label, api in apis.items():
-                samples[label] = {"cpu_ms_per_refusal": [], "refusal_p50_ms": [], "share_refused": [],
-                                  "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": []}
+                samples[label] = {"cpu_ms_per_refusal": [], "loop_cpu_ms_per_refusal": [], "refusal_p50_ms": [],
+                                  "share_refused": [], "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": [],
+                                  "burst_loop_cpu_ms_per_request": []}
                 if label == BARE:
                     continue
                 samples[label]["floor_404_cpu_ms"] = []
@@ -207,18 +209,20 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 log(f"  paired refusal cost, round {r + 1} of {args.rounds}")
                 for label, api in apis.items():
                     scenario = Scenario()
-                    cpu0 = _cpu_s(api.api_pid)
+                    cpu0, loop0 = _cpu_s(api.api_pid), _loop_cpu_s(api.api_pid)
                     for _ in range(args.refusals):
                         await _request(client, api.base, keys[label], "p", texts.next(), scenario, read_audio=False)
-                    cpu = _cpu_s(api.api_pid) - cpu0
+                    cpu, loop = _cpu_s(api.api_pid) - cpu0, _loop_cpu_s(api.api_pid) - loop0
                     refused = [o.total_s for o in scenario.outcomes if o.status == 503]
                     got = samples[label]
                     got["cpu_ms_per_refusal"].append(cpu * 1000 / max(1, len(refused)))
+                    got["loop_cpu_ms_per_refusal"].append(loop * 1000 / max(1, len(refused)))
                     got["refusal_p50_ms"].append((percentile(refused, 50) or 0) * 1000)
                     got["share_refused"].append(len(refused) / args.refusals)
                     burst = await _burst(client, api, texts, args.burst, "p", keys[label])
                     got["burst_refusal_p95_ms"].append(burst["refused_p95_ms"] or 0)
                     got["burst_cpu_ms_per_request"].append(burst["gateway_cpu_ms_per_request"])
+                    got["burst_loop_cpu_ms_per_request"].append(burst["loop_cpu_ms_per_request"])
                     if label != BARE:
                         got["floor_404_cpu_ms"].append(await _unrouted_cpu_ms(client, api, keys[label],
                                                                                args.refusals))

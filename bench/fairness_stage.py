@@ -185,6 +185,9 @@ def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
                      "refused, CPU per refusal (ms), refusal p50 (ms), burst refusals p95 (ms), burst CPU per "
                      "request (ms)", f"{p['share_refused']}, {p['cpu_ms_per_refusal']}, {p['refusal_p50_ms']}, "
                      f"{p['burst_refusal_p95_ms']}, {p['burst_cpu_ms_per_request']}"])
+        if "loop_cpu_ms_per_refusal" in p:  # recorded before the loop's own CPU was read
+            rows.append([f"{label}: event loop's CPU per refusal, sequential / in the burst (ms)",
+                         f"{p['loop_cpu_ms_per_refusal']} / {p['burst_loop_cpu_ms_per_request']}"])
         if "floor_404_cpu_ms" in p:
             rows.append([f"{label}: CPU per 404 (no route, ms)", p["floor_404_cpu_ms"]])
     return rows

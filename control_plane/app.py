@@ -11,13 +11,14 @@ put its key in the query).
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +26,7 @@ from control_plane import __version__, stage_timing
 from control_plane.api import ROUTERS
 from control_plane.api.admission_gate import AdmissionGate
 from control_plane.errors import StreamAborted, document_errors, install_error_handlers
-from control_plane.logging import configure_logging, request_id_var
+from control_plane.logging import configure_logging, log_fields, request_id_var, writing_in_background
 from control_plane.loop_monitor import loop_lag_probe
 from control_plane.settings import Settings, get_settings
 from control_plane.state import build_state
@@ -41,7 +42,9 @@ def _request_id(scope: Scope) -> str:
             given = value.decode("latin-1").strip()
             if _REQUEST_ID.match(given):
                 return given
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits (like uuid4().hex), from the process's PRNG: an id, not a secret, and no
+    # system call (os.urandom's can take milliseconds in a VM); `random` reseeds in a forked child.
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestMiddleware:
@@ -66,6 +69,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
         clock = stage_timing.start() if self.stage_timing else None
+        metrics = _metrics(scope)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -76,10 +80,9 @@ class RequestMiddleware:
                 for key, value in (state.get("rate_limit_headers") or {}).items():
                     if key not in headers:
                         headers[key] = value
-                metrics = _metrics(scope)
                 if metrics is not None:
-                    metrics.request_latency.labels(method=scope["method"], route=_route(scope),
-                                                   status=str(status)).observe(time.perf_counter() - started)
+                    metrics.request_latency.labels(scope["method"], _route(scope), str(status)).observe(
+                        time.perf_counter() - started)
             await send(message)
 
         try:
@@ -88,13 +91,13 @@ class RequestMiddleware:
             pass  # logged where it happened; returning unfinished makes the server drop the connection
         finally:
             route = _route(scope)
-            metrics = _metrics(scope)
             if metrics is not None:
-                metrics.http_requests.labels(method=scope["method"], route=route, status=str(status)).inc()
+                metrics.http_requests.labels(scope["method"], route, str(status)).inc()
             if route not in ("/health", "/ready", "/metrics"):
-                log.info("request", extra={"method": scope["method"], "path": scope["path"], "route": route,
-                                           "status": status, "tenant_id": state.get("tenant_id"),
-                                           "latency_ms": round((time.perf_counter() - started) * 1000, 1)})
+                latency_ms = round((time.perf_counter() - started) * 1000, 1)
+                log_fields(log, logging.INFO, "request", {
+                    "method": scope["method"], "path": scope["path"], "route": route, "status": status,
+                    "tenant_id": state.get("tenant_id"), "latency_ms": latency_ms})
             if clock is not None:
                 stage_timing.stop(*clock)
             request_id_var.reset(token)
@@ -110,6 +113,22 @@ def _metrics(scope: Scope):  # noqa: ANN202
     return getattr(services, "metrics", None)
 
 
+_OTEL_PLACEHOLDERS = {"ProxyTracerProvider", "_ProxyMeterProvider", "ProxyLoggerProvider"}
+
+
+def _telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry, per signal, on where a provider for it is set when the app is made (by the
+    SDK in code, `opentelemetry-instrument`, or OTEL_PYTHON_*_PROVIDER). Left on with none set, FastAPI asks
+    the OpenTelemetry API for each provider on every request: a few microseconds that every refusal paid."""
+    from opentelemetry import _logs, metrics, trace
+
+    def configured(provider: object) -> bool:
+        return type(provider).__name__ not in _OTEL_PLACEHOLDERS  # the API's stand-ins until one is set
+
+    return {"tracing": configured(trace.get_tracer_provider()), "metrics": configured(metrics.get_meter_provider()),
+            "logs": configured(_logs.get_logger_provider())}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -121,8 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("started", extra={"version": __version__, "store": services.store.backend,
                                    "redis": services.redis is not None})
         try:
-            async with loop_lag_probe(services.metrics):
-                yield
+            with writing_in_background():  # log lines off the event loop while serving (control_plane/logging.py)
+                async with loop_lag_probe(services.metrics):
+                    yield
         finally:
             drained = await services.streams.drain(settings.shutdown_grace_s)
             if not drained:
@@ -130,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.close()
 
     app = FastAPI(
-        title="TTS Gateway", version=__version__, lifespan=lifespan,
+        title="TTS Gateway", version=__version__, lifespan=lifespan, telemetry=_telemetry(),
         description="Multi-tenant text-to-speech: XTTS-v2 voice cloning and the bundled Piper voice, "
                     "served by Triton. Authenticate with `Authorization: Bearer <api key>`.",
     )

@@ -8,6 +8,7 @@ body. Anything unexpected becomes a 500 with a generic message (the details go t
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -145,6 +146,16 @@ class StreamAborted(Exception):
         self.code = code
 
 
+class ErrorResponse(JSONResponse):
+    """A JSONResponse (the same bytes) whose encoder is built once rather than per response: a refusal under
+    overload is one of thousands."""
+
+    _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    def render(self, content: Any) -> bytes:
+        return self._encoder.encode(content).encode("utf-8")
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
@@ -168,7 +179,7 @@ def error_response(request: Request, status: int, code: str, message: str,
     if rid:
         out["X-Request-ID"] = rid
     count_error(getattr(getattr(request.app.state, "services", None), "metrics", None), code, source)
-    return JSONResponse({"error": body}, status_code=status, headers=out)
+    return ErrorResponse({"error": body}, status_code=status, headers=out)
 
 
 def render_error(request: Request, exc: ServiceError) -> JSONResponse:

@@ -8,8 +8,10 @@ exported as a gauge computed at scrape time from the hit and miss counters.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+import prometheus_client
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 
 # The *_created series double the exposition and no dashboard reads them.
 disable_created_metrics()
@@ -19,6 +21,37 @@ WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 MAX_TENANT_LABELS = 50  # tenants named in per-tenant series; later ones are counted as OTHER_TENANT
 OTHER_TENANT = "other"
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+
+
+class _KeptChildren:
+    """`labels()` from a dict of the children already made: prometheus_client's own checks the label names,
+    converts every value and takes a lock on each call, a cost every request and every refusal pays several
+    times. The first call for a label set still goes through it (and its errors); a child removed from the
+    metric since (`remove`, `clear`) is made again."""
+
+    _kept: dict[Any, Any]
+
+    def labels(self, *values: Any, **named: Any) -> Any:
+        key = values or tuple(named.items())
+        kept = self.__dict__.get("_kept")
+        if kept is None:
+            kept = self._kept = {}
+        child = kept.get(key)
+        if child is None or self._metrics.get(child._labelvalues) is not child:  # type: ignore[attr-defined]
+            child = kept[key] = super().labels(*values, **named)  # type: ignore[misc]
+        return child
+
+
+class Counter(_KeptChildren, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_KeptChildren, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_KeptChildren, prometheus_client.Histogram):
+    pass
 
 
 def _task_count() -> float:

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import HTTPConnection
 
-from control_plane.errors import ApiError, InvalidInput, ServiceError, count_error
+from control_plane.errors import ApiError, ErrorResponse, InvalidInput, ServiceError, count_error
 from control_plane.services.voice_map import DEEPGRAM_MODEL
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
@@ -216,7 +216,7 @@ def error_response(conn: HTTPConnection, exc: ServiceError) -> JSONResponse:
     if rid:
         headers["X-Request-ID"] = rid
     count_error(getattr(getattr(conn.app.state, "services", None), "metrics", None), exc.code, exc)
-    return JSONResponse(error_body(exc, rid), status_code=dg_status(exc), headers=headers)
+    return ErrorResponse(error_body(exc, rid), status_code=dg_status(exc), headers=headers)
 
 
 def text_error(exc: ValidationError | RequestValidationError) -> InvalidInput:

@@ -15,7 +15,7 @@ import re
 import httpx
 import pytest
 import websockets
-from fault_helpers import ServeProcess
+from fault_helpers import ServeProcess, eventually
 from gateway_helpers import ADMIN_TOKEN, encode_reference, piper_speech
 
 MARKER = "zebraquartz"  # a word no log line has a reason to contain
@@ -61,6 +61,15 @@ async def test_logs_carry_no_secrets_and_no_request_content(serve):
         kinds = [json.loads(m)["type"] async for m in ws if isinstance(m, str)]
     assert kinds[-1] == "done"
 
+    # Lines are written by the server's log thread in the order they were logged: once the line of a last
+    # request is in the file, so is every line before it.
+    async with httpx.AsyncClient(base_url=serve.url, timeout=120) as c:
+        assert (await c.get("/v1/voices", headers={"X-Request-ID": "logs-written"})).status_code == 401
+
+    async def written() -> bool:
+        return '"logs-written"' in serve.log_text()
+
+    await eventually(written, within=60)
     logs = serve.log_text()
     lines = [line for line in logs.splitlines() if line.strip()]
     assert sum('"message": "request"' in line for line in lines) >= 7  # the requests above were logged
