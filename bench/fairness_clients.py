@@ -126,11 +126,14 @@ def _p(values: list[float], q: float) -> float | None:
     return None if p is None else round(p * 1000, 1)
 
 
-async def _tenant(client, stack: Stack, name: str, **extra: Any) -> str:
+async def _tenant(client, stack: Stack, name: str, ids: dict[str, str] | None = None, **extra: Any) -> str:
+    """A new tenant's API key (`ids`, if given, gets its tenant id by name)."""
     r = await client.post(f"{stack.base}/admin/v1/tenants", json={"name": name, **LIMITS, **extra},
                           headers={"Authorization": f"Bearer {stack.admin}"})
     if r.status_code >= 300:
         raise StageUnavailable(f"cannot create tenant {name}: {r.status_code} {r.text[:200]}")
+    if ids is not None:
+        ids[name] = r.json()["tenant_id"]
     return r.json()["api_key"]
 
 

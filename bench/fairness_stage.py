@@ -68,7 +68,8 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
                               "scenarios": [s for s in FAIRNESS_SCENARIOS if s in args.scenarios]}
     want = args.scenarios
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-        keys = {name: await _tenant(client, stack, name, **extra) for name, extra in (
+        ids: dict[str, str] = {}
+        keys = {name: await _tenant(client, stack, name, ids, **extra) for name, extra in (
             ("A", {}), ("B", {}), ("C", {}), ("P", {"weight": 3.0}), ("S", {"weight": 1.0}))}
         base = stack.base
         warm = Scenario()  # model warm-up and the first rate measurement
@@ -122,7 +123,7 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
 
         if "weights" in want:
             log(f"  weights 3:1: {clients // 2} clients each, honouring Retry-After")
-            result["weighted"] = await weights_scenario(client, stack, keys, texts, clients, args.seconds)
+            result["weighted"] = await weights_scenario(client, stack, keys, ids, texts, clients, args.seconds)
             rates["weighted"] = await _service_rate(client, base)
 
         if "burst" in want:

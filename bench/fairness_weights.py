@@ -51,11 +51,13 @@ async def _engine_waits(client: Any, metrics_url: str) -> dict[str, tuple[float,
     return {w: (total, total + within) for w, (total, within) in out.items()}
 
 
-async def _decisions(client: Any, base: str) -> dict[tuple[str, str], float]:
+async def _decisions(client: Any, base: str, ids: dict[str, str]) -> dict[tuple[str, str], float]:
+    """The gateway's admission decisions on Piper by (tenant name, outcome)."""
     text = (await client.get(f"{base}/metrics")).text
-    return {(labels["tenant"], labels["outcome"]): value
+    names = {ids[t]: t for t in TENANTS}
+    return {(names[labels["tenant"]], labels["outcome"]): value
             for labels, value in _samples(text, "tts_tenant_admission_decisions_total")
-            if labels.get("engine") == "piper" and labels.get("tenant") in TENANTS}
+            if labels.get("engine") == "piper" and labels.get("tenant") in names}
 
 
 def _running_mean(outcomes: list[Outcome], seconds: float) -> float:
@@ -82,16 +84,16 @@ def _ms(values: list[float], q: float) -> float | None:
     return None if p is None else round(p * 1000, 1)
 
 
-async def weights_scenario(client: Any, stack: Any, keys: dict[str, str], texts: Texts, clients: int,
-                           seconds: float) -> dict[str, Any]:
+async def weights_scenario(client: Any, stack: Any, keys: dict[str, str], ids: dict[str, str], texts: Texts,
+                           clients: int, seconds: float) -> dict[str, Any]:
     waits_before = await _engine_waits(client, stack.metrics_url)
-    decided_before = await _decisions(client, stack.base)
+    decided_before = await _decisions(client, stack.base, ids)
     weighted = Scenario()
     until = time.monotonic() + seconds
     await asyncio.gather(*(_retrying_client(client, stack.base, keys[t], t, texts, weighted, until, who=i)
                            for t in TENANTS for i in range(clients // 2)))
     waits_after = await _engine_waits(client, stack.metrics_url)
-    decided_after = await _decisions(client, stack.base)
+    decided_after = await _decisions(client, stack.base, ids)
     audio = {t: sum(o.audio_s for o in _served(weighted, t, seconds)) for t in TENANTS}
     p, s = audio["P"], audio["S"]
     per_tenant: dict[str, Any] = {}

@@ -56,6 +56,7 @@ class Engine:
 class Report:
     served: Counter[str] = field(default_factory=Counter)  # characters completed within the window
     admitted: Counter[str] = field(default_factory=Counter)
+    clients_admitted: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     refused: Counter[str] = field(default_factory=Counter)
     retry_after: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     # time-weighted means over the window, by tenant: backlog characters (admission's view), requests running
@@ -90,9 +91,12 @@ class Bench:
         self.report = Report()
         self._window_from = 0.0
 
-    def clients(self, share: Share, n: int, start: float = 0.0) -> None:
+    def clients(self, share: Share, n: int, start: float = 0.0, spacing: float | None = None) -> None:
+        """`n` clients of `share` sending their first requests `start` s from now: within 50 ms in random order,
+        or with `spacing`, one every `spacing` s (as one event loop writes them)."""
         for i in range(n):
-            self._at(self.clock.now + start + self.rng.uniform(0, 0.05), share, i)
+            offset = self.rng.uniform(0, 0.05) if spacing is None else i * spacing
+            self._at(self.clock.now + start + offset, share, i)
 
     def periodic(self, share: Share, every: float, count: int) -> None:
         """A quiet tenant: one request every `every` s (client ids from 10_000: never a retrying loop)."""
@@ -163,6 +167,7 @@ class Bench:
             return
         if measuring:
             self.report.admitted[share.tenant] += 1
+            self.report.clients_admitted[share.tenant].add(client)
         self.admission.started("piper", request_id, chars, share.tenant)
         request = _Request(share, client, chars, ticket, float(chars))
         if len(self.engine.running) < self.engine.slots:
