@@ -62,7 +62,6 @@ MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completi
 PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
 MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
 IDLE_TENANT_S = 60.0  # a tenant with no backlog and no decision for this long is forgotten
-HOLD_S = 1.0  # a contending tenant's share is held this long after one of its requests ends (see TenantLoad.held)
 SWEEP_EVERY = 256  # decisions between sweeps of the forgotten tenants
 ANONYMOUS = Share()
 
@@ -94,36 +93,10 @@ class TenantLoad:
     _admitted: float = 0.0
     _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
     _decided_at: float = 0.0
-    # The share held for it (`held`): when its last refused caller is due back, and its backlog's recent high.
-    awaited_until: float = 0.0
-    _peak: tuple[int, int] = (0, 0)  # (backlog characters, engine requests) just before one of its requests ended
-    _peak_at: float = -math.inf
 
     @property
     def backlog_chars(self) -> int:
         return self.inflight_chars + self.reserved_chars
-
-    def held(self, now: float) -> tuple[int, int]:
-        """The backlog (characters, requests) the others are judged against: its own, or, while it contends
-        (callers it refused are due back) and for HOLD_S after one of its requests ends, what it had then.
-
-        The caller whose request just ended sends its next one a moment later: a round trip through the
-        client and the gateway, longer than a short request's synthesis on a fast engine. Lent to whoever asks
-        in that moment, the share is not given back until the borrower's request ends, because the engines run
-        the few requests admission lets through all at once and their fair queues have nothing to reorder: a
-        tenant under its weight would take the slots its weightier neighbour's callers are about to refill,
-        and the two would be served by who asks first rather than by weight. A share vacant longer than HOLD_S
-        is lent as before (work-conserving), and a tenant nobody refused holds nothing (a quiet tenant's
-        ended request frees its place at once)."""
-        current = (self.backlog_chars, self.inflight)
-        if now >= self.awaited_until or now - self._peak_at > HOLD_S:
-            return current
-        return max(current[0], self._peak[0]), max(current[1], self._peak[1])
-
-    def ending(self, now: float) -> None:
-        """One of its requests is about to end: remember the backlog it had, for `held`."""
-        if self.backlog_chars >= self.held(now)[0]:
-            self._peak, self._peak_at = (self.backlog_chars, self.inflight), now
 
     def idle(self, now: float) -> bool:
         return self.inflight == 0 and self.reserved_chars == 0 and now - self._decided_at > IDLE_TENANT_S
@@ -134,7 +107,6 @@ class TenantLoad:
         self._decided_at = now
         if shed:
             self._advertised += retry_after
-            self.awaited_until = max(self.awaited_until, now + retry_after)
         else:
             self._admitted += 1
 
@@ -289,15 +261,13 @@ class Admission:
         remote = self._remote(engine)
         if share is None:
             return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
-        now = self.clock()
-        own = load.tenants.get(share.tenant)
-        mine: float = own.backlog_chars if own else 0
-        local = {name: (t.held(now)[0], t.weight) for name, t in load.tenants.items() if name != share.tenant}
         if remote is not None and remote.tenants:
-            backlogs = merged_backlogs(local, remote)
-            mine += backlogs.pop(share.tenant, (0, share.weight))[0]
+            backlogs = merged_backlogs(load.tenants, remote)
+            mine = backlogs.pop(share.tenant, (0, share.weight))[0]
             return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
-        return fair_wait(local.values(), (mine, share.weight), first_chars, rate)
+        own = load.tenants.get(share.tenant)
+        others = ((t.backlog_chars, t.weight) for name, t in load.tenants.items() if name != share.tenant)
+        return fair_wait(others, (own.backlog_chars if own else 0, share.weight), first_chars, rate)
 
     def admit(self, engine: str, request_id: str, first_chars: int, share: Share | None = None,
               tier: str = "") -> Ticket:
@@ -312,7 +282,7 @@ class Admission:
         tenant = load.tenant(share.tenant)
         tenant.weight, tenant.first_chars = share.weight, max(1, first_chars)
         wait: float | None = 0.0
-        if self._bounded(load, self._remote(engine), share.tenant, now):
+        if self._bounded(load, self._remote(engine)):
             wait = self.expected_wait(engine, share, first_chars)
             if wait is None or wait > self.max_wait_s:
                 raise self._refusal(engine, tenant, share, tier, wait, now)
@@ -331,14 +301,13 @@ class Admission:
         if self.max_wait_s <= 0 or not self.loads:
             return None
         waits: list[tuple[float, str]] = []
-        now = self.clock()
         for engine, load in self.loads.items():
-            bounded = self._bounded(load, self._remote(engine), share.tenant, now)
-            wait = self.expected_wait(engine, share, 1) if bounded else 0.0
+            wait = self.expected_wait(engine, share, 1) if self._bounded(load, self._remote(engine)) else 0.0
             if wait is not None and wait <= self.max_wait_s:
                 return None
             waits.append((math.inf if wait is None else wait, engine))
         wait, engine = min(waits)
+        now = self.clock()
         load = self.loads[engine]
         load.tick(now)
         load.sweep(now)
@@ -348,17 +317,11 @@ class Admission:
             wait = self.expected_wait(engine, share, tenant.first_chars) or wait
         return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
 
-    def _bounded(self, load: EngineLoad, remote: RemoteEngine | None, tenant: str, now: float) -> bool:
+    def _bounded(self, load: EngineLoad, remote: RemoteEngine | None) -> bool:
         """Whether the bound applies: admission is on and at least `min_inflight` engine requests are in flight
-        or waiting, the other tenants' held shares counted as their requests (fewer: everything is admitted,
-        which is also how the rate is first measured)."""
-        if self.max_wait_s <= 0:
-            return False
-        count = load.inflight + load.waiting + (remote.inflight if remote else 0)
-        if count >= self.min_inflight:
-            return True
-        held = sum(t.held(now)[1] - t.inflight for name, t in load.tenants.items() if name != tenant)
-        return count + held >= self.min_inflight
+        or waiting (fewer: everything is admitted, which is also how the rate is first measured)."""
+        return self.max_wait_s > 0 and \
+            load.inflight + load.waiting + (remote.inflight if remote else 0) >= self.min_inflight
 
     def _refusal(self, engine: str, tenant: TenantLoad, share: Share, tier: str, wait: float | None,
                  now: float) -> Overloaded:
@@ -399,10 +362,8 @@ class Admission:
 
     def finished(self, engine: str, chars: int, *, completed: bool, tenant: str = "") -> None:
         load = self.load(engine)
-        now = self.clock()
-        load.tick(now)
+        load.tick(self.clock())
         own = load.tenant(tenant)
-        own.ending(now)
         own.inflight -= 1
         own.inflight_chars -= chars
         load.inflight -= 1

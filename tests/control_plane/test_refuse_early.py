@@ -85,42 +85,6 @@ def test_refused_early_only_what_admit_refuses_whatever_the_load() -> None:
     assert refused > 30  # the property was exercised
 
 
-def test_refused_early_only_what_admit_refuses_with_shares_held() -> None:
-    """The same property while tenants' shares are held (requests ended moments ago of tenants refused before)."""
-    rng = random.Random(17)
-    refused = 0
-    tenants = ["flood", "quiet", "third"]
-    for round_ in range(300):
-        admission, clock = _admission(rate=rng.choice([50.0, 100.0, 400.0]), seed=round_)
-        admission.min_inflight = rng.choice([1, 4])
-        running: list[tuple[str, int]] = []
-        for i in range(rng.randint(2, 10)):
-            share = Share(rng.choice(tenants), rng.choice([0.5, 1.0, 3.0]))
-            if rng.random() < 0.3 and running:  # one ends, its tenant's share maybe held
-                tenant, chars = running.pop(rng.randrange(len(running)))
-                admission.finished("piper", chars, completed=False, tenant=tenant)
-            elif rng.random() < 0.5:  # asked through admit: admitted and running, or refused (then it contends)
-                chars = rng.randint(1, 300)
-                try:
-                    admission.admit("piper", f"a{i}", chars, share)
-                except Overloaded:
-                    continue
-                admission.started("piper", f"a{i}", chars, share.tenant)
-                running.append((share.tenant, chars))
-            else:
-                chars = rng.randint(1, 300)
-                admission.started("piper", f"r{i}", chars, share.tenant)
-                running.append((share.tenant, chars))
-            clock.now += rng.choice([0.0, 0.1, 0.5])
-        share = Share(rng.choice(tenants), rng.choice([0.5, 1.0, 3.0]))
-        if admission.refuse_early(share) is None:
-            continue
-        refused += 1
-        for chars in (1, 20, 400):
-            assert _refused(admission, "piper", chars, share) is not None, (round_, chars)
-    assert refused > 30
-
-
 def test_counted_and_fed_back_as_admit_refusals_are() -> None:
     metrics = Metrics()
     admission, clock = _admission(metrics=metrics)
