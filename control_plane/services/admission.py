@@ -59,8 +59,7 @@ if TYPE_CHECKING:
     from control_plane.services.metered_engine import MeteredEngine
 
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
-PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
-MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
+MAX_RETRY_AFTER_S = 30
 IDLE_TENANT_S = 60.0  # a tenant with no backlog and no decision for this long is forgotten
 SWEEP_EVERY = 256  # decisions between sweeps of the forgotten tenants
 ANONYMOUS = Share()
@@ -89,10 +88,8 @@ class TenantLoad:
     inflight: int = 0
     inflight_chars: int = 0
     reserved_chars: int = 0
-    # Recent decisions, exponentially decayed (PRESSURE_TIME_CONSTANT_S): the Retry-After feedback.
-    _admitted: float = 0.0
-    _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
     _decided_at: float = 0.0
+    _next_slot: float = 0.0  # when the next caller it refuses is told to come back (`retry_after`)
 
     @property
     def backlog_chars(self) -> int:
@@ -101,25 +98,27 @@ class TenantLoad:
     def idle(self, now: float) -> bool:
         return self.inflight == 0 and self.reserved_chars == 0 and now - self._decided_at > IDLE_TENANT_S
 
-    def decided(self, now: float, *, shed: bool, retry_after: float = 0.0) -> None:
-        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        self._admitted, self._advertised = self._admitted * decay, self._advertised * decay
+    def decided(self, now: float) -> None:
         self._decided_at = now
-        if shed:
-            self._advertised += retry_after
-        else:
-            self._admitted += 1
 
-    def retry_after(self, now: float, floor: int, jitter: float = 1.0) -> int:
-        """When a refused caller should come back. Callers that honour Retry-After and come back too soon are
-        refused again, each refusal costing this replica work while the engine serves no one more: with k
-        recent refusals per admission at an advertised delay T, the tenant's callers waiting would all be
-        admitted after about k·T, so that is the delay given (at least `floor`, the time the tenant's own
-        backlog needs to come back under the bound). It settles where refusals come about as often as
-        admissions. `jitter` (1 to 1.5) spreads callers refused together."""
-        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        pressure = self._advertised * decay / max(self._admitted * decay, 1.0)  # k·T
-        return math.ceil(max(floor, min(MAX_RETRY_AFTER_S, pressure)) * jitter)
+    def contending(self, now: float) -> bool:
+        """Callers it refused are still due back: it asks for more than it is given."""
+        return self._next_slot > now
+
+    def retry_after(self, now: float, floor: float, spacing: float) -> int:
+        """When a caller of this tenant refused now should come back: the next free place in the tenant's
+        schedule of returns, one every `spacing` s (the time the engine needs, at the tenant's share, for one
+        request as long as its last), never sooner than `floor` (its own backlog's time to come back under the
+        bound). Its refused callers so come back one after another at about the pace its share serves them:
+        none told to wait while its share would lie idle, and not all at once into a full engine. A burst of k
+        refusals is spread over about k x spacing instead of all being sent away for the longest wait (told
+        alike, a flooding tenant's callers refused in its first second stayed away for the whole burst, and
+        the few admitted then, not the weights, decided what each tenant was served). Callers that come back
+        and are refused again take the next place, so the schedule settles about where its callers are
+        refused as often as they are admitted."""
+        slot = max(self._next_slot, now + floor)
+        self._next_slot = min(slot + spacing, now + MAX_RETRY_AFTER_S)
+        return math.ceil(min(slot - now, MAX_RETRY_AFTER_S) - 1e-9)
 
 
 def fair_wait(backlogs: Iterable[tuple[float, float]], own: tuple[float, float], extra: float, rate: float) -> float:
@@ -262,7 +261,7 @@ class Admission:
         if share is None:
             return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
         if remote is not None and remote.tenants:
-            backlogs = merged_backlogs(load.tenants, remote)
+            backlogs = merged_backlogs({name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}, remote)
             mine = backlogs.pop(share.tenant, (0, share.weight))[0]
             return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
         own = load.tenants.get(share.tenant)
@@ -281,12 +280,10 @@ class Admission:
         load.sweep(now)
         tenant = load.tenant(share.tenant)
         tenant.weight, tenant.first_chars = share.weight, max(1, first_chars)
-        wait: float | None = 0.0
-        if self._bounded(load, self._remote(engine)):
-            wait = self.expected_wait(engine, share, first_chars)
-            if wait is None or wait > self.max_wait_s:
-                raise self._refusal(engine, tenant, share, tier, wait, now)
-        tenant.decided(now, shed=False)
+        refused, wait = self._decide(engine, share, first_chars, now)
+        if refused:
+            raise self._refusal(engine, tenant, share, tier, wait, now)
+        tenant.decided(now)
         ticket = Ticket(engine, request_id, first_chars, share.tenant)
         load.reserve(ticket)
         self._count(engine, "admitted", share, tier, wait)
@@ -301,13 +298,13 @@ class Admission:
         if self.max_wait_s <= 0 or not self.loads:
             return None
         waits: list[tuple[float, str]] = []
-        for engine, load in self.loads.items():
-            wait = self.expected_wait(engine, share, 1) if self._bounded(load, self._remote(engine)) else 0.0
-            if wait is not None and wait <= self.max_wait_s:
+        now = self.clock()
+        for engine in self.loads:
+            refused, wait = self._decide(engine, share, 1, now)
+            if not refused:
                 return None
             waits.append((math.inf if wait is None else wait, engine))
         wait, engine = min(waits)
-        now = self.clock()
         load = self.loads[engine]
         load.tick(now)
         load.sweep(now)
@@ -316,6 +313,55 @@ class Admission:
         if not math.isinf(wait) and tenant.first_chars > 1:  # Retry-After as `admit` gives its requests
             wait = self.expected_wait(engine, share, tenant.first_chars) or wait
         return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
+
+    def _decide(self, engine: str, share: Share, first_chars: int, now: float) -> tuple[bool, float | None]:
+        """Whether `admit` refuses a request of `share`'s tenant whose first engine call is `first_chars` long
+        on `engine` now, and its expected wait (0 where the bound does not apply). Both tests only grow with
+        `first_chars`: what refuse_early refuses for one character, admit refuses for any length."""
+        if not self._bounded(self.load(engine), self._remote(engine)):
+            return self._behind(engine, share, first_chars, now), 0.0
+        wait = self.expected_wait(engine, share, first_chars)
+        return wait is None or wait > self.max_wait_s or self._behind(engine, share, first_chars, now), wait
+
+    def _behind(self, engine: str, share: Share, first_chars: int, now: float) -> bool:
+        """Whether a new request of `share`'s tenant must give way to another tenant's next one: the engine is
+        contended (the whole backlog and this request would not start within the bound in one queue) and some
+        other contending tenant (one with a backlog and callers it refused due back: more of its requests are on
+        their way) would, by the engines' fair order, be served its next request first (its backlog and next
+        request per weight below this tenant's with the new one).
+
+        The bound holds the engine to about `max_wait_s` of work, which on a fast engine is only a few requests:
+        as many as it runs at once (Piper's workers, an XTTS batch), so its fair queue has nothing to reorder
+        and each tenant is served in proportion to the requests it has running, not to its weight. Each tenant
+        passing the bound on its own wait, a light tenant's next request fits whenever the heavy one's backlog
+        dips a little below its share, and two tenants weighted 3:1 held 3 and 2 requests as often as 3 and 1.
+        And below `min_inflight` requests in flight, where the bound is not asked (on a slow engine, where the
+        bound is less than a request, that is how every request gets in), whoever came first took the worker.
+        Taken in the fair order instead, under contention the tenant furthest below its share gets the next
+        place, so the requests running follow the weights. It only orders tenants that are both asking for
+        more than the engine has room for; one nobody refused (a quiet tenant) is never waited for, so its
+        idle share is lent at once. A contending tenant's place may stand empty a moment until its next caller
+        comes back (its callers are told to come back at its share's pace, `TenantLoad.retry_after`)."""
+        rate = self.rate(engine)
+        if not rate:
+            return False
+        load = self.load(engine)
+        remote = self._remote(engine)
+        total = load.backlog_chars + (remote.backlog_chars if remote else 0)
+        if (total + first_chars) / rate <= self.max_wait_s:
+            return False
+        local = {name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}
+        backlogs = merged_backlogs(local, remote) if remote is not None and remote.tenants else local
+        mine = backlogs.pop(share.tenant, (0, share.weight))[0]
+        finish = (mine + first_chars) / share.weight
+        for name, (chars, weight) in backlogs.items():
+            known = load.tenants.get(name)
+            if chars <= 0 or (known is not None and not known.contending(now)):
+                continue
+            nxt = known.first_chars if known is not None else first_chars  # another replica's: taken as this one
+            if (chars + nxt) / weight < finish:
+                return True
+        return False
 
     def _bounded(self, load: EngineLoad, remote: RemoteEngine | None) -> bool:
         """Whether the bound applies: admission is on and at least `min_inflight` engine requests are in flight
@@ -327,13 +373,32 @@ class Admission:
                  now: float) -> Overloaded:
         """Count a refusal of `share`'s tenant on `engine` and say when to come back."""
         self._count(engine, "shed", share, tier, wait)
-        retry = tenant.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
-                                   jitter=self.rng.uniform(1.0, 1.5))
-        tenant.decided(now, shed=True, retry_after=retry)
+        # At least the time its own backlog needs to come back under the bound, jittered (x 1 to 1.5) so that
+        # callers refused together, given the same floor, do not all come back in the same instant.
+        floor = (1 if wait is None else max(1, math.ceil(wait - self.max_wait_s))) * self.rng.uniform(1.0, 1.5)
+        retry = tenant.retry_after(now, floor, self._spacing(engine, share, tenant))
+        tenant.decided(now)
         expected = "" if wait is None else f" a new request of yours would wait about {wait:.1f} s for " \
             f"its first audio (this server's bound is {self.max_wait_s:g} s);"
         return Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in {retry} s",
                           headers={"Retry-After": str(retry)}, fields={"retry_after_s": retry})
+
+    def _spacing(self, engine: str, share: Share, tenant: TenantLoad) -> float:
+        """Seconds the engine takes, at `share`'s weighted share beside the tenants with a backlog (this
+        replica's and the others'), for one request as long as the tenant's last: how far apart its refused
+        callers are told to come back (a second before the rate is measured)."""
+        rate = self.rate(engine)
+        if not rate:
+            return 1.0
+        weights = {name: t.weight for name, t in self.load(engine).tenants.items()
+                   if t.backlog_chars > 0 and name != share.tenant}
+        remote = self._remote(engine)
+        if remote is not None:
+            for name, (_, weight) in remote.tenants.items():
+                if name != share.tenant:
+                    weights.setdefault(name, weight)
+        fraction = share.weight / (share.weight + sum(weights.values()))
+        return tenant.first_chars / (rate * fraction)
 
     def release(self, ticket: Ticket) -> None:
         """The request is over: a reservation it never used is given back."""
