@@ -326,9 +326,9 @@ class Admission:
     def _behind(self, engine: str, share: Share, first_chars: int, now: float) -> bool:
         """Whether a new request of `share`'s tenant must give way to another tenant's next one: the engine is
         contended (the whole backlog and this request would not start within the bound in one queue) and some
-        other contending tenant (one with a backlog and callers it refused due back: more of its requests are on
-        their way) would, by the engines' fair order, be served its next request first (its backlog and next
-        request per weight below this tenant's with the new one).
+        other contending tenant (one with callers it refused due back: more of its requests are on their way)
+        would, by the engines' fair order, be served its next request first (its backlog and next request per
+        weight below this tenant's with the new one).
 
         The bound holds the engine to about `max_wait_s` of work, which on a fast engine is only a few requests:
         as many as it runs at once (Piper's workers, an XTTS batch), so its fair queue has nothing to reorder
@@ -340,8 +340,10 @@ class Admission:
         Taken in the fair order instead, under contention the tenant furthest below its share gets the next
         place, so the requests running follow the weights. It only orders tenants that are both asking for
         more than the engine has room for; one nobody refused (a quiet tenant) is never waited for, so its
-        idle share is lent at once. A contending tenant's place may stand empty a moment until its next caller
-        comes back (its callers are told to come back at its share's pace, `TenantLoad.retry_after`)."""
+        idle share is lent at once. A contending tenant's place is kept for its next caller, a moment away: the
+        one whose request just ended comes straight back, and its refused callers come back at its share's pace
+        (`TenantLoad.retry_after`); lent meanwhile, the place went to the heavier tenant for the whole of that
+        request (3.6:1 measured for 3:1)."""
         rate = self.rate(engine)
         if not rate:
             return False
@@ -356,10 +358,10 @@ class Admission:
         finish = (mine + first_chars) / share.weight
         for name, (chars, weight) in backlogs.items():
             known = load.tenants.get(name)
-            if chars <= 0 or (known is not None and not known.contending(now)):
-                continue
-            nxt = known.first_chars if known is not None else first_chars  # another replica's: taken as this one
-            if (chars + nxt) / weight < finish:
+            if known is None:  # another replica's tenant: contending while it has a backlog, its next as long
+                if chars > 0 and (chars + first_chars) / weight < finish:
+                    return True
+            elif known.contending(now) and (chars + known.first_chars) / weight < finish:
                 return True
         return False
 
