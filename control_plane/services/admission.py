@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
 MAX_RETRY_AFTER_S = 30
 IDLE_TENANT_S = 60.0  # a tenant with no backlog and no decision for this long is forgotten
+KEEP_PLACE_S = 0.25  # a contending tenant's place in the fair order is kept this long after its last request ends
 SWEEP_EVERY = 256  # decisions between sweeps of the forgotten tenants
 ANONYMOUS = Share()
 
@@ -90,6 +91,7 @@ class TenantLoad:
     reserved_chars: int = 0
     _decided_at: float = 0.0
     _next_slot: float = 0.0  # when the next caller it refuses is told to come back (`retry_after`)
+    ended_at: float = -math.inf  # when its last engine request ended
 
     @property
     def backlog_chars(self) -> int:
@@ -326,9 +328,9 @@ class Admission:
     def _behind(self, engine: str, share: Share, first_chars: int, now: float) -> bool:
         """Whether a new request of `share`'s tenant must give way to another tenant's next one: the engine is
         contended (the whole backlog and this request would not start within the bound in one queue) and some
-        other contending tenant (one with callers it refused due back: more of its requests are on their way)
-        would, by the engines' fair order, be served its next request first (its backlog and next request per
-        weight below this tenant's with the new one).
+        other contending tenant (one with callers it refused due back: more of its requests are on their way),
+        with a backlog or a request that ended within KEEP_PLACE_S, would, by the engines' fair order, be served
+        its next request first (its backlog and next request per weight below this tenant's with the new one).
 
         The bound holds the engine to about `max_wait_s` of work, which on a fast engine is only a few requests:
         as many as it runs at once (Piper's workers, an XTTS batch), so its fair queue has nothing to reorder
@@ -340,10 +342,10 @@ class Admission:
         Taken in the fair order instead, under contention the tenant furthest below its share gets the next
         place, so the requests running follow the weights. It only orders tenants that are both asking for
         more than the engine has room for; one nobody refused (a quiet tenant) is never waited for, so its
-        idle share is lent at once. A contending tenant's place is kept for its next caller, a moment away: the
-        one whose request just ended comes straight back, and its refused callers come back at its share's pace
-        (`TenantLoad.retry_after`); lent meanwhile, the place went to the heavier tenant for the whole of that
-        request (3.6:1 measured for 3:1)."""
+        idle share is lent at once. A contending tenant whose last request just ended keeps its place for a
+        moment, for the caller that comes straight back with the next one (lent meanwhile, the place went to
+        the heavier tenant for the whole of that request: 3.6:1 measured for 3:1); for longer, a tenant that
+        stopped asking would hold the others back."""
         rate = self.rate(engine)
         if not rate:
             return False
@@ -361,7 +363,8 @@ class Admission:
             if known is None:  # another replica's tenant: contending while it has a backlog, its next as long
                 if chars > 0 and (chars + first_chars) / weight < finish:
                     return True
-            elif known.contending(now) and (chars + known.first_chars) / weight < finish:
+            elif known.contending(now) and (chars > 0 or now - known.ended_at <= KEEP_PLACE_S) \
+                    and (chars + known.first_chars) / weight < finish:
                 return True
         return False
 
@@ -429,8 +432,10 @@ class Admission:
 
     def finished(self, engine: str, chars: int, *, completed: bool, tenant: str = "") -> None:
         load = self.load(engine)
-        load.tick(self.clock())
+        now = self.clock()
+        load.tick(now)
         own = load.tenant(tenant)
+        own.ended_at = now
         own.inflight -= 1
         own.inflight_chars -= chars
         load.inflight -= 1
