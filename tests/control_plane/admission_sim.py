@@ -90,10 +90,15 @@ class Bench:
         self._ids = itertools.count()
         self.report = Report()
         self._window_from = 0.0
+        self._until: dict[str, float] = {}  # tenant -> when its clients stop sending
 
-    def clients(self, share: Share, n: int, start: float = 0.0, spacing: float | None = None) -> None:
+    def clients(self, share: Share, n: int, start: float = 0.0, spacing: float | None = None,
+                stop_after: float | None = None) -> None:
         """`n` clients of `share` sending their first requests `start` s from now: within 50 ms in random order,
-        or with `spacing`, one every `spacing` s (as one event loop writes them)."""
+        or with `spacing`, one every `spacing` s (as one event loop writes them); with `stop_after`, they send
+        nothing more that many seconds from now."""
+        if stop_after is not None:
+            self._until[share.tenant] = self.clock.now + stop_after
         for i in range(n):
             offset = self.rng.uniform(0, 0.05) if spacing is None else i * spacing
             self._at(self.clock.now + start + offset, share, i)
@@ -149,6 +154,8 @@ class Bench:
         self.clock.now = to
 
     def _send(self, share: Share, client: int) -> None:
+        if self.clock.now >= self._until.get(share.tenant, float("inf")):
+            return
         chars = self.text_chars(self.rng)
         request_id = f"r{next(self._ids)}"
         measuring = self.clock.now >= self._window_from

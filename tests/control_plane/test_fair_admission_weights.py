@@ -90,6 +90,23 @@ def test_two_flooding_tenants_are_served_in_the_ratio_of_their_weights(rate: flo
         assert report.busy_s / report.seconds >= 0.98  # the engine kept busy
 
 
+@pytest.mark.parametrize("rate", [230.0, 120.0])
+def test_weights_hold_after_another_tenants_flood(rate: float) -> None:
+    """As the benchmark runs it: a warm-up tenant floods for 3 s (refused, so contending, its callers due back
+    later) and stops with its requests still running; the two weighted tenants that follow, their first callers
+    refused behind its backlog and paced at their shares, are still served 3:1 with the engine kept busy."""
+    bench = gateway(rate=rate, gap_s=0.015)
+    bench.clients(Share("C"), 8, stop_after=3.0)
+    bench.run(3.5)
+    assert bench.report.refused["C"] > 0
+    bench.report = type(bench.report)()
+    bench.clients(HEAVY, 24, spacing=0.005)
+    bench.clients(LIGHT, 24, start=0.12, spacing=0.005)
+    report = bench.run(30.0)
+    assert report.ratio("P", "S") == pytest.approx(3.0, rel=0.15)
+    assert report.busy_s / report.seconds >= 0.98
+
+
 def test_refused_callers_are_not_sent_away_for_the_whole_flood() -> None:
     """Each tenant's refused callers come back at its share's pace: the weight-3 tenant's within seconds, so
     its share never waits on callers told to stay away (told alike, every caller refused in the first second
