@@ -75,7 +75,7 @@ def test_a_tenant_nobody_refused_is_never_waited_for() -> None:
     assert _admits(admission, Share("flood"), 30)
 
 
-@pytest.mark.parametrize("rate", [230.0, 150.0])
+@pytest.mark.parametrize("rate", [230.0, 200.0])
 def test_two_flooding_tenants_are_served_in_the_ratio_of_their_weights(rate: float) -> None:
     """The benchmark's weights scenario: 24 clients of each tenant written one after another (all of P's, then
     all of S's), each honouring Retry-After; requests of 55-66 characters, a few of them as long as the bound
