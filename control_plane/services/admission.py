@@ -28,14 +28,18 @@ waits 0, and one tenant alone waits backlog / rate as with a single queue). So:
   whose own backlog is long, is refused: the flooding tenant is refused first, a quiet one never;
 - it is work-conserving: the expected wait is never more than the whole backlog / rate, so an engine
   whose whole backlog fits in the bound refuses no one, and a lone tenant may use all of it;
-- weights hold under contention: two flooding tenants are held to backlogs in the ratio of their weights,
-  and are served in that ratio (by the engines' fair queues, and by arrival order without them, as each
-  waits the same time in a single queue).
+- weights hold under contention, also where the bound holds only as many requests as the engine runs at
+  once (its fair queue then has nothing to reorder, and each tenant is served in proportion to the requests
+  it has running): between tenants that both ask for more than they get, the next place goes in the
+  engines' fair order (`_behind`), so the requests running follow the weights.
 
-While fewer than `min_inflight` engine requests are in flight every request is admitted: that is also how
-the rate is first measured. Past that, with no measurement yet, requests are refused; with one, a request
-whose expected wait exceeds `max_wait_s` is refused with a Retry-After from its own tenant's expected wait
-and recent refusals. Requests served from the cache are never refused: they cost the engine nothing.
+While fewer than `min_inflight` engine requests are in flight every request is admitted (contending tenants
+still in the fair order): that is also how the rate is first measured. Past that, with no measurement yet,
+requests are refused; with one, a request whose expected wait exceeds `max_wait_s` is refused. A refused
+caller is told to come back at the next place in its tenant's schedule of returns, paced at twice the rate
+its share serves requests (`TenantLoad.retry_after`): its share is refilled, never left idle by callers all
+sent away for the longest wait. Requests served from the cache are never refused: they cost the engine
+nothing.
 """
 
 from __future__ import annotations
