@@ -23,6 +23,16 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+FAIRNESS_SCENARIOS = ("quiet", "saturation", "noisy", "weights", "burst", "refusals")  # in the order they run
+
+
+def _scenarios(text: str) -> frozenset[str]:
+    chosen = frozenset(x.strip() for x in text.split(",") if x.strip())
+    if not chosen or chosen - set(FAIRNESS_SCENARIOS):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(FAIRNESS_SCENARIOS)}")
+    return chosen
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -140,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another checkout of this repository: its control plane's refusal cost beside this one's")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of the --compare-checkout comparison")
     p.add_argument("--only-paired", action="store_true", help="with --compare-checkout: only that comparison")
+    p.add_argument("--scenarios", type=_scenarios, default=None,
+                   help="comma-separated scenarios to run, of quiet, saturation, noisy, weights, burst, refusals "
+                        "(default: all; e.g. weights alone while iterating)")
     p.add_argument("--out", type=Path, default=None)
     p.set_defaults(device="cpu")
 

@@ -33,6 +33,8 @@ class Outcome:
     total_s: float = 0.0
     audio_s: float = 0.0
     retry_after: float = 0.0
+    answered_s: float = 0.0  # until the response's status and headers (admitted or refused)
+    client: int = -1
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Scenario:
 
 
 async def _request(client: Any, base: str, key: str, tenant: str, text: str, scenario: Scenario,
-                   path: str = "/v1/synthesize/stream", read_audio: bool = True) -> Outcome:
+                   path: str = "/v1/synthesize/stream", read_audio: bool = True, who: int = -1) -> Outcome:
     """One request; a refusal waits its answer, an admitted stream is read to its end (or, without
     `read_audio`, left at once: the gateway cancels it)."""
     start = time.monotonic()
@@ -63,12 +65,13 @@ async def _request(client: Any, base: str, key: str, tenant: str, text: str, sce
         body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}
     size, first = 0, None
     async with client.stream("POST", f"{base}{path}", json=body, headers={"Authorization": f"Bearer {key}"}) as r:
+        answered = time.monotonic() - start
         if r.status_code != 200:
             payload = await r.aread()
             if r.status_code != 503 or b"engine_overloaded" not in payload:
                 raise RuntimeError(f"{tenant}: status {r.status_code}: {payload[:200]!r}")
             out = Outcome(tenant, at, 503, total_s=time.monotonic() - start,
-                          retry_after=float(r.headers.get("Retry-After", "1")))
+                          retry_after=float(r.headers.get("Retry-After", "1")), answered_s=answered, client=who)
             scenario.outcomes.append(out)
             return out
         async for piece in r.aiter_raw():
@@ -78,14 +81,15 @@ async def _request(client: Any, base: str, key: str, tenant: str, text: str, sce
             if not read_audio:
                 break
     rate = 24000 if path == "/v1/audio/speech" else PCM_RATE
-    out = Outcome(tenant, at, 200, first, time.monotonic() - start, size / 2 / rate)
+    out = Outcome(tenant, at, 200, first, time.monotonic() - start, size / 2 / rate, answered_s=answered, client=who)
     scenario.outcomes.append(out)
     return out
 
 
-async def _retrying_client(client, base, key, tenant, texts: Texts, scenario: Scenario, until: float) -> None:
+async def _retrying_client(client, base, key, tenant, texts: Texts, scenario: Scenario, until: float,
+                           who: int = -1) -> None:
     while time.monotonic() < until:
-        out = await _request(client, base, key, tenant, texts.next(), scenario)
+        out = await _request(client, base, key, tenant, texts.next(), scenario, who=who)
         if out.status == 503:
             await asyncio.sleep(min(out.retry_after, MAX_BACKOFF_S, max(0.0, until - time.monotonic())))
 
@@ -122,11 +126,14 @@ def _p(values: list[float], q: float) -> float | None:
     return None if p is None else round(p * 1000, 1)
 
 
-async def _tenant(client, stack: Stack, name: str, **extra: Any) -> str:
+async def _tenant(client, stack: Stack, name: str, ids: dict[str, str] | None = None, **extra: Any) -> str:
+    """A new tenant's API key (`ids`, if given, gets its tenant id by name)."""
     r = await client.post(f"{stack.base}/admin/v1/tenants", json={"name": name, **LIMITS, **extra},
                           headers={"Authorization": f"Bearer {stack.admin}"})
     if r.status_code >= 300:
         raise StageUnavailable(f"cannot create tenant {name}: {r.status_code} {r.text[:200]}")
+    if ids is not None:
+        ids[name] = r.json()["tenant_id"]
     return r.json()["api_key"]
 
 

@@ -36,6 +36,7 @@ import os
 import time
 from typing import Any
 
+from bench.cli_args import FAIRNESS_SCENARIOS
 from bench.errors import StageUnavailable
 from bench.fairness_clients import (
     Scenario,
@@ -49,6 +50,7 @@ from bench.fairness_clients import (
     _tenant,
 )
 from bench.fairness_refusals import BARE, _burst, _paired, _second_gateway_runs
+from bench.fairness_weights import weights_rows, weights_scenario
 from bench.metrics import percentile
 from bench.results import md_table
 from bench.stack import Stack, running_stack
@@ -62,80 +64,78 @@ async def _run(stack: Stack, args, log) -> dict[str, Any]:
     connections = clients + args.burst + 20
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     result: dict[str, Any] = {"saturate_clients": args.saturate, "flood_clients": clients, "seconds": args.seconds,
-                              "interval_s": args.interval, "quiet_requests": args.quiet_requests}
+                              "interval_s": args.interval, "quiet_requests": args.quiet_requests,
+                              "scenarios": [s for s in FAIRNESS_SCENARIOS if s in args.scenarios]}
+    want = args.scenarios
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-        keys = {name: await _tenant(client, stack, name, **extra) for name, extra in (
+        ids: dict[str, str] = {}
+        keys = {name: await _tenant(client, stack, name, ids, **extra) for name, extra in (
             ("A", {}), ("B", {}), ("C", {}), ("P", {"weight": 3.0}), ("S", {"weight": 1.0}))}
         base = stack.base
         warm = Scenario()  # model warm-up and the first rate measurement
         await asyncio.gather(*(_closed_loop(client, base, keys["C"], "C", texts, warm, time.monotonic() + 3)
                                for _ in range(args.saturate)))
+        rates: dict[str, float] = {}
+        alone_first: list[float] = []
+        sat_audio = None
 
-        log("  quiet tenant alone")
-        alone = Scenario()
-        await _periodic(client, base, keys["B"], "B", texts, alone, args.quiet_requests, args.interval)
-        alone_first = [o.first_s or 0 for o in _served(alone, "B")]
+        if "quiet" in want:
+            log("  quiet tenant alone")
+            alone = Scenario()
+            await _periodic(client, base, keys["B"], "B", texts, alone, args.quiet_requests, args.interval)
+            alone_first = [o.first_s or 0 for o in _served(alone, "B")]
+            result["quiet_alone_first_audio_p50_ms"] = _p(alone_first, 50)
 
-        log(f"  saturation: {args.saturate} clients in a closed loop for {args.seconds:g} s")
-        sat = Scenario()
-        until = time.monotonic() + args.seconds
-        # Refused ones (if any: then the loop is past saturation) honour Retry-After, not a refusal storm.
-        await asyncio.gather(*(_retrying_client(client, base, keys["C"], "C", texts, sat, until)
-                               for _ in range(args.saturate)))
-        sat_audio = sum(o.audio_s for o in _served(sat, "C", args.seconds)) / args.seconds
-        sat_refused = sum(1 for o in sat.outcomes if o.status == 503)
-        rates = {"saturation": await _service_rate(client, base)}
+        if "saturation" in want:
+            log(f"  saturation: {args.saturate} clients in a closed loop for {args.seconds:g} s")
+            sat = Scenario()
+            until = time.monotonic() + args.seconds
+            # Refused ones (if any: then the loop is past saturation) honour Retry-After, not a refusal storm.
+            await asyncio.gather(*(_retrying_client(client, base, keys["C"], "C", texts, sat, until)
+                                   for _ in range(args.saturate)))
+            sat_audio = sum(o.audio_s for o in _served(sat, "C", args.seconds)) / args.seconds
+            result["saturation_audio_s_per_s"] = round(sat_audio, 2)
+            result["saturation_refused"] = sum(1 for o in sat.outcomes if o.status == 503)
+            rates["saturation"] = await _service_rate(client, base)
 
-        log(f"  noisy neighbour: {clients} clients of A honouring Retry-After, B every {args.interval:g} s")
-        noisy = Scenario()
-        until = time.monotonic() + args.seconds
-        quiet_count = max(1, int(args.seconds / args.interval))
-        await asyncio.gather(_periodic(client, base, keys["B"], "B", texts, noisy, quiet_count, args.interval),
-                             *(_retrying_client(client, base, keys["A"], "A", texts, noisy, until)
-                               for _ in range(clients)))
-        noisy_b = [o for o in noisy.outcomes if o.tenant == "B"]
-        noisy_first = [o.first_s or 0 for o in noisy_b if o.status == 200]
-        goodput = sum(o.audio_s for o in noisy.outcomes if o.status == 200 and o.at + o.total_s <= args.seconds)
-        goodput /= args.seconds
-        a_refused = [o.total_s for o in noisy.outcomes if o.tenant == "A" and o.status == 503]
-        rates["noisy"] = await _service_rate(client, base)
+        if "noisy" in want:
+            log(f"  noisy neighbour: {clients} clients of A honouring Retry-After, B every {args.interval:g} s")
+            noisy = Scenario()
+            until = time.monotonic() + args.seconds
+            quiet_count = max(1, int(args.seconds / args.interval))
+            await asyncio.gather(_periodic(client, base, keys["B"], "B", texts, noisy, quiet_count, args.interval),
+                                 *(_retrying_client(client, base, keys["A"], "A", texts, noisy, until)
+                                   for _ in range(clients)))
+            noisy_b = [o for o in noisy.outcomes if o.tenant == "B"]
+            noisy_first = [o.first_s or 0 for o in noisy_b if o.status == 200]
+            goodput = sum(o.audio_s for o in noisy.outcomes if o.status == 200 and o.at + o.total_s <= args.seconds)
+            goodput /= args.seconds
+            a_refused = [o.total_s for o in noisy.outcomes if o.tenant == "A" and o.status == 503]
+            rates["noisy"] = await _service_rate(client, base)
+            alone_p50, noisy_p50 = percentile(alone_first, 50), percentile(noisy_first, 50)
+            result["noisy"] = {
+                "quiet_requests": len(noisy_b), "quiet_refused": sum(1 for o in noisy_b if o.status == 503),
+                "quiet_first_audio_p50_ms": _p(noisy_first, 50), "quiet_first_audio_p95_ms": _p(noisy_first, 95),
+                "quiet_p50_over_alone": round(noisy_p50 / alone_p50, 2) if alone_p50 and noisy_p50 else None,
+                "flood_served": len(_served(noisy, "A")), "flood_refused": len(a_refused),
+                "flood_refusal_p95_ms": _p(a_refused, 95), "goodput_audio_s_per_s": round(goodput, 2)}
+            result["goodput_over_saturation"] = round(goodput / sat_audio, 2) if sat_audio else None
 
-        log(f"  weights 3:1: {clients // 2} clients each, honouring Retry-After")
-        weighted = Scenario()
-        until = time.monotonic() + args.seconds
-        await asyncio.gather(*(_retrying_client(client, base, keys[t], t, texts, weighted, until)
-                               for t in ("P", "S") for _ in range(clients // 2)))
-        p_audio = sum(o.audio_s for o in _served(weighted, "P", args.seconds))
-        s_audio = sum(o.audio_s for o in _served(weighted, "S", args.seconds))
-        rates["weighted"] = await _service_rate(client, base)
+        if "weights" in want:
+            log(f"  weights 3:1: {clients // 2} clients each, honouring Retry-After")
+            result["weighted"] = await weights_scenario(client, stack, keys, ids, texts, clients, args.seconds)
+            rates["weighted"] = await _service_rate(client, base)
 
-        await asyncio.sleep(3.0)  # the engine idle again
-        log(f"  burst of {args.burst}")
-        burst = await _burst(client, stack, texts, args.burst, "1")
-
-    alone_p50, noisy_p50 = percentile(alone_first, 50), percentile(noisy_first, 50)
-    ratio = p_audio / s_audio if s_audio else None
-    result.update({
-        "quiet_alone_first_audio_p50_ms": _p(alone_first, 50),
-        "noisy": {"quiet_requests": len(noisy_b), "quiet_refused": sum(1 for o in noisy_b if o.status == 503),
-                  "quiet_first_audio_p50_ms": _p(noisy_first, 50), "quiet_first_audio_p95_ms": _p(noisy_first, 95),
-                  "quiet_p50_over_alone": round(noisy_p50 / alone_p50, 2) if alone_p50 and noisy_p50 else None,
-                  "flood_served": len(_served(noisy, "A")), "flood_refused": len(a_refused),
-                  "flood_refusal_p95_ms": _p(a_refused, 95),
-                  "goodput_audio_s_per_s": round(goodput, 2)},
-        "saturation_audio_s_per_s": round(sat_audio, 2), "saturation_refused": sat_refused,
-        "measured_rate_chars_per_s": rates,
-        "goodput_over_saturation": round(goodput / sat_audio, 2) if sat_audio else None,
-        "weighted": {"weight3_audio_s": round(p_audio, 1), "weight1_audio_s": round(s_audio, 1),
-                     "ratio": None if ratio is None else round(ratio, 2),
-                     "weight3_refused": sum(1 for o in weighted.outcomes if o.tenant == "P" and o.status == 503),
-                     "weight1_refused": sum(1 for o in weighted.outcomes if o.tenant == "S" and o.status == 503)},
-        "burst": burst,
-    })
+        if "burst" in want:
+            await asyncio.sleep(3.0)  # the engine idle again
+            log(f"  burst of {args.burst}")
+            result["burst"] = await _burst(client, stack, texts, args.burst, "1")
+    result["measured_rate_chars_per_s"] = rates
     return result
 
 
 def run_fairness_stage(args, log=print) -> dict[str, Any]:
+    args.scenarios = args.scenarios or frozenset(FAIRNESS_SCENARIOS)
     load_before = os.getloadavg()
     # The gateway logs as in production (LOG_LEVEL's default, INFO: one access line per request).
     api_env = {"MAX_CONCURRENT_STREAMS": "10000", "TRITON_REQUEST_TIMEOUT_S": "600", "LOG_LEVEL": "INFO"}
@@ -146,8 +146,9 @@ def run_fairness_stage(args, log=print) -> dict[str, Any]:
             result: dict[str, Any] = {"paired": asyncio.run(_paired(stack, args, log)), "only_paired": True}
         else:
             result = asyncio.run(_run(stack, args, log))
-            result["one_worker"] = asyncio.run(_second_gateway_runs(stack, args, log, {}, burst=False))
-            if args.workers > 1:
+            if "refusals" in args.scenarios:
+                result["one_worker"] = asyncio.run(_second_gateway_runs(stack, args, log, {}, burst=False))
+            if args.workers > 1 and "refusals" in args.scenarios:
                 result["workers"] = args.workers
                 result["many_workers"] = asyncio.run(_second_gateway_runs(
                     stack, args, log, {"TTS_WORKERS": str(args.workers)}, burst=True))
@@ -160,18 +161,20 @@ def run_fairness_stage(args, log=print) -> dict[str, Any]:
 
 
 def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
-    n, w, b = r["noisy"], r["weighted"], r["burst"]
+    """Each target met or not (None: not measured, or its scenario not run)."""
+    n, w, b = r.get("noisy") or {}, r.get("weighted") or {}, r.get("burst") or {}
+
+    def at_most(value: float | None, bound: float, strict: bool = False) -> bool | None:
+        return None if value is None else (value < bound if strict else value <= bound)
+
+    ratio, goodput = w.get("ratio"), r.get("goodput_over_saturation")
     return {
-        "noisy neighbour: the quiet tenant is never refused": n["quiet_refused"] == 0,
-        "noisy neighbour: quiet first audio p50 <= 1.5x alone":
-            None if n["quiet_p50_over_alone"] is None else n["quiet_p50_over_alone"] <= 1.5,
-        "weights 3:1: served audio ratio within 3 +- 15 %":
-            None if w["ratio"] is None else abs(w["ratio"] / 3 - 1) <= 0.15,
-        "goodput at overload >= 0.9x saturation":
-            None if r["goodput_over_saturation"] is None else r["goodput_over_saturation"] >= 0.9,
-        "burst: refusals p95 < 50 ms": None if b["refused_p95_ms"] is None else b["refused_p95_ms"] < 50,
-        "burst: admitted first audio p95 < 2 s":
-            None if b["admitted_first_audio_p95_ms"] is None else b["admitted_first_audio_p95_ms"] < 2000,
+        "noisy neighbour: the quiet tenant is never refused": n["quiet_refused"] == 0 if n else None,
+        "noisy neighbour: quiet first audio p50 <= 1.5x alone": at_most(n.get("quiet_p50_over_alone"), 1.5),
+        "weights 3:1: served audio ratio within 3 +- 15 %": None if ratio is None else abs(ratio / 3 - 1) <= 0.15,
+        "goodput at overload >= 0.9x saturation": None if goodput is None else goodput >= 0.9,
+        "burst: refusals p95 < 50 ms": at_most(b.get("refused_p95_ms"), 50, strict=True),
+        "burst: admitted first audio p95 < 2 s": at_most(b.get("admitted_first_audio_p95_ms"), 2000, strict=True),
     }
 
 
@@ -199,31 +202,35 @@ def fairness_markdown(r: dict[str, Any]) -> str:
                 f"Compared: `{r['paired']['compared']}`; machine load average (1 min) before / after: "
                 f"{r['load_average_before_after'][0]} / {r['load_average_before_after'][1]}.\n\n"
                 + md_table(["", ""], _paired_rows(r["paired"])))
-    n, w, b = r["noisy"], r["weighted"], r["burst"]
-    rows = [
-        ["quiet tenant alone: first audio p50 (ms)", r["quiet_alone_first_audio_p50_ms"]],
-        [f"noisy neighbour ({r['flood_clients']} flooding clients): quiet tenant refused / requests",
-         f"{n['quiet_refused']} / {n['quiet_requests']}"],
-        ["noisy neighbour: quiet first audio p50 / p95 (ms), p50 over alone",
-         f"{n['quiet_first_audio_p50_ms']} / {n['quiet_first_audio_p95_ms']}, {n['quiet_p50_over_alone']}x"],
-        ["noisy neighbour: flood served / refused, its refusals p95 (ms)",
-         f"{n['flood_served']} / {n['flood_refused']}, {n['flood_refusal_p95_ms']}"],
-        [f"closed loop of {r['saturate_clients']} clients: audio-s per s (its refusals)",
-         f"{r['saturation_audio_s_per_s']} ({r['saturation_refused']})"],
-        ["admission's measured Piper rate after saturation / noisy neighbour / weights (characters per s)",
-         " / ".join(str(v) for v in r["measured_rate_chars_per_s"].values())],
-        ["goodput under the flood: audio-s per s, over the closed loop",
-         f"{n['goodput_audio_s_per_s']}, {r['goodput_over_saturation']}x"],
-        ["weights 3:1: served audio-s (weight 3 / weight 1), ratio",
-         f"{w['weight3_audio_s']} / {w['weight1_audio_s']}, {w['ratio']}"],
-        ["weights 3:1: refusals (weight 3 / weight 1)", f"{w['weight3_refused']} / {w['weight1_refused']}"],
-        [f"burst of {b['requests']}: admitted / refused", f"{b['admitted']} / {b['refused']}"],
-        ["burst: refusals answered p50 / p95 / max (ms)",
-         f"{b['refused_p50_ms']} / {b['refused_p95_ms']} / {b['refused_max_ms']}"],
-        ["burst: admitted first audio p50 / p95 (ms)",
-         f"{b['admitted_first_audio_p50_ms']} / {b['admitted_first_audio_p95_ms']}"],
-        ["burst: gateway CPU per request answered (ms)", b["gateway_cpu_ms_per_request"]],
-    ]
+    rows: list[list[Any]] = []
+    if "quiet_alone_first_audio_p50_ms" in r:
+        rows.append(["quiet tenant alone: first audio p50 (ms)", r["quiet_alone_first_audio_p50_ms"]])
+    if n := r.get("noisy"):
+        rows += [
+            [f"noisy neighbour ({r['flood_clients']} flooding clients): quiet tenant refused / requests",
+             f"{n['quiet_refused']} / {n['quiet_requests']}"],
+            ["noisy neighbour: quiet first audio p50 / p95 (ms), p50 over alone",
+             f"{n['quiet_first_audio_p50_ms']} / {n['quiet_first_audio_p95_ms']}, {n['quiet_p50_over_alone']}x"],
+            ["noisy neighbour: flood served / refused, its refusals p95 (ms)",
+             f"{n['flood_served']} / {n['flood_refused']}, {n['flood_refusal_p95_ms']}"]]
+    if "saturation_audio_s_per_s" in r:
+        rows.append([f"closed loop of {r['saturate_clients']} clients: audio-s per s (its refusals)",
+                     f"{r['saturation_audio_s_per_s']} ({r['saturation_refused']})"])
+    rows.append([f"admission's measured Piper rate after {' / '.join(r['measured_rate_chars_per_s'])} (characters "
+                 "per s)", " / ".join(str(v) for v in r["measured_rate_chars_per_s"].values())])
+    if n:
+        rows.append(["goodput under the flood: audio-s per s, over the closed loop",
+                     f"{n['goodput_audio_s_per_s']}, {r.get('goodput_over_saturation')}x"])
+    if w := r.get("weighted"):
+        rows += weights_rows(w)
+    if b := r.get("burst"):
+        rows += [
+            [f"burst of {b['requests']}: admitted / refused", f"{b['admitted']} / {b['refused']}"],
+            ["burst: refusals answered p50 / p95 / max (ms)",
+             f"{b['refused_p50_ms']} / {b['refused_p95_ms']} / {b['refused_max_ms']}"],
+            ["burst: admitted first audio p50 / p95 (ms)",
+             f"{b['admitted_first_audio_p50_ms']} / {b['admitted_first_audio_p95_ms']}"],
+            ["burst: gateway CPU per request answered (ms)", b["gateway_cpu_ms_per_request"]]]
     for label, part in (("1 worker", r.get("one_worker")), (f"{r.get('workers')} workers", r.get("many_workers"))):
         if not part:
             continue
@@ -242,7 +249,8 @@ def fairness_markdown(r: dict[str, Any]) -> str:
     rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]
              for name, met in r["targets"].items()]
     return ("## Fairness through the gateway (bundled Piper voice)\n\n"
-            f"Each scenario {r['seconds']:g} s; the quiet tenant one request every {r['interval_s']:g} s; machine load "
+            f"Scenarios: {', '.join(r.get('scenarios', FAIRNESS_SCENARIOS))}; each {r['seconds']:g} s; the quiet "
+            f"tenant one request every {r['interval_s']:g} s; machine load "
             f"average (1 min) before / after: {r['load_average_before_after'][0]} / "
             f"{r['load_average_before_after'][1]}.\n\n"
             + md_table(["", ""], rows))

@@ -28,14 +28,18 @@ waits 0, and one tenant alone waits backlog / rate as with a single queue). So:
   whose own backlog is long, is refused: the flooding tenant is refused first, a quiet one never;
 - it is work-conserving: the expected wait is never more than the whole backlog / rate, so an engine
   whose whole backlog fits in the bound refuses no one, and a lone tenant may use all of it;
-- weights hold under contention: two flooding tenants are held to backlogs in the ratio of their weights,
-  and are served in that ratio (by the engines' fair queues, and by arrival order without them, as each
-  waits the same time in a single queue).
+- weights hold under contention, also where the bound holds only as many requests as the engine runs at
+  once (its fair queue then has nothing to reorder, and each tenant is served in proportion to the requests
+  it has running): between tenants that both ask for more than they get, the next place goes in the
+  engines' fair order (`_behind`), so the requests running follow the weights.
 
-While fewer than `min_inflight` engine requests are in flight every request is admitted: that is also how
-the rate is first measured. Past that, with no measurement yet, requests are refused; with one, a request
-whose expected wait exceeds `max_wait_s` is refused with a Retry-After from its own tenant's expected wait
-and recent refusals. Requests served from the cache are never refused: they cost the engine nothing.
+While fewer than `min_inflight` engine requests are in flight every request is admitted (contending tenants
+still in the fair order): that is also how the rate is first measured. Past that, with no measurement yet,
+requests are refused; with one, a request whose expected wait exceeds `max_wait_s` is refused. A refused
+caller is told to come back at the next place in its tenant's schedule of returns, paced at twice the rate
+its share serves requests (`TenantLoad.retry_after`): its share is refilled, never left idle by callers all
+sent away for the longest wait. Requests served from the cache are never refused: they cost the engine
+nothing.
 """
 
 from __future__ import annotations
@@ -43,12 +47,18 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from control_plane.errors import Unavailable
-from control_plane.services.admission_peers import merged_backlogs, smoothed_rate
+from control_plane.services.admission_load import (
+    ANONYMOUS,
+    EngineLoad,
+    TenantLoad,
+    Ticket,
+    fair_wait,
+)
+from control_plane.services.admission_peers import merged_backlogs
 from tts_contract.fairness import Share
 
 if TYPE_CHECKING:
@@ -58,162 +68,14 @@ if TYPE_CHECKING:
     from control_plane.services.engine_port import EnginePort
     from control_plane.services.metered_engine import MeteredEngine
 
-MIN_SAMPLE_S = 0.2  # busy time gathered before a rate sample is taken (completions arrive in bursts)
-PRESSURE_TIME_CONSTANT_S = 10.0  # seconds over which refusals and admissions are counted for Retry-After
-MAX_RETRY_AFTER_S = 30  # before the jitter (x 1 to 1.5)
-IDLE_TENANT_S = 60.0  # a tenant with no backlog and no decision for this long is forgotten
-SWEEP_EVERY = 256  # decisions between sweeps of the forgotten tenants
-ANONYMOUS = Share()
+__all__ = ["Admission", "EngineLoad", "Overloaded", "TenantLoad", "Ticket", "fair_wait"]
 
-
-@dataclass(eq=False)
-class Ticket:
-    """An admitted request's place in its engine's backlog until its first engine call starts."""
-
-    engine: str
-    request_id: str
-    chars: int
-    tenant: str = ""
+RETURN_PACE = 2.0  # a tenant's refused callers come back this many times as often as its share serves requests
+KEEP_PLACE_S = 0.25  # a contending tenant's place in the fair order is kept this long after its last request ends
 
 
 class Overloaded(Unavailable):
     """The engine would make this request wait too long for its first audio."""
-
-
-@dataclass
-class TenantLoad:
-    """One tenant's work on one engine from this replica, its weight, and its recent decisions."""
-
-    weight: float = ANONYMOUS.weight
-    first_chars: int = 1  # the first engine call of its last request decided here (refuse_early's wait)
-    inflight: int = 0
-    inflight_chars: int = 0
-    reserved_chars: int = 0
-    # Recent decisions, exponentially decayed (PRESSURE_TIME_CONSTANT_S): the Retry-After feedback.
-    _admitted: float = 0.0
-    _advertised: float = 0.0  # sum of the Retry-After values given with the recent refusals
-    _decided_at: float = 0.0
-
-    @property
-    def backlog_chars(self) -> int:
-        return self.inflight_chars + self.reserved_chars
-
-    def idle(self, now: float) -> bool:
-        return self.inflight == 0 and self.reserved_chars == 0 and now - self._decided_at > IDLE_TENANT_S
-
-    def decided(self, now: float, *, shed: bool, retry_after: float = 0.0) -> None:
-        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        self._admitted, self._advertised = self._admitted * decay, self._advertised * decay
-        self._decided_at = now
-        if shed:
-            self._advertised += retry_after
-        else:
-            self._admitted += 1
-
-    def retry_after(self, now: float, floor: int, jitter: float = 1.0) -> int:
-        """When a refused caller should come back. Callers that honour Retry-After and come back too soon are
-        refused again, each refusal costing this replica work while the engine serves no one more: with k
-        recent refusals per admission at an advertised delay T, the tenant's callers waiting would all be
-        admitted after about k·T, so that is the delay given (at least `floor`, the time the tenant's own
-        backlog needs to come back under the bound). It settles where refusals come about as often as
-        admissions. `jitter` (1 to 1.5) spreads callers refused together."""
-        decay = math.exp(-(now - self._decided_at) / PRESSURE_TIME_CONSTANT_S)
-        pressure = self._advertised * decay / max(self._admitted * decay, 1.0)  # k·T
-        return math.ceil(max(floor, min(MAX_RETRY_AFTER_S, pressure)) * jitter)
-
-
-def fair_wait(backlogs: Iterable[tuple[float, float]], own: tuple[float, float], extra: float, rate: float) -> float:
-    """Seconds until the engines' fair queues start a new request of a tenant with (backlog, weight) `own`,
-    whose first segment is `extra` characters, on an engine of `rate` characters/s; `backlogs`: the other
-    tenants' (backlog, weight).
-
-    Start-time fair queuing (tts_engine/fair_queue.py) starts the new segment once every segment with an
-    earlier virtual start is served: the tenant's own backlog, and from each other tenant what it is due
-    over the same virtual span (its weight x own backlog / own weight) plus the one segment that starts
-    within it (taken as `extra` long), or all it has if that is less. A tenant with no backlog so waits
-    about one segment per other busy tenant, whatever the weights (a fluid model that also served the new
-    segment itself at the tenant's share would wait a weight-1 tenant beside a weight-3 flood three
-    segments, and refuse it long before the flood is held to three times its backlog)."""
-    own_chars, own_weight = own
-    span = own_chars / own_weight  # the tenant's backlog in virtual time (characters per unit weight)
-    due = own_chars + sum(min(chars, weight * span + extra) for chars, weight in backlogs if chars > 0)
-    return due / rate
-
-
-@dataclass
-class EngineLoad:
-    """One engine's work in flight from this replica, by tenant, and how fast it gets through it."""
-
-    tenants: dict[str, TenantLoad] = field(default_factory=dict)
-    inflight: int = 0
-    inflight_chars: int = 0
-    reserved_chars: int = 0
-    # request id -> tickets of requests admitted and not sent yet (a list: ids come from clients'
-    # X-Request-ID and need not be unique)
-    reserved: dict[str, list[Ticket]] = field(default_factory=dict)
-    rate: float | None = None  # characters per busy second
-    _busy_s: float = 0.0  # busy time since the last rate sample
-    _done_chars: int = 0  # characters completed since the last rate sample
-    _since: float = 0.0  # when the busy time was last brought up to date
-    done_total: int = 0  # characters completed and busy seconds since start: what other replicas merge
-    busy_total: float = 0.0
-    _decisions: int = 0
-
-    @property
-    def backlog_chars(self) -> int:
-        return self.inflight_chars + self.reserved_chars
-
-    @property
-    def waiting(self) -> int:
-        return sum(len(tickets) for tickets in self.reserved.values())
-
-    def tenant(self, name: str) -> TenantLoad:
-        load = self.tenants.get(name)
-        if load is None:
-            load = self.tenants[name] = TenantLoad()
-        return load
-
-    def reserve(self, ticket: Ticket) -> None:
-        """Count an admitted request's first engine call in its tenant's backlog until it starts."""
-        self.reserved.setdefault(ticket.request_id, []).append(ticket)
-        self.tenant(ticket.tenant).reserved_chars += ticket.chars
-        self.reserved_chars += ticket.chars
-
-    def unreserve(self, request_id: str, ticket: Ticket | None = None) -> None:
-        """Drop `ticket` (or the oldest of the request id's) from the reservations."""
-        tickets = self.reserved.get(request_id)
-        if not tickets:
-            return
-        if ticket is None:
-            ticket = tickets.pop(0)
-        elif ticket in tickets:
-            tickets.remove(ticket)
-        else:
-            return
-        self.tenant(ticket.tenant).reserved_chars -= ticket.chars
-        self.reserved_chars -= ticket.chars
-        if not tickets:
-            del self.reserved[request_id]
-
-    def sweep(self, now: float) -> None:
-        self._decisions += 1
-        if self._decisions % SWEEP_EVERY == 0:
-            for name in [n for n, t in self.tenants.items() if t.idle(now)]:
-                del self.tenants[name]
-
-    def tick(self, now: float) -> None:
-        if self.inflight:
-            self._busy_s += now - self._since
-            self.busy_total += now - self._since
-        self._since = now
-
-    def completed(self, chars: int) -> None:
-        self._done_chars += chars
-        self.done_total += chars
-        if self._busy_s < MIN_SAMPLE_S:
-            return
-        self.rate = smoothed_rate(self.rate, self._done_chars, self._busy_s)
-        self._busy_s, self._done_chars = 0.0, 0
 
 
 class Admission:
@@ -262,7 +124,7 @@ class Admission:
         if share is None:
             return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
         if remote is not None and remote.tenants:
-            backlogs = merged_backlogs(load.tenants, remote)
+            backlogs = merged_backlogs({name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}, remote)
             mine = backlogs.pop(share.tenant, (0, share.weight))[0]
             return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
         own = load.tenants.get(share.tenant)
@@ -281,12 +143,10 @@ class Admission:
         load.sweep(now)
         tenant = load.tenant(share.tenant)
         tenant.weight, tenant.first_chars = share.weight, max(1, first_chars)
-        wait: float | None = 0.0
-        if self._bounded(load, self._remote(engine)):
-            wait = self.expected_wait(engine, share, first_chars)
-            if wait is None or wait > self.max_wait_s:
-                raise self._refusal(engine, tenant, share, tier, wait, now)
-        tenant.decided(now, shed=False)
+        refused, wait = self._decide(engine, share, first_chars, now)
+        if refused:
+            raise self._refusal(engine, tenant, share, tier, wait, now)
+        tenant.decided(now)
         ticket = Ticket(engine, request_id, first_chars, share.tenant)
         load.reserve(ticket)
         self._count(engine, "admitted", share, tier, wait)
@@ -301,13 +161,13 @@ class Admission:
         if self.max_wait_s <= 0 or not self.loads:
             return None
         waits: list[tuple[float, str]] = []
-        for engine, load in self.loads.items():
-            wait = self.expected_wait(engine, share, 1) if self._bounded(load, self._remote(engine)) else 0.0
-            if wait is not None and wait <= self.max_wait_s:
+        now = self.clock()
+        for engine in self.loads:
+            refused, wait = self._decide(engine, share, 1, now)
+            if not refused:
                 return None
             waits.append((math.inf if wait is None else wait, engine))
         wait, engine = min(waits)
-        now = self.clock()
         load = self.loads[engine]
         load.tick(now)
         load.sweep(now)
@@ -316,6 +176,58 @@ class Admission:
         if not math.isinf(wait) and tenant.first_chars > 1:  # Retry-After as `admit` gives its requests
             wait = self.expected_wait(engine, share, tenant.first_chars) or wait
         return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
+
+    def _decide(self, engine: str, share: Share, first_chars: int, now: float) -> tuple[bool, float | None]:
+        """Whether `admit` refuses a request of `share`'s tenant whose first engine call is `first_chars` long
+        on `engine` now, and its expected wait (0 where the bound does not apply). Both tests only grow with
+        `first_chars`: what refuse_early refuses for one character, admit refuses for any length."""
+        if not self._bounded(self.load(engine), self._remote(engine)):
+            return self._behind(engine, share, first_chars, now), 0.0
+        wait = self.expected_wait(engine, share, first_chars)
+        return wait is None or wait > self.max_wait_s or self._behind(engine, share, first_chars, now), wait
+
+    def _behind(self, engine: str, share: Share, first_chars: int, now: float) -> bool:
+        """Whether a new request of `share`'s tenant must give way to another tenant's next one: the engine is
+        contended (the whole backlog and this request would not start within the bound in one queue) and some
+        other contending tenant (one with callers it refused due back: more of its requests are on their way),
+        with a backlog or a request that ended within KEEP_PLACE_S, would, by the engines' fair order, be served
+        its next request first (its backlog and next request per weight below this tenant's with the new one).
+
+        The bound holds the engine to about `max_wait_s` of work, which on a fast engine is only a few requests:
+        as many as it runs at once (Piper's workers, an XTTS batch), so its fair queue has nothing to reorder
+        and each tenant is served in proportion to the requests it has running, not to its weight. Each tenant
+        passing the bound on its own wait, a light tenant's next request fits whenever the heavy one's backlog
+        dips a little below its share, and two tenants weighted 3:1 held 3 and 2 requests as often as 3 and 1.
+        And below `min_inflight` requests in flight, where the bound is not asked (on a slow engine, where the
+        bound is less than a request, that is how every request gets in), whoever came first took the worker.
+        Taken in the fair order instead, under contention the tenant furthest below its share gets the next
+        place, so the requests running follow the weights. It only orders tenants that are both asking for
+        more than the engine has room for; one nobody refused (a quiet tenant) is never waited for, so its
+        idle share is lent at once. A contending tenant whose last request just ended keeps its place for a
+        moment, for the caller that comes straight back with the next one (lent meanwhile, the place went to
+        the heavier tenant for the whole of that request: 3.6:1 measured for 3:1); for longer, a tenant that
+        stopped asking would hold the others back."""
+        rate = self.rate(engine)
+        if not rate:
+            return False
+        load = self.load(engine)
+        remote = self._remote(engine)
+        total = load.backlog_chars + (remote.backlog_chars if remote else 0)
+        if (total + first_chars) / rate <= self.max_wait_s:
+            return False
+        local = {name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}
+        backlogs = merged_backlogs(local, remote) if remote is not None and remote.tenants else local
+        mine = backlogs.pop(share.tenant, (0, share.weight))[0]
+        finish = (mine + first_chars) / share.weight
+        for name, (chars, weight) in backlogs.items():
+            known = load.tenants.get(name)
+            if known is None:  # another replica's tenant: contending while it has a backlog, its next as long
+                if chars > 0 and (chars + first_chars) / weight < finish:
+                    return True
+            elif known.contending(now) and (chars > 0 or now - known.ended_at <= KEEP_PLACE_S) \
+                    and (chars + known.first_chars) / weight < finish:
+                return True
+        return False
 
     def _bounded(self, load: EngineLoad, remote: RemoteEngine | None) -> bool:
         """Whether the bound applies: admission is on and at least `min_inflight` engine requests are in flight
@@ -327,13 +239,35 @@ class Admission:
                  now: float) -> Overloaded:
         """Count a refusal of `share`'s tenant on `engine` and say when to come back."""
         self._count(engine, "shed", share, tier, wait)
-        retry = tenant.retry_after(now, 1 if wait is None else max(1, math.ceil(wait - self.max_wait_s)),
-                                   jitter=self.rng.uniform(1.0, 1.5))
-        tenant.decided(now, shed=True, retry_after=retry)
+        # At least the time its own backlog needs to come back under the bound, jittered (x 1 to 1.5) so that
+        # callers refused together, given the same floor, do not all come back in the same instant.
+        floor = (1 if wait is None else max(1, math.ceil(wait - self.max_wait_s))) * self.rng.uniform(1.0, 1.5)
+        retry = tenant.retry_after(now, floor, self._spacing(engine, share, tenant))
+        tenant.decided(now)
         expected = "" if wait is None else f" a new request of yours would wait about {wait:.1f} s for " \
             f"its first audio (this server's bound is {self.max_wait_s:g} s);"
         return Overloaded("engine_overloaded", f"the {engine} engine is at capacity:{expected} retry in {retry} s",
                           headers={"Retry-After": str(retry)}, fields={"retry_after_s": retry})
+
+    def _spacing(self, engine: str, share: Share, tenant: TenantLoad) -> float:
+        """How far apart `share`'s refused callers are told to come back: the seconds the engine takes, at the
+        tenant's weighted share beside the tenants with a backlog (this replica's and the others'), for one
+        request as long as its last, over RETURN_PACE (a second before the rate is measured). Paced at exactly
+        its share, a caller was rarely there when its place came free and the share lay idle for the others
+        (a weight-1 tenant beside a weight-3 one served 1:7 through the gateway); twice as often, one usually
+        is, for about one more refusal per admission, each far cheaper than the request it makes room for."""
+        rate = self.rate(engine)
+        if not rate:
+            return 1.0
+        weights = {name: t.weight for name, t in self.load(engine).tenants.items()
+                   if t.backlog_chars > 0 and name != share.tenant}
+        remote = self._remote(engine)
+        if remote is not None:
+            for name, (_, weight) in remote.tenants.items():
+                if name != share.tenant:
+                    weights.setdefault(name, weight)
+        fraction = share.weight / (share.weight + sum(weights.values()))
+        return tenant.first_chars / (rate * fraction) / RETURN_PACE
 
     def release(self, ticket: Ticket) -> None:
         """The request is over: a reservation it never used is given back."""
@@ -362,8 +296,10 @@ class Admission:
 
     def finished(self, engine: str, chars: int, *, completed: bool, tenant: str = "") -> None:
         load = self.load(engine)
-        load.tick(self.clock())
+        now = self.clock()
+        load.tick(now)
         own = load.tenant(tenant)
+        own.ended_at = now
         own.inflight -= 1
         own.inflight_chars -= chars
         load.inflight -= 1

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from control_plane.services.admission import Admission, TenantLoad
+    from control_plane.services.admission import Admission
 
 RATE_TIME_CONSTANT_S = 5.0  # busy seconds over which an engine's rate is averaged (this replica's and all's)
 SAMPLE_ELAPSED_S = 1.0  # exchanges gathered before a rate sample: peers' snapshots do not line up with ours
@@ -162,14 +162,14 @@ def _parse(s: Mapping[str, Any]) -> tuple[int, float, float, float, dict[str, tu
     return int(s["inflight"]), float(s.get("rate") or 0.0), float(s["done"]), float(s["busy"]), tenants
 
 
-def merged_backlogs(local: Mapping[str, TenantLoad], remote: RemoteEngine) -> dict[str, tuple[float, float]]:
-    """Each tenant's backlog on the engine over all replicas, with its weight (this replica's where it knows
-    the tenant: the weight comes from the same store everywhere, this replica's copy is the newest it has)."""
+def merged_backlogs(local: Mapping[str, tuple[int, float]], remote: RemoteEngine) -> dict[str, tuple[float, float]]:
+    """Each tenant's backlog on the engine over all replicas, with its weight; `local`: this replica's
+    (characters, weight) by tenant (its weight is taken where it knows the tenant: the weight comes from the
+    same store everywhere, this replica's copy is the newest it has)."""
     merged: dict[str, tuple[float, float]] = dict(remote.tenants)
-    for name, t in local.items():
-        chars = t.backlog_chars
+    for name, (chars, weight) in local.items():
         if name in merged:
-            merged[name] = (merged[name][0] + chars, t.weight)
+            merged[name] = (merged[name][0] + chars, weight)
         elif chars > 0:
-            merged[name] = (chars, t.weight)
+            merged[name] = (chars, weight)
     return merged

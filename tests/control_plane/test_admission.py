@@ -11,6 +11,7 @@ from admission_helpers import Clock, measured
 
 from control_plane.metrics import Metrics
 from control_plane.services.admission import Admission, Overloaded
+from tts_contract.fairness import Share
 
 
 def test_rate_follows_completed_work_per_busy_second() -> None:
@@ -68,31 +69,56 @@ def test_refuses_past_the_bound_with_the_time_it_needs() -> None:
     assert 'tts_engine_backlog_characters{engine="piper"} 30.0' in exposition
 
 
-def test_retry_after_grows_with_refusals_per_admission_and_settles_back() -> None:
-    """Callers that come back too soon are refused again: the delay given follows the refusals per admission."""
+def test_refused_callers_come_back_one_after_another_at_the_pace_the_engine_serves_them() -> None:
+    """Callers refused together are told to come back one after another, as fast as the engine serves requests
+    like theirs, never all sent away for the longest wait; the schedule forgets once the tenant is served."""
     clock = Clock()
     admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock, rng=random.Random(7))
     measured(admission, clock, 100.0)
     admission.admit("piper", "served", 50)  # one admission: 0.5 s of work waiting
     admission.started("piper", "long", 500)  # and 5 s in flight: everything else is refused
-    given = []
-    for i in range(40):  # 40 callers refused within 4 s
+    due = []
+    for i in range(40):  # 40 callers refused within 4 s, each asking for 30 characters (0.3 s of the engine)
         clock.now += 0.1
         with pytest.raises(Overloaded) as refused:
             admission.admit("piper", f"r{i}", 30)
-        given.append(int(refused.value.headers["Retry-After"]))
-    assert 5 <= given[0] <= 8  # ceil(5.5 s expected - 1 s bound), jittered by up to half
-    assert all(30 <= g <= 45 for g in given[25:])  # grows with the refusals, capped, still spread
-    assert len(set(given[25:])) > 3  # callers refused together do not all come back together
+        due.append(clock.now + int(refused.value.headers["Retry-After"]))
+    assert 5 <= due[0] - clock.now + 3.9 <= 8  # the first: ceil(5.5 s expected - 1 s bound), jittered by up to half
+    steps = [b - a for a, b in zip(due, due[1:], strict=False)]
+    assert all(step >= -0.9 for step in steps)  # in order (whole seconds in the header)
+    assert due[-1] - due[0] == pytest.approx(39 * 0.15, abs=1.5)  # one every 0.15 s: twice the engine's pace
+    assert len(set(due)) > 10  # spread out, not all at once
     admission.finished("piper", 500, completed=True)
-    for i in range(30):  # the engine catches up and admits again: the pressure decays
+    for i in range(30):  # the engine catches up and admits again: the schedule falls behind the clock
         clock.now += 1.0
         ticket = admission.admit("piper", f"ok{i}", 10)
         admission.release(ticket)
     admission.started("piper", "long", 500)
     with pytest.raises(Overloaded) as refused:
         admission.admit("piper", "late", 30)
-    assert int(refused.value.headers["Retry-After"]) <= 12  # far below the 30-45 s it reached under pressure
+    assert int(refused.value.headers["Retry-After"]) <= 8  # its own wait again: ceil(5.1 - 1), jittered
+
+
+def test_a_heavier_tenants_refused_callers_come_back_sooner() -> None:
+    """Beside each other, each tenant's refused callers are paced at its weighted share of the engine."""
+    clock = Clock()
+    admission = Admission(max_wait_s=1.0, min_inflight=1, clock=clock, rng=random.Random(7))
+    measured(admission, clock, 100.0)
+    heavy, light = Share("heavy", 3.0), Share("light", 1.0)
+    admission.started("piper", "h", 600, "heavy")
+    admission.started("piper", "l", 600, "light")
+    spans = {}
+    for share in (heavy, light):
+        due = []
+        for i in range(20):  # 20 callers each, 40 characters: 0.53 s at 3/4 of the engine, 1.6 s at 1/4, paced at
+            # twice that
+            with pytest.raises(Overloaded) as refused:
+                admission.admit("piper", f"{share.tenant}{i}", 40, share)
+            due.append(int(refused.value.headers["Retry-After"]))
+        spans[share.tenant] = due[5] - due[0]
+        assert max(due) <= 30  # never sent away for longer
+    assert spans["heavy"] == pytest.approx(5 * 40 / 75 / 2, abs=1.0)
+    assert spans["light"] == pytest.approx(5 * 40 / 25 / 2, abs=1.0)
 
 
 def test_admitted_requests_count_before_they_are_sent() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from admission_helpers import Clock, measured
 
 from control_plane.metrics import Metrics
@@ -85,21 +86,54 @@ def test_refused_early_only_what_admit_refuses_whatever_the_load() -> None:
     assert refused > 30  # the property was exercised
 
 
+def test_refused_early_only_what_admit_refuses_among_contending_tenants() -> None:
+    """The same property where tenants contend (callers refused and due back), so the fair order between them
+    decides too, above and below ADMISSION_MIN_INFLIGHT."""
+    rng = random.Random(23)
+    refused = ordered = 0
+    names = ["flood", "quiet", "third"]
+    for round_ in range(400):
+        admission, clock = _admission(rate=rng.choice([50.0, 100.0, 400.0]), seed=round_)
+        weights = {name: rng.choice([0.5, 1.0, 3.0]) for name in names}
+        for i in range(rng.randint(2, 10)):
+            name = rng.choice(names)
+            chars = rng.randint(1, 300)
+            try:
+                admission.admit("piper", f"a{i}", chars, Share(name, weights[name]))
+                admission.started("piper", f"a{i}", chars, name)
+            except Overloaded:
+                pass  # refused: it contends now
+            clock.now += rng.choice([0.0, 0.05, 0.3])
+        admission.min_inflight = rng.choice([1, 4, 8])
+        share = Share(rng.choice(names), rng.choice([0.5, 1.0, 3.0]))
+        if admission.refuse_early(share) is None:
+            continue
+        refused += 1
+        load = admission.loads["piper"]
+        wait = admission.expected_wait("piper", share, 1)
+        ordered += (wait is not None and wait <= 1.0) or load.inflight + load.waiting < admission.min_inflight
+        for chars in (1, 20, 400):
+            assert _refused(admission, "piper", chars, share) is not None, (round_, chars)
+    assert refused > 30 and ordered > 5  # exercised, the fair order among them
+
+
 def test_counted_and_fed_back_as_admit_refusals_are() -> None:
     metrics = Metrics()
     admission, clock = _admission(metrics=metrics)
     admission.started("piper", "f", 1000, FLOOD.tenant)
-    retries = []
-    for _ in range(5):
-        refusal = admission.refuse_early(FLOOD, "standard")
+    due = []  # when each refused caller is told to come back
+    for i in range(6):  # the gate's refusals and the flow's alternating: one schedule of returns
+        refusal = admission.refuse_early(FLOOD, "standard") if i % 2 else _refused(admission, "piper", 200, FLOOD)
         assert refusal is not None
-        retries.append(int(refusal.headers["Retry-After"]))
-        clock.now += 0.1
+        due.append(clock.now + int(refusal.headers["Retry-After"]))
     shed = metrics.registry.get_sample_value("tts_admission_decisions_total", {"engine": "piper", "outcome": "shed"})
-    assert shed == 5
+    assert shed == 6
     assert metrics.registry.get_sample_value("tts_tenant_admission_decisions_total", {
-        "engine": "piper", "tier": "standard", "tenant": "flood", "outcome": "shed"}) == 5
-    assert max(retries) > min(retries[:1]) * 1.5  # refusals without admissions push Retry-After out, as in admit
+        "engine": "piper", "tier": "standard", "tenant": "flood", "outcome": "shed"}) == 3
+    # each refusal takes the next place: 1 s apart (200 characters at 100/s, the flood alone, at twice the pace
+    # its share serves them), the gate's refusals too
+    assert [b - a for a, b in zip(due, due[1:], strict=False)] == pytest.approx([1.0] * 5, abs=1.0)
+    assert due[-1] - due[0] >= 4
 
 
 def test_retry_after_is_that_of_a_request_as_long_as_the_tenants_last() -> None:
