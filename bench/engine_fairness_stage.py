@@ -169,8 +169,9 @@ def run_noisy(engine: Any, workers: int, fair: bool, backlog: int, count: int, i
                                         / (end - start), 2)}
 
 
-def run_weights(engine: Any, workers: int, fair: bool, backlog: int, completions: int) -> dict[str, Any]:
-    rig = Rig(engine, workers, fair)
+def flood_weighted(rig: Rig, backlog: int, completions: int) -> tuple[list[Any], float]:
+    """Two tenants weighted 3:1 ("gold", "silver") each keep `backlog` requests waiting until `completions`
+    have finished (10 minutes at most): the first `completions` finished, and the seconds taken. Closes the rig."""
     start = time.perf_counter()
     floods = [Flood(rig, "gold", 3.0, backlog), Flood(rig, "silver", 1.0, backlog)]
     deadline = start + 600
@@ -183,11 +184,22 @@ def run_weights(engine: Any, workers: int, fair: bool, backlog: int, completions
             flood.stopping = True
         rig.close()
     done = sorted((r for r in rig.records if r.finished is not None), key=lambda r: r.finished or 0)[:completions]
+    return done, end - start
+
+
+def served_by_weight(done: list[Any]) -> tuple[float, float]:
+    """Audio-s served to the weight-3 and the weight-1 tenant."""
     gold, silver = (sum(r.audio_s for r in done if r.tenant == t) for t in ("gold", "silver"))
+    return gold, silver
+
+
+def run_weights(engine: Any, workers: int, fair: bool, backlog: int, completions: int) -> dict[str, Any]:
+    done, seconds = flood_weighted(Rig(engine, workers, fair), backlog, completions)
+    gold, silver = served_by_weight(done)
     return {"completions": len(done), "gold_requests": sum(r.tenant == "gold" for r in done),
             "gold_audio_s": round(gold, 2), "silver_audio_s": round(silver, 2),
             "ratio": round(gold / silver, 2) if silver else None,
-            "served_audio_per_s": round((gold + silver) / (end - start), 2)}
+            "served_audio_per_s": round((gold + silver) / seconds, 2)}
 
 
 def run_engine_fairness_stage(workers: int, backlog: int, count: int, interval: float,

@@ -23,7 +23,17 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.engine_fairness_stage import QUIET_TEXTS, Flood, Rig, _first_ms, _p50, _quiet, _served_audio
+from bench.engine_fairness_stage import (
+    QUIET_TEXTS,
+    Flood,
+    Rig,
+    _first_ms,
+    _p50,
+    _quiet,
+    _served_audio,
+    flood_weighted,
+    served_by_weight,
+)
 from bench.results import md_table
 
 
@@ -73,18 +83,7 @@ def _noisy(engine: Any, variant: Variant, backlog: int, count: int, interval: fl
 
 
 def _weights(engine: Any, variant: Variant, backlog: int, completions: int) -> float | None:
-    rig = _rig(engine, variant)
-    floods = [Flood(rig, "gold", 3.0, backlog), Flood(rig, "silver", 1.0, backlog)]
-    deadline = time.perf_counter() + 600
-    try:
-        while sum(r.finished is not None for r in rig.records) < completions and time.perf_counter() < deadline:
-            time.sleep(0.01)
-    finally:
-        for flood in floods:
-            flood.stopping = True
-        rig.close()
-    done = sorted((r for r in rig.records if r.finished is not None), key=lambda r: r.finished or 0)[:completions]
-    gold, silver = (sum(r.audio_s for r in done if r.tenant == t) for t in ("gold", "silver"))
+    gold, silver = served_by_weight(flood_weighted(_rig(engine, variant), backlog, completions)[0])
     return round(gold / silver, 2) if silver else None
 
 
