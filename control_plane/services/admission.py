@@ -123,13 +123,9 @@ class Admission:
         remote = self._remote(engine)
         if share is None:
             return (load.backlog_chars + (remote.backlog_chars if remote else 0)) / rate
-        if remote is not None and remote.tenants:
-            backlogs = merged_backlogs({name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}, remote)
-            mine = backlogs.pop(share.tenant, (0, share.weight))[0]
-            return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
-        own = load.tenants.get(share.tenant)
-        others = ((t.backlog_chars, t.weight) for name, t in load.tenants.items() if name != share.tenant)
-        return fair_wait(others, (own.backlog_chars if own else 0, share.weight), first_chars, rate)
+        backlogs = _backlogs(load, remote)
+        mine = backlogs.pop(share.tenant, (0, share.weight))[0]
+        return fair_wait(backlogs.values(), (mine, share.weight), first_chars, rate)
 
     def admit(self, engine: str, request_id: str, first_chars: int, share: Share | None = None,
               tier: str = "") -> Ticket:
@@ -215,8 +211,7 @@ class Admission:
         total = load.backlog_chars + (remote.backlog_chars if remote else 0)
         if (total + first_chars) / rate <= self.max_wait_s:
             return False
-        local = {name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}
-        backlogs = merged_backlogs(local, remote) if remote is not None and remote.tenants else local
+        backlogs = _backlogs(load, remote)
         mine = backlogs.pop(share.tenant, (0, share.weight))[0]
         finish = (mine + first_chars) / share.weight
         for name, (chars, weight) in backlogs.items():
@@ -316,3 +311,9 @@ class Admission:
         from control_plane.services.metered_engine import MeteredEngine
 
         return MeteredEngine(port, self)
+
+
+def _backlogs(load: EngineLoad, remote: RemoteEngine | None) -> dict[str, tuple[float, float]]:
+    """Each tenant's (backlog characters, weight) on one engine, the other replicas' included."""
+    local: dict[str, tuple[float, float]] = {name: (t.backlog_chars, t.weight) for name, t in load.tenants.items()}
+    return merged_backlogs(local, remote) if remote is not None and remote.tenants else local

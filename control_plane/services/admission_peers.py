@@ -162,7 +162,7 @@ def _parse(s: Mapping[str, Any]) -> tuple[int, float, float, float, dict[str, tu
     return int(s["inflight"]), float(s.get("rate") or 0.0), float(s["done"]), float(s["busy"]), tenants
 
 
-def merged_backlogs(local: Mapping[str, tuple[int, float]], remote: RemoteEngine) -> dict[str, tuple[float, float]]:
+def merged_backlogs(local: Mapping[str, tuple[float, float]], remote: RemoteEngine) -> dict[str, tuple[float, float]]:
     """Each tenant's backlog on the engine over all replicas, with its weight; `local`: this replica's
     (characters, weight) by tenant (its weight is taken where it knows the tenant: the weight comes from the
     same store everywhere, this replica's copy is the newest it has)."""
