@@ -161,6 +161,14 @@ async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str],
     return out
 
 
+async def _loop_cpu_idle(api: Stack, seconds: float) -> float:
+    """The event loop's CPU over `seconds` with no request sent: what the held stream's relaying (and the loop's
+    own timers) cost it in as long as the refusals took, to subtract from theirs."""
+    loop0 = _loop_cpu_s(api.api_pid)
+    await asyncio.sleep(seconds)
+    return _loop_cpu_s(api.api_pid) - loop0
+
+
 async def _unrouted_cpu_ms(client, api: Stack, key: str, count: int) -> float:
     """The gateway's CPU per request that no route takes (404) through the same server, middleware and error
     mapper: the HTTP stack's floor."""
@@ -193,7 +201,8 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
             texts, keys, held = Texts(n=3 * 10**6), {BARE: "tts_bare"}, []
             for label, api in apis.items():
-                samples[label] = {"cpu_ms_per_refusal": [], "loop_cpu_ms_per_refusal": [], "refusal_p50_ms": [],
+                samples[label] = {"cpu_ms_per_refusal": [], "loop_cpu_ms_per_refusal": [],
+                                  "loop_cpu_ms_per_refusal_net": [], "refusal_p50_ms": [],
                                   "share_refused": [], "burst_refusal_p95_ms": [], "burst_cpu_ms_per_request": [],
                                   "burst_loop_cpu_ms_per_request": []}
                 if label == BARE:
@@ -209,7 +218,7 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 log(f"  paired refusal cost, round {r + 1} of {args.rounds}")
                 for label, api in apis.items():
                     scenario = Scenario()
-                    cpu0, loop0 = _cpu_s(api.api_pid), _loop_cpu_s(api.api_pid)
+                    cpu0, loop0, started = _cpu_s(api.api_pid), _loop_cpu_s(api.api_pid), time.monotonic()
                     for _ in range(args.refusals):
                         await _request(client, api.base, keys[label], "p", texts.next(), scenario, read_audio=False)
                     cpu, loop = _cpu_s(api.api_pid) - cpu0, _loop_cpu_s(api.api_pid) - loop0
@@ -217,6 +226,8 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                     got = samples[label]
                     got["cpu_ms_per_refusal"].append(cpu * 1000 / max(1, len(refused)))
                     got["loop_cpu_ms_per_refusal"].append(loop * 1000 / max(1, len(refused)))
+                    background = await _loop_cpu_idle(api, time.monotonic() - started)
+                    got["loop_cpu_ms_per_refusal_net"].append((loop - background) * 1000 / max(1, len(refused)))
                     got["refusal_p50_ms"].append((percentile(refused, 50) or 0) * 1000)
                     got["share_refused"].append(len(refused) / args.refusals)
                     burst = await _burst(client, api, texts, args.burst, "p", keys[label])

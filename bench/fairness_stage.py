@@ -191,6 +191,9 @@ def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
         if "loop_cpu_ms_per_refusal" in p:  # recorded before the loop's own CPU was read
             rows.append([f"{label}: event loop's CPU per refusal, sequential / in the burst (ms)",
                          f"{p['loop_cpu_ms_per_refusal']} / {p['burst_loop_cpu_ms_per_request']}"])
+        if "loop_cpu_ms_per_refusal_net" in p:  # recorded before the held stream's relaying was subtracted
+            rows.append([f"{label}: event loop's CPU per sequential refusal, less what it spends as long with no "
+                         "request (relaying the held stream)", p["loop_cpu_ms_per_refusal_net"]])
         if "floor_404_cpu_ms" in p:
             rows.append([f"{label}: CPU per 404 (no route, ms)", p["floor_404_cpu_ms"]])
     return rows

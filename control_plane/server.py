@@ -57,6 +57,13 @@ def connection_options(settings: Any) -> dict[str, Any]:
             "timeout_keep_alive": settings.http_keepalive_timeout_s}
 
 
+def serving_app() -> Any:
+    """The app each uvicorn worker makes (`--workers` > 1): its process's only one."""
+    from control_plane.app import create_app
+
+    return create_app(freeze_after_startup=True)
+
+
 def main(argv: list[str]) -> int:
     import uvicorn
 
@@ -77,9 +84,9 @@ def main(argv: list[str]) -> int:
         **connection_options(settings),
     }
     if args.workers > 1:  # uvicorn's supervisor owns the signals: each worker drains in its lifespan shutdown
-        uvicorn.run("control_plane.app:create_app", factory=True, workers=args.workers,
+        uvicorn.run("control_plane.server:serving_app", factory=True, workers=args.workers,
                     **{**options, "timeout_graceful_shutdown": int(settings.shutdown_grace_s)})
         return 0
-    app = create_app(settings)
+    app = create_app(settings, freeze_after_startup=True)
     _draining_server(uvicorn.Config(app, **options), app, settings.shutdown_grace_s).run()
     return 0

@@ -2,8 +2,9 @@
 
 A refusal decided in the synthesis flow (services/flow.py) still pays for the HTTP stack in front of it:
 routing, dependency resolution, the store-free key lookup, the rate-limit windows, reading and validating
-the body. This raw ASGI layer, inside the request middleware (so the request keeps its id, its metrics and
-its one log line), answers first when it can tell cheaply that the flow would refuse:
+the body. This raw ASGI layer, the app's outermost, answers first when it can tell cheaply that the flow
+would refuse (a burst of refusals is answered one after another on the one event loop, so each one's cost is
+the next one's wait):
 
 - only POST requests to a route that runs the synthesis flow (a route depending on `get_flow`), matched as
   the router would match them; anything else, WebSockets included, passes through untouched;
@@ -16,7 +17,9 @@ its one log line), answers first when it can tell cheaply that the flow would re
   `admit`, so what the gate refuses the flow would refuse too).
 
 The refusal is the flow's: the same error, rendered by the route's surface (`render_error` of its route
-class, else the default error body), counted in the same metrics. The body is never read. What the gate
+class, else the default error body), counted in the same metrics, with the request id, request metrics and
+log line the request middleware gives every request (control_plane/request_middleware.py), without its
+per-message wrapper (a refusal has no rate-limit headers to add). The body is never read. What the gate
 cannot see (the body, the rate-limit windows) makes a gate refusal differ from a flow refusal in two ways:
 it is not counted against the tenant's request windows (no X-RateLimit-* headers), and a request the flow
 would have answered with a 4xx for its body, or with 429 for a full window, gets the 503 first.
@@ -24,6 +27,7 @@ would have answered with a 4xx for its body, or with 429 for a full window, gets
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from fastapi.dependencies.models import Dependant
@@ -35,6 +39,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_plane.api.deps import api_key_of, get_flow
 from control_plane.errors import ServiceError, render_error
+from control_plane.logging import request_id_var
+from control_plane.request_middleware import begin_request, end_request
 
 KeyReader = Callable[[HTTPConnection], str]
 Renderer = Callable[[Request, ServiceError], Response]
@@ -66,9 +72,26 @@ class AdmissionGate:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        surface, error = refusal
-        scope["route"] = surface.route  # the route label of its metrics and log line
-        await surface.render(Request(scope, receive), error)(scope, receive, send)  # counts it in tts_errors_total
+        await self._refuse(scope, receive, send, *refusal)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, surface: _Surface, error: ServiceError) -> None:
+        started = time.perf_counter()
+        rid, token = begin_request(scope)
+        try:
+            scope["route"] = surface.route  # the route label of its metrics and log line
+            response = surface.render(Request(scope, receive), error)  # counts it in tts_errors_total
+            headers = response.raw_headers
+            if not any(name == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+            metrics = scope["app"].state.services.metrics
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            metrics.request_latency.labels(scope["method"], surface.route.path, str(response.status_code)).observe(
+                time.perf_counter() - started)
+            await send({"type": "http.response.body", "body": response.body})
+            end_request(scope, metrics, response.status_code, started)
+        finally:
+            request_id_var.reset(token)
 
     def _refusal(self, scope: Scope) -> tuple[_Surface, ServiceError] | None:
         services = getattr(scope["app"].state, "services", None) if "app" in scope else None

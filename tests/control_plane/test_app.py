@@ -50,3 +50,24 @@ async def test_request_log_lines_are_json_without_bodies(api):
     assert mine and mine[0]["path"] == "/v1/ssml/validate" and mine[0]["status"] == 200
     assert {"method", "route", "latency_ms", "request_id"} <= set(mine[0])
     assert all("secret sentence" not in line for line in lines)
+
+
+async def test_only_the_serving_processs_app_freezes_what_startup_made(tmp_path) -> None:
+    """`tts-gateway serve`'s app moves what startup made out of the collector's sight (a full collection would
+    walk it with the event loop stopped); an app made among others (tests, benchmarks) leaves the collector
+    alone."""
+    import gc
+
+    from control_plane.app import create_app
+    from control_plane.settings import Settings
+
+    settings = Settings(tts_data_dir=str(tmp_path), database_url="", redis_url="", tts_admin_token="t",
+                        triton_grpc_url="127.0.0.1:9", triton_http_url="http://127.0.0.1:9")
+    gc.unfreeze()
+    try:
+        for freeze, frozen in ((False, False), (True, True)):
+            app = create_app(settings, freeze_after_startup=freeze)
+            async with app.router.lifespan_context(app):
+                assert (gc.get_freeze_count() > 0) is frozen
+    finally:
+        gc.unfreeze()
