@@ -1,10 +1,11 @@
 """Opt-in per-request stage timestamps on the way to the first audio byte (`TTS_STAGE_TIMING`).
 
-With the setting on, the request middleware starts a `StageClock` for each HTTP request and logs
-its marks when the request ends: one JSON line, logger `tts_gateway.stages`, message `stages`,
-field `stages_ms` (milliseconds since the middleware saw the request, first occurrence of each
-mark only) and `origin_monotonic` (the clock's start on CLOCK_MONOTONIC, which a client on the
-same host can compare with its own send time). No text or audio is logged.
+With the setting on, the request middleware starts a `StageClock` for each HTTP request (not a
+refusal of the admission gate, answered outside it) and logs its marks when the request ends: one
+JSON line, logger `tts_gateway.stages`, message `stages`, field `stages_ms` (milliseconds since the
+middleware saw the request, first occurrence of each mark only) and `origin_monotonic` (the clock's
+start on CLOCK_MONOTONIC, which a client on the same host can compare with its own send time).
+No text or audio is logged.
 
 With it off (the default) no clock exists and `mark()` is one context-variable read: the hot path
 pays nothing measurable. The clock travels in a context variable, so the tasks a request spawns
