@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from control_plane.api.deps import api_key_of, get_flow
 from control_plane.errors import ServiceError, render_error
 from control_plane.logging import request_id_var
-from control_plane.request_middleware import begin_request, end_request
+from control_plane.request_middleware import begin_request, end_request, headers_sent
 
 KeyReader = Callable[[HTTPConnection], str]
 Renderer = Callable[[Request, ServiceError], Response]
@@ -86,8 +86,7 @@ class AdmissionGate:
                 headers.append((b"x-request-id", rid.encode("latin-1")))
             metrics = scope["app"].state.services.metrics
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            metrics.request_latency.labels(scope["method"], surface.route.path, str(response.status_code)).observe(
-                time.perf_counter() - started)
+            headers_sent(scope, metrics, response.status_code, started)
             await send({"type": "http.response.body", "body": response.body})
             end_request(scope, metrics, response.status_code, started)
         finally:
