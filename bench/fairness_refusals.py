@@ -73,10 +73,10 @@ async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key:
             "loop_cpu_ms_per_request": round(loop_all * 1000 / size, 3)}
 
 
-async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[str, Any]:
-    """Sequential refusals of one tenant whose long stream is in flight on a gateway bound to 1 ms. (With several
-    workers, a request that reaches a worker other than the long stream's is admitted: that worker does not
-    see the tenant's backlog.)"""
+async def _refusal_cost(client, stack: Stack, texts: Texts, count: int, dropped: list[str]) -> dict[str, Any]:
+    """Sequential refusals of one tenant whose long stream is in flight on a gateway bound to 1 ms (each time the
+    server drops it noted in `dropped`). (With several workers, a request that reaches a worker other than the
+    long stream's is admitted: that worker does not see the tenant's backlog.)"""
     import httpx
 
     key = await _tenant(client, stack, "refused")
@@ -85,11 +85,10 @@ async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[
         await _request(client, stack.base, key, "r", texts.next(), warm)
     out: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {key}"}
-    async with client.stream("POST", f"{stack.base}/v1/synthesize/stream", json={"text": LONG, "format": "pcm"},
-                             headers=headers) as long:
-        chunks = long.aiter_raw()
-        await chunks.__anext__()
-        reader = asyncio.create_task(_drain(chunks))
+    flowing = asyncio.Event()
+    holder = asyncio.create_task(_hold_busy(client, stack, key, flowing, dropped))
+    try:
+        await flowing.wait()
         for path in ("/v1/synthesize/stream", "/v1/audio/speech"):
             scenario = Scenario()
             for _ in range(20):  # the connection pool and code paths warm
@@ -110,28 +109,45 @@ async def _refusal_cost(client, stack: Stack, texts: Texts, count: int) -> dict[
         # The floor: a request no route takes (404) through the same server, middleware and error mapper.
         for _ in range(20):
             await client.post(f"{stack.base}/v1/unrouted", json={"text": "x"}, headers=headers)
-        cpu0 = _cpu_s(stack.api_pid)
-        for _ in range(count):
-            r = await client.post(f"{stack.base}/v1/unrouted", json={"text": "x"}, headers=headers)
-            assert r.status_code == 404
-        per = (_cpu_s(stack.api_pid) - cpu0) * 1000 / count
+        per = await _unrouted_cpu_ms(client, stack, key, count)
         out["floor (404, no route)"] = {"requests": count, "refused": 0, "gateway_cpu_ms_per_refusal": round(per, 3),
                                         "latency_p50_ms": None, "latency_p95_ms": None}
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-            await reader
+    finally:
+        holder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holder
     return out
 
 
-async def _hold_busy(client, api: Stack, key: str, flowing: asyncio.Event) -> None:
-    """One long stream of the tenant in flight at all times (a new one when the last ends), read as it comes."""
+MAX_DROPS = 5  # the held stream dropped this many times: the gateway or Triton is failing, not a blip
+
+
+async def _hold_busy(client, api: Stack, key: str, flowing: asyncio.Event, dropped: list[str] | None = None) -> None:
+    """One long stream of the tenant in flight at all times (a new one when the last ends), read as it comes.
+    A stream the server cuts off is noted in `dropped` (with the gateway's last log lines) and replaced."""
+    import httpx
+
     while True:
-        async with client.stream("POST", f"{api.base}/v1/synthesize/stream", json={"text": LONG, "format": "pcm"},
-                                 headers={"Authorization": f"Bearer {key}"}) as long:
-            if long.status_code != 200:
-                raise RuntimeError(f"the long stream was answered {long.status_code}")
-            async for _ in long.aiter_raw():
-                flowing.set()
+        try:
+            async with client.stream("POST", f"{api.base}/v1/synthesize/stream",
+                                     json={"text": LONG, "format": "pcm"},
+                                     headers={"Authorization": f"Bearer {key}"}) as long:
+                if long.status_code != 200:
+                    raise RuntimeError(f"the long stream was answered {long.status_code}")
+                async for _ in long.aiter_raw():
+                    flowing.set()
+        except httpx.HTTPError as exc:
+            if dropped is None:
+                raise
+            dropped.append(f"{type(exc).__name__}: {exc}; gateway log: {_log_tail(api)}")
+            if len(dropped) >= MAX_DROPS:
+                raise RuntimeError(f"the long stream was dropped {len(dropped)} times: {dropped}") from exc
+
+
+def _log_tail(api: Stack, lines: int = 3) -> str:
+    if api.api_log is None or not api.api_log.exists():
+        return "(none)"
+    return " | ".join(api.api_log.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _drain(chunks) -> None:
@@ -156,8 +172,9 @@ async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str],
     with another_api(stack, "fair-cost", bound) as api:
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
             log(f"  refusal cost over {args.refusals} sequential refusals ({api_env.get('TTS_WORKERS', '1')} workers)")
+            out["held_stream_dropped"] = dropped = list[str]()
             out["refusal_cost"] = await _refusal_cost(client, api, Texts(n=2 * 10**6 * (1 + len(api_env))),
-                                                      args.refusals)
+                                                      args.refusals, dropped)
     return out
 
 
@@ -199,7 +216,7 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                                                                        args.compare_checkout)),
                 BARE: servers.enter_context(bare_server(stack))}
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
-            texts, keys, held = Texts(n=3 * 10**6), {BARE: "tts_bare"}, []
+            texts, keys, held, dropped = Texts(n=3 * 10**6), {BARE: "tts_bare"}, [], list[str]()
             for label, api in apis.items():
                 samples[label] = {"cpu_ms_per_refusal": [], "loop_cpu_ms_per_refusal": [],
                                   "loop_cpu_ms_per_refusal_net": [], "refusal_p50_ms": [],
@@ -212,7 +229,7 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 for _ in range(3):  # the service rate is measured
                     await _request(client, api.base, key, "p", texts.next(), Scenario())
                 flowing = asyncio.Event()
-                held.append(asyncio.create_task(_hold_busy(client, api, key, flowing)))
+                held.append(asyncio.create_task(_hold_busy(client, api, key, flowing, dropped)))
                 await flowing.wait()
             for r in range(args.rounds):
                 log(f"  paired refusal cost, round {r + 1} of {args.rounds}")
@@ -241,4 +258,4 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 task.cancel()
     out: dict[str, Any] = {label: {name: round(percentile(values, 50) or 0, 3) for name, values in got.items()}
                            for label, got in samples.items()}
-    return {**out, "rounds": args.rounds, "compared": str(args.compare_checkout)}
+    return {**out, "rounds": args.rounds, "compared": str(args.compare_checkout), "held_stream_dropped": dropped}

@@ -196,6 +196,8 @@ def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
                          "request (relaying the held stream)", p["loop_cpu_ms_per_refusal_net"]])
         if "floor_404_cpu_ms" in p:
             rows.append([f"{label}: CPU per 404 (no route, ms)", p["floor_404_cpu_ms"]])
+    if paired.get("held_stream_dropped"):
+        rows.append(["held long streams dropped by the server (replaced)", "; ".join(paired["held_stream_dropped"])])
     return rows
 
 
@@ -247,6 +249,9 @@ def fairness_markdown(r: dict[str, Any]) -> str:
                          "refused, latency p50 / p95 (ms)", f"{c['gateway_cpu_ms_per_refusal']}, {c['refused']}"
                          + (f" ({c['errors']} dropped)" if c.get("errors") else "")
                          + f", {c['latency_p50_ms']} / {c['latency_p95_ms']}"])
+        if part.get("held_stream_dropped"):
+            rows.append([f"{label}: the held long stream dropped by the server (replaced)",
+                         "; ".join(part["held_stream_dropped"])])
     if r.get("paired"):
         rows += _paired_rows(r["paired"])
     rows += [[f"target: {name}", {True: "met", False: "not met", None: "n/a"}[met]]

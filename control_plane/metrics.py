@@ -8,6 +8,7 @@ exported as a gauge computed at scrape time from the hit and miss counters.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import prometheus_client
@@ -123,6 +124,7 @@ class Metrics:
                                              "and outcome", ["engine", "tier", "outcome"], buckets=WAIT_BUCKETS,
                                              registry=r)
         self._tenant_labels: set[str] = set()
+        self.before_scrape: list[Callable[[], None]] = []  # flushes of counts kept back, run by exposition()
         self.event_loop_tasks = Gauge("tts_event_loop_tasks", "asyncio tasks alive in this process (leak watch)",
                                       registry=r)
         self.event_loop_tasks.set_function(_task_count)
@@ -139,11 +141,18 @@ class Metrics:
         return OTHER_TENANT
 
     def tenant_decision(self, engine: str, tenant: str, tier: str, outcome: str, wait: float | None) -> None:
+        self.tenant_decisions(engine, tenant, tier, outcome, 1, () if wait is None else (wait,))
+
+    def tenant_decisions(self, engine: str, tenant: str, tier: str, outcome: str, count: int,
+                         waits: Iterable[float]) -> None:
+        """`count` admission decisions of one tenant alike, with the expected waits known of them."""
         tier = tier or "none"
         self.tenant_admission.labels(engine=engine, tier=tier, tenant=self.tenant_label(tenant) or "none",
-                                     outcome=outcome).inc()
-        if wait is not None:
-            self.tier_admission_wait.labels(engine=engine, tier=tier, outcome=outcome).observe(wait)
+                                     outcome=outcome).inc(count)
+        histogram = None
+        for wait in waits:
+            histogram = histogram or self.tier_admission_wait.labels(engine=engine, tier=tier, outcome=outcome)
+            histogram.observe(wait)
 
     @staticmethod
     def _total(counter: Counter) -> float:
@@ -154,4 +163,6 @@ class Metrics:
         return hits / (hits + misses) if hits + misses else 0.0
 
     def exposition(self) -> bytes:
+        for flush in self.before_scrape:  # counts kept back from the hot path (api/gate_refusals.py)
+            flush()
         return generate_latest(self.registry)

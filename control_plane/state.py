@@ -13,6 +13,7 @@ from control_plane.adapters.limits import Limiter
 from control_plane.adapters.redis import connect
 from control_plane.adapters.store import Store
 from control_plane.adapters.triton_pool import build_triton
+from control_plane.api.gate_refusals import RefusalTally
 from control_plane.metrics import Metrics
 from control_plane.services.admission import Admission
 from control_plane.services.engine_port import EnginePort
@@ -43,6 +44,7 @@ class AppState:
     flow: SynthesisFlow
     lexicons: LexiconService
     admission: Admission
+    gate_refusals: RefusalTally
     admission_exchange: AdmissionExchange | None = None
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -53,6 +55,7 @@ class AppState:
         return self.engine
 
     async def close(self) -> None:
+        self.gate_refusals.flush()
         if self.admission_exchange is not None:
             with contextlib.suppress(Exception):
                 await self.admission_exchange.stop()
@@ -91,5 +94,6 @@ async def build_state(settings: Settings) -> AppState:
     return AppState(
         settings=settings, store=store, limiter=limiter, usage=usage, tenants=TenantService(store, settings),
         metrics=metrics, redis=redis, streams=streams, cache=cache, engine=engine, voices=voices,
-        synthesis=synthesis, flow=flow, lexicons=lexicons, admission=admission, admission_exchange=exchange,
+        synthesis=synthesis, flow=flow, lexicons=lexicons, admission=admission, gate_refusals=RefusalTally(metrics),
+        admission_exchange=exchange,
     )

@@ -17,18 +17,22 @@ the next one's wait):
   `admit`, so what the gate refuses the flow would refuse too).
 
 The refusal is the flow's: the same error, rendered by the route's surface (`render_error` of its route
-class, else the default error body), counted in the same metrics, with the request id, request metrics and
-log line the request middleware gives every request (control_plane/request_middleware.py), without its
-per-message wrapper (a refusal has no rate-limit headers to add). The body is never read. What the gate
-cannot see (the body, the rate-limit windows) makes a gate refusal differ from a flow refusal in two ways:
-it is not counted against the tenant's request windows (no X-RateLimit-* headers), and a request the flow
-would have answered with a 4xx for its body, or with 429 for a full window, gets the 503 first.
+class, else the default error body), with the request id the request middleware gives every request
+(control_plane/request_middleware.py), counted in the same metrics, without that middleware's per-message
+wrapper (a refusal has no rate-limit headers to add). The counts and the log are kept back and written in
+batches (api/gate_refusals.py: a scrape still sees every refusal answered before it), and the log has one
+line per tenant and route for the refusals of up to a second, not one per request. The body is never read.
+What the gate cannot see (the body, the rate-limit windows) makes a gate refusal differ from a flow refusal
+in two more ways: it is not counted against the tenant's request windows (no X-RateLimit-* headers), and a
+request the flow would have answered with a 4xx for its body, or with 429 for a full window, gets the 503
+first.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIRouter
@@ -38,9 +42,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from control_plane.api.deps import api_key_of, get_flow
+from control_plane.api.gate_refusals import RefusalKey, RefusalTally
 from control_plane.errors import ServiceError, render_error
-from control_plane.logging import request_id_var
-from control_plane.request_middleware import begin_request, end_request, headers_sent
+from control_plane.request_middleware import request_id_for
 
 KeyReader = Callable[[HTTPConnection], str]
 Renderer = Callable[[Request, ServiceError], Response]
@@ -60,6 +64,16 @@ def _runs_flow(dependant: Dependant) -> bool:
     return any(dep.call is get_flow or _runs_flow(dep) for dep in dependant.dependencies)
 
 
+class _Refusal(NamedTuple):
+    surface: _Surface
+    error: ServiceError
+    tenant_id: str
+    tier: str
+    engine: str
+    wait: float | None  # the expected wait that refused it, where known
+    tally: RefusalTally
+
+
 class AdmissionGate:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,27 +86,28 @@ class AdmissionGate:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        await self._refuse(scope, receive, send, *refusal)
+        await self._refuse(scope, receive, send, refusal)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, surface: _Surface, error: ServiceError) -> None:
+    async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: _Refusal) -> None:
         started = time.perf_counter()
-        rid, token = begin_request(scope)
-        try:
-            scope["route"] = surface.route  # the route label of its metrics and log line
-            response = surface.render(Request(scope, receive), error)  # counts it in tts_errors_total
-            headers = response.raw_headers
-            if not any(name == b"x-request-id" for name, _ in headers):
-                headers.append((b"x-request-id", rid.encode("latin-1")))
-            metrics = scope["app"].state.services.metrics
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            headers_sent(scope, metrics, response.status_code, started)
-            await send({"type": "http.response.body", "body": response.body})
-            end_request(scope, metrics, response.status_code, started)
-        finally:
-            request_id_var.reset(token)
+        rid = request_id_for(scope)
+        scope["state"]["request_id"] = rid  # in the error body
+        scope["route"] = refusal.surface.route
+        error = refusal.error
+        error.counted = True  # tts_errors_total: in the tally, with the refusal's other counts
+        response = refusal.surface.render(Request(scope, receive), error)
+        headers = response.raw_headers
+        if not any(name == b"x-request-id" for name, _ in headers):
+            headers.append((b"x-request-id", rid.encode("latin-1")))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        latency = time.perf_counter() - started
+        await send({"type": "http.response.body", "body": response.body})
+        key = RefusalKey(scope["method"], refusal.surface.route.path, response.status_code, error.code,
+                         refusal.tenant_id, refusal.tier, refusal.engine)
+        refusal.tally.note(key, rid, latency, refusal.wait)
 
-    def _refusal(self, scope: Scope) -> tuple[_Surface, ServiceError] | None:
+    def _refusal(self, scope: Scope) -> _Refusal | None:
         services = getattr(scope["app"].state, "services", None) if "app" in scope else None
         if services is None or not services.settings.admission_gate:
             return None
@@ -102,11 +117,14 @@ class AdmissionGate:
         tenant = services.tenants.cached(surface.api_key(HTTPConnection(scope)))
         if tenant is None or services.flow.serves_from_cache(tenant.tenant_id):
             return None
-        error = services.admission.refuse_early(tenant.share, tenant.tier)
+        noted: list[tuple[str, float | None]] = []
+        error = services.admission.refuse_early(tenant.share, tenant.tier,
+                                                record=lambda engine, wait: noted.append((engine, wait)))
         if error is None:
             return None
         scope.setdefault("state", {})["tenant_id"] = tenant.tenant_id
-        return surface, error
+        engine, wait = noted[0]
+        return _Refusal(surface, error, tenant.tenant_id, tenant.tier, engine, wait, services.gate_refusals)
 
     def _surface(self, scope: Scope) -> _Surface | None:
         """The synthesis route the router would give this POST request (the first route taking POST whose path

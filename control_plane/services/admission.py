@@ -72,6 +72,7 @@ __all__ = ["Admission", "EngineLoad", "Overloaded", "TenantLoad", "Ticket", "fai
 
 RETURN_PACE = 2.0  # a tenant's refused callers come back this many times as often as its share serves requests
 KEEP_PLACE_S = 0.25  # a contending tenant's place in the fair order is kept this long after its last request ends
+Recorder = Callable[[str, float | None], None]  # counts a refusal elsewhere: (engine, expected wait)
 
 
 class Overloaded(Unavailable):
@@ -148,12 +149,13 @@ class Admission:
         self._count(engine, "admitted", share, tier, wait)
         return ticket
 
-    def refuse_early(self, share: Share, tier: str = "") -> Overloaded | None:
+    def refuse_early(self, share: Share, tier: str = "", *, record: Recorder | None = None) -> Overloaded | None:
         """The refusal `admit` would give even the smallest request of `share`'s tenant (a first engine call of
-        one character) on every engine this replica has decided for, counted as `admit` counts it; None where
-        any of them would admit it. For the admission gate (api/admission_gate.py), which does not know the
-        request's engine: the refusal is that of the engine with the shortest wait, its Retry-After from the
-        wait of a request as long as the tenant's last one there (a longer wait, the one `admit` gives)."""
+        one character) on every engine this replica has decided for, counted as `admit` counts it (or given to
+        `record(engine, wait)` to count); None where any of them would admit it. For the admission gate
+        (api/admission_gate.py), which does not know the request's engine: the refusal is that of the engine
+        with the shortest wait, its Retry-After from the wait of a request as long as the tenant's last one
+        there (a longer wait, the one `admit` gives)."""
         if self.max_wait_s <= 0 or not self.loads:
             return None
         waits: list[tuple[float, str]] = []
@@ -171,7 +173,7 @@ class Admission:
         tenant.weight = share.weight
         if not math.isinf(wait) and tenant.first_chars > 1:  # Retry-After as `admit` gives its requests
             wait = self.expected_wait(engine, share, tenant.first_chars) or wait
-        return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now)
+        return self._refusal(engine, tenant, share, tier, None if math.isinf(wait) else wait, now, record)
 
     def _decide(self, engine: str, share: Share, first_chars: int, now: float) -> tuple[bool, float | None]:
         """Whether `admit` refuses a request of `share`'s tenant whose first engine call is `first_chars` long
@@ -231,9 +233,13 @@ class Admission:
             load.inflight + load.waiting + (remote.inflight if remote else 0) >= self.min_inflight
 
     def _refusal(self, engine: str, tenant: TenantLoad, share: Share, tier: str, wait: float | None,
-                 now: float) -> Overloaded:
-        """Count a refusal of `share`'s tenant on `engine` and say when to come back."""
-        self._count(engine, "shed", share, tier, wait)
+                 now: float, record: Recorder | None = None) -> Overloaded:
+        """Count a refusal of `share`'s tenant on `engine` (or have `record` count it) and say when to come
+        back."""
+        if record is None:
+            self._count(engine, "shed", share, tier, wait)
+        else:
+            record(engine, wait)
         # At least the time its own backlog needs to come back under the bound, jittered (x 1 to 1.5) so that
         # callers refused together, given the same floor, do not all come back in the same instant.
         floor = (1 if wait is None else max(1, math.ceil(wait - self.max_wait_s))) * self.rng.uniform(1.0, 1.5)

@@ -1,6 +1,7 @@
 """The admission gate (api/admission_gate.py) in the real app: a tenant over its share on every engine is refused
-before routing with the answer the synthesis flow gives on that surface, counted and logged like it; anything
-the gate cannot decide passes through to the flow.
+before routing with the answer the synthesis flow gives on that surface, counted like it (in batches a scrape
+sees at once) and logged in one line per tenant and route; anything the gate cannot decide passes through to
+the flow.
 
 The app runs in-process on the embedded store; the engine's load is set in the app's own Admission (a fake clock,
 the rate measured through its accounting, ten seconds of the flooding tenant's work in flight), so both the gate
@@ -10,6 +11,7 @@ key up (`authenticate`) and counts the request against the rate-limit windows (X
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -20,6 +22,7 @@ import pytest
 from admission_helpers import Clock, measured
 from conftest import admin_headers, settings_for, start_api
 
+from control_plane.api import gate_refusals
 from control_plane.services.voices import DEFAULT_VOICE_ALIAS
 
 SURFACES: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
@@ -193,38 +196,67 @@ async def test_a_revoked_key_is_not_served_from_the_cache_beyond_the_bound(gw: G
 
 
 async def _sample(gw: Gateway, name: str, **labels: str) -> float:
+    """A series' value as a scrape sees it (the scrape writes out the gate's kept-back counts first)."""
+    assert (await gw.client.get("/metrics")).status_code == 200
     return gw.services.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def test_a_gate_refusal_is_counted_and_logged_like_any_other(gw: Gateway, caplog) -> None:
+async def _counts(gw: Gateway, tenant_id: str, tier: str) -> dict[str, float]:
+    route = "/v1/synthesize/stream"
+    return {"http": await _sample(gw, "tts_http_requests_total", method="POST", route=route, status="503"),
+            "latency": await _sample(gw, "tts_http_request_duration_seconds_count", method="POST", route=route,
+                                     status="503"),
+            "shed": await _sample(gw, "tts_admission_decisions_total", engine="piper", outcome="shed"),
+            "errors": await _sample(gw, "tts_errors_total", code="engine_overloaded"),
+            "tenant": await _sample(gw, "tts_tenant_admission_decisions_total", engine="piper", tier=tier,
+                                    tenant=gw.services.metrics.tenant_label(tenant_id) or "none", outcome="shed"),
+            "wait": await _sample(gw, "tts_tier_admission_expected_wait_seconds_count", engine="piper", tier=tier,
+                                  outcome="shed")}
+
+
+async def test_a_gate_refusal_moves_every_count_the_flow_refusal_does(gw: Gateway) -> None:
     tenant_id, key = await gw.known()
     tier = gw.services.tenants.cached(key).tier
     _flood(gw, tenant_id)
-    route = "/v1/synthesize/stream"
-    requests = {"method": "POST", "route": route, "status": "503"}
-    before = {"http": await _sample(gw, "tts_http_requests_total", **requests),
-              "shed": await _sample(gw, "tts_admission_decisions_total", engine="piper", outcome="shed"),
-              "errors": await _sample(gw, "tts_errors_total", code="engine_overloaded")}
+    before = await _counts(gw, tenant_id, tier)
+    for _ in range(2):
+        gate, by_gate = await gw.post("ours stream", key)
+        assert by_gate and gate.status_code == 503
+    after_gate = await _counts(gw, tenant_id, tier)  # the scrape sees both at once, before any timer
+    gw.services.settings.admission_gate = False
+    for _ in range(2):
+        flow, by_gate = await gw.post("ours stream", key)
+        assert not by_gate and flow.status_code == 503
+    after_flow = await _counts(gw, tenant_id, tier)
+    assert {k: after_gate[k] - before[k] for k in before} == {k: after_flow[k] - after_gate[k] for k in before}
+    assert after_gate["http"] - before["http"] == 2 and after_gate["tenant"] - before["tenant"] == 2
+
+
+async def test_gate_refusals_are_logged_in_one_line_per_tenant_and_route(gw: Gateway, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(gate_refusals, "FLUSH_S", 0.05)  # the timer's flush, without a scrape
+    tenant_id, key = await gw.known()
+    _flood(gw, tenant_id)
     caplog.set_level(logging.INFO, logger="tts_gateway.http")
-    gate, by_gate = await gw.post("ours stream", key)
-    assert by_gate and gate.status_code == 503
-    after_gate = {"http": await _sample(gw, "tts_http_requests_total", **requests),
-                  "shed": await _sample(gw, "tts_admission_decisions_total", engine="piper", outcome="shed"),
-                  "errors": await _sample(gw, "tts_errors_total", code="engine_overloaded")}
-    assert await _sample(gw, "tts_tenant_admission_decisions_total", engine="piper", tier=tier,
-                         tenant=gw.services.metrics.tenant_label(tenant_id) or "none", outcome="shed") == 1
-    lines = [r for r in caplog.records if r.getMessage() == "request"]
+    ids = []
+    for _ in range(3):
+        gate, by_gate = await gw.post("ours stream", key)
+        assert by_gate and gate.status_code == 503
+        ids.append(gate.headers["X-Request-ID"])
+    assert len(set(ids)) == 3 and gate.json()["error"]["request_id"] == ids[2]
+
+    def refused() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == "refused"]
+
+    for _ in range(1000):  # the flush is due 50 ms after the first refusal: waited for, up to 20 s
+        if refused():
+            break
+        await asyncio.sleep(0.02)
+    lines = refused()
     assert len(lines) == 1
     line = lines[0]
-    assert (line.route, line.status, line.tenant_id, line.method) == (route, 503, tenant_id, "POST")
-    assert gate.headers["X-Request-ID"]
-
-    gw.services.settings.admission_gate = False
-    flow, by_gate = await gw.post("ours stream", key)
-    assert not by_gate and flow.status_code == 503
-    after_flow = {"http": await _sample(gw, "tts_http_requests_total", **requests),
-                  "shed": await _sample(gw, "tts_admission_decisions_total", engine="piper", outcome="shed"),
-                  "errors": await _sample(gw, "tts_errors_total", code="engine_overloaded")}
-    # the gate's refusal moved every counter as much as the flow's
-    assert {k: after_gate[k] - before[k] for k in before} == {k: after_flow[k] - after_gate[k] for k in before}
-    assert after_gate["http"] - before["http"] == 1 and after_gate["shed"] - before["shed"] == 1
+    assert (line.route, line.status, line.code, line.tenant_id, line.engine, line.count, line.method) == \
+        ("/v1/synthesize/stream", 503, "engine_overloaded", tenant_id, "piper", 3, "POST")
+    assert line.first_request_id == ids[0] and 0 <= line.latency_ms_p50 <= line.latency_ms_max
+    assert not [r for r in caplog.records if r.getMessage() == "request" and r.status == 503]  # no line each
+    gw.services.gate_refusals.flush()  # nothing left: no second line
+    assert len(refused()) == 1
