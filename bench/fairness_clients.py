@@ -150,14 +150,27 @@ def _cpu_s(pid: int) -> float:
 
 
 def _loop_cpu_s(pid: int) -> float:
-    """CPU time of the gateway's main thread, where its event loop runs (one uvicorn worker): what answering costs
-    the loop, without the process's other threads (the log writer, gRPC's). From the scheduler's nanosecond
-    count (/proc/PID/task/PID/schedstat) where there is one: the 10 ms ticks of /proc's stat are a tenth of a
-    burst's whole cost."""
+    """CPU time of the gateway's event loops: the main thread of its process and of each child (uvicorn's
+    workers, where there are several): what answering costs the loops, without the processes' other threads
+    (the log writer, gRPC's). From the scheduler's nanosecond count (/proc/PID/task/PID/schedstat) where there is
+    one: the 10 ms ticks of /proc's stat are a tenth of a burst's whole cost."""
+    import psutil
+
+    total = _main_thread_cpu_s(pid)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(pid).children(recursive=True):
+            total += _main_thread_cpu_s(child.pid)
+    return total
+
+
+def _main_thread_cpu_s(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
             return int(f.read().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
         import psutil
 
-        return next((t.user_time + t.system_time for t in psutil.Process(pid).threads() if t.id == pid), 0.0)
+        try:
+            return next((t.user_time + t.system_time for t in psutil.Process(pid).threads() if t.id == pid), 0.0)
+        except psutil.NoSuchProcess:  # a worker that just ended
+            return 0.0

@@ -21,18 +21,24 @@ async def _raw_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     the refusal or to the response head, seconds to the first audio bytes of a stream)."""
     writer.write(request)
     await writer.drain()
-    status = int((await reader.readline()).split()[1])
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value)
+    status, length = await _head(reader)
     if status != 200:
         await reader.readexactly(length)
         return status, time.monotonic() - start, None
     head = time.monotonic() - start
     line = await reader.readline()  # the first chunk's size: audio follows it (an empty stream ends with 0)
     return status, head, time.monotonic() - start if line.strip() not in (b"", b"0") else None
+
+
+async def _head(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """A response's status and Content-Length (0 where it has none), its head read."""
+    status = int((await reader.readline()).split()[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return status, length
 
 
 async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key: str = "") -> dict[str, Any]:
@@ -46,6 +52,15 @@ async def _burst(client, stack: Stack, texts: Texts, size: int, label: str, key:
         await _request(client, stack.base, key, "burst", texts.next(), Scenario())  # its key known to the gateway
     url = urlsplit(stack.base)
     connections = [await asyncio.open_connection(url.hostname, url.port) for _ in range(size)]
+    # Each connection's process (with several uvicorn workers, the one that accepted it) has looked the key up,
+    # as it has for a tenant that has been sending: the burst is answered as overload is, not as a first call.
+    warm = b"GET /v1/tenant/config HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer " + key.encode() + b"\r\n\r\n"
+    for reader, writer in connections:
+        writer.write(warm)
+        status, length = await _head(reader)
+        await reader.readexactly(length)
+        if status != 200:
+            raise RuntimeError(f"burst: the key's lookup was answered {status}")
     requests = []
     for _ in range(size):
         body = json.dumps({"text": texts.next(), "format": "pcm"}).encode()
@@ -158,6 +173,10 @@ async def _drain(chunks) -> None:
 BARE = "bare uvicorn (floor)"
 
 
+def workers_label(workers: int) -> str:
+    return f"this checkout, {workers} workers"
+
+
 async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str], burst: bool) -> dict[str, Any]:
     import httpx
 
@@ -202,7 +221,10 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
     same Triton in the same minutes: each holds a long stream of one tenant in flight under a 1 ms bound,
     and the rounds alternate between them (sequential refusals of that tenant, then a burst of it, on each;
     then a 404 on each). The floor runs in the same rounds: a bare ASGI app answering 503 at once under the
-    same uvicorn settings (bench/refusal_floor.py), what uvicorn alone costs."""
+    same uvicorn settings (bench/refusal_floor.py), what uvicorn alone costs. With `--workers N` (N > 1) this
+    checkout runs a second time with N uvicorn workers in the same rounds: whether more event loops answer a
+    burst sooner (each worker decides on what it sees itself: without Redis a request that reaches a worker
+    other than the held stream's is admitted, so its sequential requests are not all refused)."""
     import httpx
 
     from bench.refusal_floor import bare_server
@@ -215,6 +237,9 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 "compared checkout": servers.enter_context(another_api(stack, "fair-other", bound,
                                                                        args.compare_checkout)),
                 BARE: servers.enter_context(bare_server(stack))}
+        if args.workers > 1:
+            apis[workers_label(args.workers)] = servers.enter_context(
+                another_api(stack, "fair-workers", {**bound, "TTS_WORKERS": str(args.workers)}))
         async with httpx.AsyncClient(timeout=httpx.Timeout(600.0), limits=limits) as client:
             texts, keys, held, dropped = Texts(n=3 * 10**6), {BARE: "tts_bare"}, [], list[str]()
             for label, api in apis.items():

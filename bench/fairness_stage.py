@@ -180,7 +180,8 @@ def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
 
 def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
     rows = []
-    for label in ("this checkout", "compared checkout", BARE):
+    labels = ["this checkout", "compared checkout", BARE] + [k for k in paired if k.startswith("this checkout, ")]
+    for label in labels:
         if label not in paired:  # recorded before the floor ran beside the checkouts
             continue
         p = paired[label]

@@ -1,5 +1,5 @@
 """The floor under a refusal, for `bench fairness`: a bare ASGI app that answers every request at once (503
-`engine_overloaded` + Retry-After, a JSON body of a refusal's size; `GET /health` 200) without reading it, run
+`engine_overloaded` + Retry-After, a JSON body of a refusal's size; any GET 200) without reading it, run
 by uvicorn with the options `tts-gateway serve` gives it. What a refusal costs above this is ours; what it
 costs here is uvicorn's (and the kernel's): `python -m bench.refusal_floor --port P` runs it alone."""
 
@@ -32,7 +32,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if scope["type"] != "http":
         return
-    health = scope["path"] == "/health"
+    health = scope["method"] == "GET"  # /health, and the key's lookup a burst's connections make first
     body = b'{"status":"ok"}' if health else REFUSAL
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if not health:
