@@ -100,12 +100,15 @@ class AdmissionGate:
         headers = response.raw_headers
         if not any(name == b"x-request-id" for name, _ in headers):
             headers.append((b"x-request-id", rid.encode("latin-1")))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        latency = time.perf_counter() - started
-        await send({"type": "http.response.body", "body": response.body})
-        key = RefusalKey(scope["method"], refusal.surface.route.path, response.status_code, error.code,
-                         refusal.tenant_id, refusal.tier, refusal.engine)
-        refusal.tally.note(key, rid, latency, refusal.wait)
+        latency = 0.0
+        try:
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            latency = time.perf_counter() - started
+            await send({"type": "http.response.body", "body": response.body})
+        finally:  # counted however the sending ended, as the request middleware counts every request
+            key = RefusalKey(scope["method"], refusal.surface.route.path, response.status_code, error.code,
+                             refusal.tenant_id, refusal.tier, refusal.engine)
+            refusal.tally.note(key, rid, latency or time.perf_counter() - started, refusal.wait)
 
     def _refusal(self, scope: Scope) -> _Refusal | None:
         services = getattr(scope["app"].state, "services", None) if "app" in scope else None

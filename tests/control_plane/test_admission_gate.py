@@ -260,3 +260,25 @@ async def test_gate_refusals_are_logged_in_one_line_per_tenant_and_route(gw: Gat
     assert not [r for r in caplog.records if r.getMessage() == "request" and r.status == 503]  # no line each
     gw.services.gate_refusals.flush()  # nothing left: no second line
     assert len(refused()) == 1
+
+
+async def test_refusals_noted_before_shutdown_are_logged_by_it(tmp_path, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(gate_refusals, "FLUSH_S", 3600.0)  # only the shutdown can flush
+    settings = settings_for({"tts_data_dir": tmp_path, "database_url": "", "redis_url": ""},
+                            admission_max_wait_s=0.5, admission_min_inflight=1, auth_cache_ttl_s=60.0)
+    app, lifespan, client = await start_api(settings)
+    try:
+        admission = app.state.services.admission
+        admission.clock = clock = Clock()
+        measured(admission, clock, 100.0)
+        gw = Gateway(app, client)
+        tenant_id, key = await gw.known()
+        _flood(gw, tenant_id)
+        caplog.set_level(logging.INFO, logger="tts_gateway.http")
+        gate, by_gate = await gw.post("ours", key)
+        assert by_gate and gate.status_code == 503
+        assert not [r for r in caplog.records if r.getMessage() == "refused"]
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+    assert [r.count for r in caplog.records if r.getMessage() == "refused"] == [1]
