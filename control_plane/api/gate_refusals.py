@@ -2,15 +2,15 @@
 
 A burst of refusals is answered one after another on the one event loop, so whatever each refusal does before
 the next one is answered is the next one's wait. Counting it in six labelled series and making its JSON log
-line were together about a quarter of a gate refusal's CPU, and the log lines formatted by the writer's thread
-meanwhile took the interpreter from the loop. So a refusal is only noted here (a dict lookup, two appends), and
+line were nearly a third of a gate refusal's CPU in its profile, and the log lines formatted by the writer's
+thread meanwhile took the interpreter from the loop. So a refusal is only noted here (a dict lookup, two appends), and
 the tally is flushed at most FLUSH_S later, when the metrics are scraped (`Metrics.before_scrape`), and when
 the app closes:
 
 - every counter and histogram a refusal moves is moved as if counted at once (tts_http_requests_total, the
   request duration, tts_errors_total, tts_admission_decisions_total, the per-tenant and per-tier series), so a
   scrape sees every refusal answered before it;
-- the log gets one line per (route, status, error code, tenant, engine) per flush, `"msg": "refused"`, with
+- the log gets one line per (route, status, error code, tenant, tier, engine) per flush, `"msg": "refused"`, with
   the count and the latencies, instead of one line per request: under overload a refused tenant makes
   hundreds of requests a second, each line alike. A refused request's id is still in its response (header and
   body) and in the line of any request the flow answers.
@@ -76,7 +76,7 @@ class RefusalTally:
             latencies = sorted(noted.latencies)
             log_fields(log, logging.INFO, "refused", {
                 "method": key.method, "route": key.route, "status": key.status, "code": key.code,
-                "tenant_id": key.tenant_id, "engine": key.engine, "count": len(latencies),
+                "tenant_id": key.tenant_id, "tier": key.tier, "engine": key.engine, "count": len(latencies),
                 "latency_ms_p50": round(latencies[len(latencies) // 2] * 1000, 1),
                 "latency_ms_max": round(latencies[-1] * 1000, 1), "first_request_id": noted.first_request_id})
 
