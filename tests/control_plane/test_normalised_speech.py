@@ -1,6 +1,10 @@
 """What a listener hears: the bundled Piper voice through Triton and the gateway, transcribed by
-Whisper tiny.en. Normalised call-centre text is heard as the expected words; a lexicon alias is heard;
-an IPA entry changes the audio. Few, batched syntheses keep this quick on two cores."""
+Whisper tiny.en. Normalised call-centre text is heard as the expected words; a lexicon alias is heard, and
+an IPA entry is heard as the pronunciation it gives. Few, batched syntheses keep this quick on two cores.
+
+Piper's noise makes every rendition of a text a little different, and Whisper now and then mishears a word
+of one ("Data Pointment" for "The appointment"): a sentence whose words were not all heard is rendered again,
+up to RENDITIONS times. A text spoken wrong is spoken wrong in every rendition, so that still fails."""
 
 from __future__ import annotations
 
@@ -71,11 +75,30 @@ async def _say(gateway, key: str, text: str, **extra) -> bytes:
     return r.content
 
 
+RENDITIONS = 3  # Piper's noise makes every rendition of a text differ a little (timing, timbre)
+
+
+async def _heard_in_a_rendition(gateway, whisper, key: str, text: str, expected: set[str], **extra) -> list[Heard]:
+    """What Whisper heard in renditions of `text` until one holds every `expected` word (at most RENDITIONS):
+    the last one heard holds them all where any does. A word Whisper mishears in one rendition is heard in the
+    next; a text spoken wrong is spoken wrong in every one."""
+    heard: list[Heard] = []
+    for _ in range(RENDITIONS):
+        heard.append(whisper(await _say(gateway, key, text, **extra)))
+        if expected <= heard[-1]:
+            break
+    return heard
+
+
 async def test_normalised_text_is_heard_as_the_expected_words(gateway, whisper):
     _, key = await gateway.tenant()
-    words = whisper(await _say(gateway, key, " ".join(text for text, _ in HEARD)))
-    missing = {text: sorted(expected - words) for text, expected in HEARD if expected - words}
-    assert not missing, f"not heard: {missing}; heard {words!r}"
+    words = whisper(await _say(gateway, key, " ".join(text for text, _ in HEARD)))  # all of them in one go
+    for text, expected in HEARD:
+        if expected <= words:
+            continue
+        heard = await _heard_in_a_rendition(gateway, whisper, key, text, expected)  # that sentence again
+        assert expected <= heard[-1], f"{text!r}: not heard {sorted(expected - heard[-1])}; heard {words!r}, " \
+            f"then {heard!r}"
 
 
 async def test_without_normalisation_the_symbols_are_lost(gateway, whisper):
@@ -85,18 +108,16 @@ async def test_without_normalisation_the_symbols_are_lost(gateway, whisper):
     assert not {"number", "january", "fifth"} <= words or not {"euros", "cents"} <= words, repr(words)
 
 
-async def test_lexicon_alias_is_heard_and_ipa_changes_the_audio(gateway, whisper):
+async def test_lexicon_alias_and_ipa_pronunciation_are_heard(gateway, whisper):
     _, key = await gateway.tenant()
     _, other = await gateway.tenant()
     async with gateway.client(key) as c:
         r = await c.post("/v1/lexicons", json={"name": "fruit", "content": PLS})
     assert r.status_code == 201, r.text
     sentence = "I would like a Zorblat and a tomato please."
-    with_lexicon = await _say(gateway, key, sentence)
-    plain = await _say(gateway, other, sentence)  # another tenant: the lexicon never applies
-    heard, heard_plain = whisper(with_lexicon), whisper(plain)
-    assert {"banana", "potato"} <= heard, repr(heard)
-    assert "banana" not in heard_plain and "potato" not in heard_plain and "tomato" in heard_plain, repr(heard_plain)
-    a, _ = decode(with_lexicon)
-    b, _ = decode(plain)
-    assert a.size != b.size or float(np.abs(a - b).max()) > 0.1
+    heard = await _heard_in_a_rendition(gateway, whisper, key, sentence, {"banana", "potato"})
+    assert {"banana", "potato"} <= heard[-1], repr(heard)
+    # another tenant: the lexicon never applies
+    heard_plain = await _heard_in_a_rendition(gateway, whisper, other, sentence, {"tomato"})
+    assert "tomato" in heard_plain[-1], repr(heard_plain)
+    assert not {"banana", "potato"} & set().union(*heard_plain), repr(heard_plain)
