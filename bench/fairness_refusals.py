@@ -250,6 +250,7 @@ async def _paired(stack: Stack, args, log) -> dict[str, Any]:
                 if label == BARE:
                     continue
                 samples[label]["floor_404_cpu_ms"] = []
+                log(f"  {label}: a tenant, the engine's rate measured, its long stream held")
                 keys[label] = key = await _tenant(client, api, "paired")
                 for _ in range(3):  # the service rate is measured
                     await _request(client, api.base, key, "p", texts.next(), Scenario())
