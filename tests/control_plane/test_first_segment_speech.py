@@ -3,7 +3,8 @@ sentence (FIRST_SEGMENT_SPLIT=true) and one not, speak the same first sentences 
 
 Whisper (tiny.en) must hear the same words in both renders, the durations must be comparable (Piper
 samples its durations, so within a generous tolerance), and the silence at the join must be no longer
-than the pause Piper itself makes at a comma. The texts each gateway sent to the engine show where the
+than the pause Piper itself makes at a comma; Piper's renditions are random, so a sentence that misses any
+of these is rendered again, up to three times. The texts each gateway sent to the engine show where the
 cut went. Also: a realtime context's first piece is cut and its later pieces are not, with every word's
 character offsets still pointing at the input; the tiny XTTS streams its first chunk after a few tokens
 and speaks a cut first sentence too.
@@ -120,36 +121,59 @@ def pause_after(audio: np.ndarray, rate: int, words: list[dict], index: int) -> 
     return longest_silence(audio, rate, words[index]["start"], words[index + 1]["end"])
 
 
+RENDITIONS = 3  # a row whose checks miss is rendered again, cut and whole, up to this many times in all
+
+
+async def _render_pair(cut_gw, whole_gw, cut_key: str, whole_key: str, text: str, first: str) -> tuple:
+    """The text rendered by both gateways: each render's audio, its silence after the first segment's last word,
+    and the sample rate. The engine texts and word offsets are checked on the way (they are not random)."""
+    with engine_texts(cut_gw) as cut_sent:
+        cut_audio, rate, cut_words = await _render(cut_gw, cut_key, text)
+    with engine_texts(whole_gw) as whole_sent:
+        whole_audio, _, whole_words = await _render(whole_gw, whole_key, text)
+    assert cut_sent == [first, text[len(first) + 1:]] and whole_sent == [text]
+    assert [w["word"] for w in cut_words] == [w["word"] for w in whole_words] == text.split()
+    assert all(text[w["char_start"]:w["char_end"]] == w["word"] for w in cut_words)
+    k = len(first.split()) - 1  # the last word of the first segment
+    return (cut_audio, whole_audio, rate, pause_after(cut_audio, rate, cut_words, k),
+            pause_after(whole_audio, rate, whole_words, k))
+
+
+def _differences(whisper, text: str, first: str, pair: tuple, comma: float) -> list[str]:
+    """What makes the cut render differ from the whole one beyond what Piper's random durations and one
+    misheard word account for: nothing, where the cut costs nothing."""
+    cut_audio, whole_audio, rate, cut_gap, _ = pair
+    heard_cut, heard_whole = _heard(whisper, cut_audio, rate), _heard(whisper, whole_audio, rate)
+    k = len(first.split())
+    join = [re.sub(r"[^a-z0-9' ]", "", w.lower()) for w in text.split()[k - 1:k + 1]]
+    d_cut, d_whole = cut_audio.size / rate, whole_audio.size / rate
+    return [problem for problem, holds in (
+        (f"heard {heard_cut} cut against {heard_whole} whole", word_distance(heard_cut, heard_whole) <= 1),
+        (f"the join {join} not heard in {heard_cut}", any(heard_cut[i:i + 2] == join for i in range(len(heard_cut)))),
+        (f"{d_cut:.2f} s cut, {d_whole:.2f} s whole", abs(d_cut - d_whole) <= 0.25 * d_whole),
+        (f"{cut_gap:.2f} s at the join, comma pause {comma:.2f} s", cut_gap <= comma + JOIN_SLACK_S),
+    ) if not holds]
+
+
 async def test_cut_and_whole_first_sentences_sound_the_same(gateways, whisper):
     cut_gw, whole_gw = gateways
     cut_key, whole_key = (await cut_gw.tenant())[1], (await whole_gw.tenant())[1]
-    rows = []
-    for text, first in CUTS:
-        with engine_texts(cut_gw) as cut_sent:
-            cut_audio, rate, cut_words = await _render(cut_gw, cut_key, text)
-        with engine_texts(whole_gw) as whole_sent:
-            whole_audio, _, whole_words = await _render(whole_gw, whole_key, text)
-        assert cut_sent == [first, text[len(first) + 1:]] and whole_sent == [text]
-        assert [w["word"] for w in cut_words] == [w["word"] for w in whole_words] == text.split()
-        assert all(text[w["char_start"]:w["char_end"]] == w["word"] for w in cut_words)
-        k = len(first.split()) - 1  # the last word of the first segment
-        rows.append((text, first, cut_audio, whole_audio, rate, pause_after(cut_audio, rate, cut_words, k),
-                     pause_after(whole_audio, rate, whole_words, k)))
+    pairs = [await _render_pair(cut_gw, whole_gw, cut_key, whole_key, text, first) for text, first in CUTS]
     # Piper's own pause at a comma, in this run: what a join may take.
-    comma = max(whole_gap for text, first, *_, whole_gap in rows if first.endswith(","))
+    comma = max(pair[4] for (text, first), pair in zip(CUTS, pairs, strict=True) if first.endswith(","))
     assert 0.1 < comma < 0.8, f"a comma pause of {comma:.2f} s: the silence measure is off"
-    for text, first, cut_audio, whole_audio, rate, cut_gap, _whole_gap in rows:
-        # Piper draws each render's durations at random and Whisper may mishear one word of either (once:
-        # "booking" as "bookie", far from the cut); the cut must cost nothing more, and the words at the
-        # join must be heard.
-        heard_cut, heard_whole = _heard(whisper, cut_audio, rate), _heard(whisper, whole_audio, rate)
-        assert word_distance(heard_cut, heard_whole) <= 1, (text, heard_cut, heard_whole)
-        k = len(first.split())
-        join = [re.sub(r"[^a-z0-9' ]", "", w.lower()) for w in text.split()[k - 1:k + 1]]
-        assert any(heard_cut[i:i + 2] == join for i in range(len(heard_cut))), (text, join, heard_cut)
-        d_cut, d_whole = cut_audio.size / rate, whole_audio.size / rate
-        assert abs(d_cut - d_whole) <= 0.25 * d_whole, f"{text!r}: {d_cut:.2f} s cut, {d_whole:.2f} s whole"
-        assert cut_gap <= comma + JOIN_SLACK_S, f"{text!r}: {cut_gap:.2f} s at the join, comma pause {comma:.2f} s"
+    for (text, first), pair in zip(CUTS, pairs, strict=True):
+        # Piper draws each render's durations at random and Whisper may mishear a word of either (once:
+        # "booking" as "bookie", far from the cut): a row that misses is rendered again. A cut that costs
+        # something (a lost word at the join, a long pause) costs it in every rendition.
+        found = []
+        for attempt in range(RENDITIONS):
+            if attempt:
+                pair = await _render_pair(cut_gw, whole_gw, cut_key, whole_key, text, first)
+            found.append(_differences(whisper, text, first, pair, comma))
+            if not found[-1]:
+                break
+        assert not found[-1], (text, found)
 
 
 async def test_identical_cut_requests_hit_the_cache(gateways):
