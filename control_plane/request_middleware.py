@@ -4,8 +4,9 @@ The request middleware gives every request an id (X-Request-ID in and out, and i
 rate-limit headers, counts the request in `tts_http_requests_total` and its time to the response headers in
 `tts_http_request_duration_seconds`, and writes one JSON log line per request: method, route, status,
 latency; never bodies or query strings (a WebSocket client may put its key in the query). The admission
-gate (api/admission_gate.py), outside it, answers a refusal itself with the same id, metrics and line
-(`begin_request`, `end_request`).
+gate (api/admission_gate.py), outside it, answers a refusal itself with an id made the same way
+(`request_id_for`), counted in the same metrics in batches, and logged one line per tenant and route for up
+to a second of refusals (api/gate_refusals.py).
 """
 
 from __future__ import annotations
