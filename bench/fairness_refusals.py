@@ -165,16 +165,14 @@ def _log_tail(api: Stack, lines: int = 3) -> str:
     return " | ".join(api.api_log.read_text(errors="replace").splitlines()[-lines:])
 
 
-async def _drain(chunks) -> None:
-    async for _ in chunks:
-        pass
-
-
 BARE = "bare uvicorn (floor)"
 
 
+WORKERS = "this checkout, "  # the label of this checkout run on several workers begins so
+
+
 def workers_label(workers: int) -> str:
-    return f"this checkout, {workers} workers"
+    return f"{WORKERS}{workers} workers"
 
 
 async def _second_gateway_runs(stack: Stack, args, log, api_env: dict[str, str], burst: bool) -> dict[str, Any]:

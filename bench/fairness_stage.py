@@ -49,7 +49,7 @@ from bench.fairness_clients import (
     _service_rate,
     _tenant,
 )
-from bench.fairness_refusals import BARE, _burst, _paired, _second_gateway_runs
+from bench.fairness_refusals import BARE, WORKERS, _burst, _paired, _second_gateway_runs
 from bench.fairness_weights import weights_rows, weights_scenario
 from bench.metrics import percentile
 from bench.results import md_table
@@ -180,7 +180,7 @@ def _targets(r: dict[str, Any]) -> dict[str, bool | None]:
 
 def _paired_rows(paired: dict[str, Any]) -> list[list[Any]]:
     rows = []
-    labels = ["this checkout", "compared checkout", BARE] + [k for k in paired if k.startswith("this checkout, ")]
+    labels = ["this checkout", "compared checkout", BARE] + [k for k in paired if k.startswith(WORKERS)]
     for label in labels:
         if label not in paired:  # recorded before the floor ran beside the checkouts
             continue

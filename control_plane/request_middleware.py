@@ -50,13 +50,6 @@ def begin_request(scope: Scope) -> tuple[str, Token[str]]:
     return rid, request_id_var.set(rid)
 
 
-def headers_sent(scope: Scope, metrics: Any, status: int, started: float) -> None:
-    """Record the request's time to its response headers."""
-    if metrics is not None:
-        metrics.request_latency.labels(scope["method"], route_of(scope), str(status)).observe(
-            time.perf_counter() - started)
-
-
 def end_request(scope: Scope, metrics: Any, status: int, started: float) -> None:
     """Count the finished request and write its log line (its id still in the log context)."""
     route = route_of(scope)
@@ -110,7 +103,9 @@ class RequestMiddleware:
                 for key, value in (state.get("rate_limit_headers") or {}).items():
                     if key not in headers:
                         headers[key] = value
-                headers_sent(scope, metrics, status, started)
+                if metrics is not None:
+                    metrics.request_latency.labels(scope["method"], route_of(scope), str(status)).observe(
+                        time.perf_counter() - started)
             await send(message)
 
         try:

@@ -12,6 +12,7 @@ key up (`authenticate`) and counts the request against the rate-limit windows (X
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -87,8 +88,9 @@ def _name() -> str:
     return f"gate-{next(_names)}"
 
 
-@pytest.fixture
-async def gw(tmp_path) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def _gateway(tmp_path) -> AsyncIterator[Gateway]:
+    """The app on a fresh embedded store, its Piper rate measured on a fake clock; shut down on leaving."""
     settings = settings_for({"tts_data_dir": tmp_path, "database_url": "", "redis_url": ""},
                             admission_max_wait_s=0.5, admission_min_inflight=1, auth_cache_ttl_s=60.0)
     app, lifespan, client = await start_api(settings)
@@ -100,6 +102,12 @@ async def gw(tmp_path) -> AsyncIterator[Gateway]:
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def gw(tmp_path) -> AsyncIterator[Gateway]:
+    async with _gateway(tmp_path) as gateway:
+        yield gateway
 
 
 def _flood(gw: Gateway, tenant_id: str) -> None:
@@ -264,21 +272,11 @@ async def test_gate_refusals_are_logged_in_one_line_per_tenant_and_route(gw: Gat
 
 async def test_refusals_noted_before_shutdown_are_logged_by_it(tmp_path, caplog, monkeypatch) -> None:
     monkeypatch.setattr(gate_refusals, "FLUSH_S", 3600.0)  # only the shutdown can flush
-    settings = settings_for({"tts_data_dir": tmp_path, "database_url": "", "redis_url": ""},
-                            admission_max_wait_s=0.5, admission_min_inflight=1, auth_cache_ttl_s=60.0)
-    app, lifespan, client = await start_api(settings)
-    try:
-        admission = app.state.services.admission
-        admission.clock = clock = Clock()
-        measured(admission, clock, 100.0)
-        gw = Gateway(app, client)
+    async with _gateway(tmp_path) as gw:
         tenant_id, key = await gw.known()
         _flood(gw, tenant_id)
         caplog.set_level(logging.INFO, logger="tts_gateway.http")
         gate, by_gate = await gw.post("ours", key)
         assert by_gate and gate.status_code == 503
         assert not [r for r in caplog.records if r.getMessage() == "refused"]
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
     assert [r.count for r in caplog.records if r.getMessage() == "refused"] == [1]
